@@ -1,0 +1,49 @@
+# ChargeOps: `make run` (set up and start everything) and `make test` (set up and run the whole suite).
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export FLASK_APP := app:create_app
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/chargeops_test
+
+.PHONY: run test test-sqlite test-postgres services chromium migrate seed install clean
+
+$(STAMP): requirements.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -r requirements.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+services:
+	@scripts/services.sh
+
+chromium:
+	@scripts/chromium.sh
+
+migrate: install
+	$(BIN)/flask db upgrade
+
+seed: migrate
+	$(BIN)/flask seed-demo
+
+run: install services seed
+	@echo ""
+	@echo "  ChargeOps on http://127.0.0.1:8080  -  every demo user's password: $${DEMO_PASSWORD:-chargeops-demo}"
+	@echo "  users: admin manager dispatcher agent installer cpo centralops fieldteam procurement finance oemreporting oem_tata oem_mg"
+	@echo ""
+	$(BIN)/honcho start
+
+# The whole suite on the embedded default (SQLite), then again on PostgreSQL.
+test: install services chromium test-sqlite test-postgres
+
+test-sqlite: install
+	$(BIN)/python -m pytest
+
+test-postgres: install
+	TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/python -m pytest -m "not browser"
+
+clean:
+	rm -rf $(VENV) var test-artifacts

@@ -1,0 +1,130 @@
+"""ChargeOps: the Flask app factory."""
+from __future__ import annotations
+
+import importlib
+import logging
+import sqlite3
+from pathlib import Path
+from typing import Any, Optional
+
+from flask import Flask, redirect, request
+from flask_appbuilder.menu import Menu
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from werkzeug.middleware.proxy_fix import ProxyFix
+
+from app.extensions import appbuilder, celery_init_app, csrf, db, migrate
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+# One module per domain in app/views/ and app/api/, each with register(appbuilder).
+DOMAINS = ["people", "customers", "support", "chargers", "installations", "messaging", "account"]
+
+
+class ConfigurationError(RuntimeError):
+    pass
+
+
+@event.listens_for(Engine, "connect")
+def _sqlite_pragmas(dbapi_connection, _record):
+    """SQLite as a real server stand-in: WAL for concurrent readers, a busy timeout, FKs on."""
+    if isinstance(dbapi_connection, sqlite3.Connection):
+        from flask import current_app, has_app_context
+
+        timeout = current_app.config["SQLITE_BUSY_TIMEOUT_MS"] if has_app_context() else 15000
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={int(timeout)}")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+
+def _apply_mode(app: Flask) -> None:
+    import config
+
+    if app.config["CHARGEOPS_ENV"] == "production":
+        if app.config["SECRET_KEY"] == config.DEFAULT_SECRET_KEY:
+            raise ConfigurationError("SECRET_KEY is the development default; set a real one in production")
+        app.config.update(
+            SESSION_COOKIE_SECURE=True, REMEMBER_COOKIE_SECURE=True, PREFERRED_URL_SCHEME="https"
+        )
+    if app.config.get("ENFORCE_HTTPS") is None:
+        app.config["ENFORCE_HTTPS"] = app.config["CHARGEOPS_ENV"] == "production"
+    if app.config["ENFORCE_HTTPS"]:
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
+
+        @app.before_request
+        def _https_only():
+            if not request.is_secure and request.path != "/health":
+                return redirect(request.url.replace("http://", "https://", 1), code=301)
+
+        @app.after_request
+        def _hsts(response):
+            response.headers.setdefault("Strict-Transport-Security", "max-age=31536000; includeSubDomains")
+            return response
+
+
+def _reset_appbuilder() -> None:
+    """The AppBuilder object is module-level; a second create_app() must start from scratch."""
+    appbuilder.baseviews = []
+    appbuilder.menu = Menu()
+    appbuilder._addon_managers = []
+    appbuilder.addon_managers = {}
+
+
+def register_views() -> None:
+    """Every view and API, in one place: each domain's register(appbuilder)."""
+    for domain in DOMAINS:
+        for package in ("app.views", "app.api"):
+            try:
+                module = importlib.import_module(f"{package}.{domain}")
+            except ModuleNotFoundError as exc:
+                if exc.name != f"{package}.{domain}":
+                    raise
+                continue
+            module.register(appbuilder)
+
+
+def _exempt_apis_from_csrf(app: Flask) -> None:
+    """REST APIs authenticate each call with a bearer token (JWT or API key), not a cookie."""
+    from flask_appbuilder.api import BaseApi
+
+    for view in appbuilder.baseviews:
+        if isinstance(view, BaseApi) and view.blueprint is not None:
+            csrf.exempt(view.blueprint)
+
+
+def create_app(overrides: Optional[dict[str, Any]] = None) -> Flask:
+    from app.security import fab_roles, grant_categories
+
+    app = Flask(__name__, template_folder="templates")
+    app.config.from_object("config")
+    if overrides:
+        app.config.update(overrides)
+    app.config["FAB_ROLES"] = app.config.get("FAB_ROLES") or fab_roles()
+    _apply_mode(app)
+    Path(app.config["VAR_DIR"]).mkdir(parents=True, exist_ok=True)
+    Path(app.config["UPLOAD_DIR"]).mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(level=app.config.get("LOG_LEVEL", "INFO"))
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), render_as_batch=True)
+    _reset_appbuilder()
+    with app.app_context():
+        importlib.import_module("app.models")  # every table on the metadata
+        appbuilder.init_app(app, db.session)
+        register_views()
+        grant_categories(appbuilder)
+    csrf.init_app(app)
+    _exempt_apis_from_csrf(app)
+
+    from app.health import bp as health_bp
+
+    app.register_blueprint(health_bp)
+    csrf.exempt(health_bp)
+    celery_init_app(app)
+
+    from app.cli import register_cli
+
+    register_cli(app)
+    return app

@@ -1,0 +1,6 @@
+"""Messaging over REST."""
+from __future__ import annotations
+
+
+def register(appbuilder) -> None:
+    """Add this domain's REST APIs."""

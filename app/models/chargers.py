@@ -1,0 +1,1 @@
+"""Chargers: tables and invariants of this domain."""

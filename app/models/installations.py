@@ -1,0 +1,1 @@
+"""Installations: tables and invariants of this domain."""

@@ -1,0 +1,1 @@
+"""Support: tables and invariants of this domain."""

@@ -1,0 +1,131 @@
+"""Roles and the permission matrix: the single source of truth for who may do what.
+
+Every view and API collapses its permissions to `can_read` / `can_write` on one resource
+name (its `class_permission_name`, which is also its menu item name). The matrix below
+says, per resource, which role may read or write it; `fab_roles()` turns it into
+Flask-AppBuilder's builtin roles (`FAB_ROLES`), which FAB evaluates on every request.
+Admin may do everything. Menu categories are granted to a role when it can open at
+least one item inside them (see `grant_categories`).
+"""
+from __future__ import annotations
+
+import re
+from typing import Iterable
+
+from flask import current_app
+from flask_appbuilder.security.sqla.manager import SecurityManager
+
+ADMIN = "Admin"
+MANAGER = "Manager"
+DISPATCHER = "Dispatcher"
+OPS_AGENT = "Ops Agent"
+INSTALLER = "Installer"
+CPO = "CPO"
+CENTRAL_OPS = "Central Ops"
+FIELD_TEAM = "Field Team"
+PROCUREMENT = "Procurement"
+FINANCE = "Finance"
+OEM_REPORTING = "OEM Reporting"
+OEM = "OEM"
+
+OPERATIONS_ROLES = (ADMIN, MANAGER, DISPATCHER, OPS_AGENT, INSTALLER, CPO)
+INSTALLATION_ROLES = (CENTRAL_OPS, FIELD_TEAM, PROCUREMENT, FINANCE, OEM_REPORTING, OEM)
+ROLES = OPERATIONS_ROLES + INSTALLATION_ROLES
+
+READ, WRITE = "read", "write"
+SUPPORT_ROLES = (MANAGER, DISPATCHER, OPS_AGENT)
+CHARGER_ROLES = (MANAGER, DISPATCHER, OPS_AGENT, INSTALLER, CPO)
+INSTALLATION_STAFF = (CENTRAL_OPS, FIELD_TEAM, PROCUREMENT, FINANCE, OEM_REPORTING)
+
+
+def grant(access: str, roles: Iterable[str]) -> dict[str, str]:
+    return {role: access for role in roles}
+
+
+# resource -> {role: READ | WRITE}. Admin is implicit everywhere.
+PERMISSION_MATRIX: dict[str, dict[str, str]] = {
+    # --- people ----------------------------------------------------------------
+    "Department": {MANAGER: WRITE, **grant(READ, (DISPATCHER, OPS_AGENT, CENTRAL_OPS))},
+    "TeamMember": {MANAGER: WRITE, **grant(READ, (DISPATCHER, CENTRAL_OPS))},
+    "FieldTeam": {
+        **grant(WRITE, (MANAGER, CENTRAL_OPS)),
+        **grant(READ, (DISPATCHER, FIELD_TEAM, PROCUREMENT, FINANCE)),
+    },
+    "ActivityLog": {MANAGER: READ},
+    # --- customers (contacts, wallet, payments) ---------------------------------
+    # (end of customers)
+    # --- support (calls, tickets, requests, dashboard) --------------------------
+    # (end of support)
+    # --- chargers (registry, status, sessions, commands, firmware) --------------
+    # (end of chargers)
+    # --- installations (leads to payouts) ----------------------------------------
+    # (end of installations)
+    # --- messaging (WhatsApp, notifications, alerts) ------------------------------
+    # (end of messaging)
+}
+
+# Every signed-in person: their own profile, password, API keys and notifications.
+COMMON_GRANTS: list[list[str]] = [
+    ["^UserDBModelView$", "^(can_userinfo|userinfoedit)$"],
+    ["^ResetMyPasswordView$", "^can_this_form_(get|post)$"],
+    ["^UserInfoEditView$", "^can_this_form_(get|post)$"],
+    ["^ApiKey$", "^can_(list|create|get|revoke)$"],
+    ["^MyApiKeys$", ".*"],
+    ["^Notification$", ".*"],
+    ["^Home$", ".*"],
+]
+
+PERMS_FOR = {READ: "^(can_read|menu_access)$", WRITE: ".*"}
+
+
+def fab_roles() -> dict[str, list[list[str]]]:
+    roles: dict[str, list[list[str]]] = {ADMIN: [[".*", ".*"]]}
+    for role in ROLES[1:]:
+        roles[role] = [list(g) for g in COMMON_GRANTS]
+    for resource, grants in PERMISSION_MATRIX.items():
+        for role, access in grants.items():
+            roles[role].append([f"^{re.escape(resource)}$", PERMS_FOR[access]])
+    return roles
+
+
+def role_allows(role: str, resource: str, permission: str) -> bool:
+    """What the matrix declares, evaluated the way FAB evaluates builtin roles."""
+    return any(
+        re.match(view, resource) and re.match(perm, permission)
+        for view, perm in current_app.config["FAB_ROLES"].get(role, [])
+    )
+
+
+def grant_categories(appbuilder) -> None:
+    """A role sees a menu category when it may open at least one item in it."""
+    roles = appbuilder.sm.builtin_roles
+    for item in appbuilder.menu.menu:
+        if not item.childs:
+            continue
+        names = [child.name for child in item.childs if child.name != "-"]
+        for role, pvms in roles.items():
+            if role == ADMIN:
+                continue
+            if any(role_allows(role, name, "menu_access") for name in names):
+                pvms.append([f"^{re.escape(item.name)}$", "^menu_access$"])
+
+
+class ChargeOpsSecurityManager(SecurityManager):
+    def sync_roles(self) -> None:
+        """Create every declared role (idempotent); run by `flask sync-roles` and seeding."""
+        for role in list(self.builtin_roles) + [self.auth_role_public]:
+            if self.find_role(role) is None:
+                self.add_role(role)
+
+    def register_views(self) -> None:
+        super().register_views()
+        if self.is_auth_limited:
+            # FAB limits the login form; the JWT login API gets the same limit from the same limiter.
+            api = next(v for v in self.appbuilder.baseviews if isinstance(v, self.security_api))
+            self.limiter.limit(self.auth_rate_limit, methods=["POST"])(api.blueprint)
+
+    def on_user_login(self, user) -> None:
+        from app.services.people import record_activity
+
+        record_activity(self.session, user.id, "login", "Signed in")
+        self.session.commit()

@@ -1,0 +1,2 @@
+"""Installations Celery tasks: load by id, call a service, decide retries."""
+from __future__ import annotations

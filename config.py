@@ -1,0 +1,141 @@
+"""ChargeOps settings: typed defaults, each overridable from the environment (or `.env`).
+
+`create_app(overrides)` applies a dict on top, which is how tests configure the app.
+"""
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+
+from dotenv import load_dotenv
+from flask_appbuilder.const import AUTH_DB
+
+BASE_DIR = Path(__file__).resolve().parent
+load_dotenv(BASE_DIR / ".env")
+
+DEFAULT_SECRET_KEY = "chargeops-dev-secret-change-me"
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    value = os.environ.get(name)
+    return default if value in (None, "") else value
+
+
+def env_int(name: str, default: int) -> int:
+    return int(env(name, str(default)))
+
+
+def env_bool(name: str, default: bool) -> bool:
+    return env(name, "1" if default else "0").lower() in ("1", "true", "yes", "on")
+
+
+VAR_DIR = Path(env("CHARGEOPS_VAR_DIR", str(BASE_DIR / "var")))
+
+# --- runtime mode ------------------------------------------------------------
+CHARGEOPS_ENV = env("CHARGEOPS_ENV", "development")  # development | production
+PRODUCTION = CHARGEOPS_ENV == "production"
+SECRET_KEY = env("SECRET_KEY", DEFAULT_SECRET_KEY)
+
+# --- real parts ----------------------------------------------------------------
+SQLALCHEMY_DATABASE_URI = env("DATABASE_URL", f"sqlite:///{VAR_DIR / 'chargeops.db'}")
+SQLALCHEMY_TRACK_MODIFICATIONS = False
+SQLITE_BUSY_TIMEOUT_MS = env_int("SQLITE_BUSY_TIMEOUT_MS", 15000)
+REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
+MQTT_URL = env("MQTT_URL", "mqtt://127.0.0.1:1883")
+MQTT_TOPIC_PREFIX = env("MQTT_TOPIC_PREFIX", "chargeops")
+SMTP_URL = env("SMTP_URL", "smtp://127.0.0.1:8025")
+MAIL_FROM = env("MAIL_FROM", "ChargeOps <noreply@chargeops.local>")
+PUBLIC_BASE_URL = env("PUBLIC_BASE_URL", "http://127.0.0.1:8080")
+UPLOAD_DIR = Path(env("UPLOAD_DIR", str(VAR_DIR / "uploads")))  # outside the web root
+
+# --- providers -----------------------------------------------------------------
+ANTHROPIC_API_KEY = env("ANTHROPIC_API_KEY")
+ANTHROPIC_BASE_URL = env("ANTHROPIC_BASE_URL")  # None: the SDK's default
+TWILIO_ACCOUNT_SID = env("TWILIO_ACCOUNT_SID")
+TWILIO_AUTH_TOKEN = env("TWILIO_AUTH_TOKEN")
+TWILIO_WHATSAPP_FROM = env("TWILIO_WHATSAPP_FROM")
+TWILIO_API_BASE_URL = env("TWILIO_API_BASE_URL")  # None: the SDK's default
+
+# --- locale --------------------------------------------------------------------
+DEFAULT_PHONE_REGION = env("DEFAULT_PHONE_REGION", "LK")
+DEFAULT_CURRENCY = env("DEFAULT_CURRENCY", "LKR")
+APP_TIMEZONE = env("APP_TIMEZONE", "Asia/Colombo")
+
+# --- Flask-AppBuilder --------------------------------------------------------------
+APP_NAME = "ChargeOps"
+AUTH_TYPE = AUTH_DB
+AUTH_ROLE_ADMIN = "Admin"
+AUTH_ROLE_PUBLIC = "Public"
+FAB_SECURITY_MANAGER_CLASS = "app.security.ChargeOpsSecurityManager"
+FAB_INDEX_VIEW = "app.views.home.HomeView"
+FAB_ADD_SECURITY_API = True
+FAB_API_KEY_ENABLED = True
+FAB_API_KEY_PREFIXES = ["sst_"]
+FAB_API_SWAGGER_UI = True
+FAB_CREATE_DB = False  # tables come from migrations (`flask db upgrade`), never create_all
+FAB_UPDATE_PERMS = False  # permissions are the declared matrix in app/security.py
+FAB_API_MAX_PAGE_SIZE = 100
+AUTH_RATE_LIMITED = env_bool("AUTH_RATE_LIMITED", True)
+AUTH_RATE_LIMIT = env("AUTH_RATE_LIMIT", "10 per 20 second")
+RATELIMIT_ENABLED = env_bool("RATELIMIT_ENABLED", True)
+RATELIMIT_STORAGE_URI = env("RATELIMIT_STORAGE_URI", "memory://")
+JWT_ACCESS_TOKEN_EXPIRES = timedelta(minutes=env_int("JWT_ACCESS_MINUTES", 60))
+JWT_REFRESH_TOKEN_EXPIRES = timedelta(days=env_int("JWT_REFRESH_DAYS", 7))
+PERMANENT_SESSION_LIFETIME = timedelta(hours=env_int("SESSION_HOURS", 12))
+WTF_CSRF_ENABLED = True
+MAX_CONTENT_LENGTH = env_int("MAX_CONTENT_LENGTH", 20 * 1024 * 1024)
+
+# --- production hardening ------------------------------------------------------------
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = PRODUCTION
+REMEMBER_COOKIE_SECURE = PRODUCTION
+PREFERRED_URL_SCHEME = "https" if PRODUCTION else "http"
+ENFORCE_HTTPS = env_bool("ENFORCE_HTTPS", False) if env("ENFORCE_HTTPS") else None  # None: on in production
+
+# --- demo ----------------------------------------------------------------------------
+DEMO_PASSWORD = env("DEMO_PASSWORD", "chargeops-demo")
+
+# --- Celery (broker and result backend on Redis, JSON only) ------------------------
+CELERY = {
+    "broker_url": env("CELERY_BROKER_URL", REDIS_URL),
+    "result_backend": env("CELERY_RESULT_BACKEND", REDIS_URL),
+    "task_serializer": "json",
+    "result_serializer": "json",
+    "accept_content": ["json"],
+    "task_acks_late": True,
+    "task_reject_on_worker_lost": True,
+    "worker_prefetch_multiplier": 1,
+    "task_default_queue": env("CELERY_QUEUE", "chargeops"),
+    "result_expires": 3600,
+    # longer than any countdown/eta we schedule, so Redis does not redeliver early
+    "broker_transport_options": {"visibility_timeout": 6 * 3600},
+    "timezone": "UTC",
+    "beat_schedule": {},
+}
+
+# === Each module's settings, in its own section (SLA targets, thresholds, beat entries...) ===
+# Beat entries go in <DOMAIN>_BEAT; they are merged into CELERY["beat_schedule"] at the end.
+
+# --- customers (contacts, wallet, payments) ---------------------------------------
+CUSTOMERS_BEAT: dict = {}
+# (end of customers)
+
+# --- support (calls, tickets, requests, dashboard) --------------------------------
+SUPPORT_BEAT: dict = {}
+# (end of support)
+
+# --- chargers (registry, status, sessions, commands) ------------------------------
+CHARGERS_BEAT: dict = {}
+# (end of chargers)
+
+# --- installations (leads to payouts, OEM reporting) -------------------------------
+INSTALLATIONS_BEAT: dict = {}
+# (end of installations)
+
+# --- messaging (WhatsApp, notifications, alerts) -----------------------------------
+MESSAGING_BEAT: dict = {}
+# (end of messaging)
+
+CELERY["beat_schedule"] = {**CUSTOMERS_BEAT, **SUPPORT_BEAT, **CHARGERS_BEAT, **INSTALLATIONS_BEAT, **MESSAGING_BEAT}

@@ -1,0 +1,1 @@
+"""One module per domain; each holds assets (and optional JOBS / SCHEDULES lists)."""

@@ -1,0 +1,1 @@
+"""Reports: queries -> pandas DataFrames -> Excel (openpyxl), report e-mail, closure packs."""

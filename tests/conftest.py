@@ -1,0 +1,295 @@
+"""Test harness: the real app on a real database, a real Celery worker on Redis, a real MQTT broker.
+
+- Database: SQLite file per run by default; `TEST_DATABASE_URL=postgresql://...` runs the suite on
+  PostgreSQL (the database is created if missing, its tables rebuilt per run).
+- Every run gets its own Celery queue and MQTT topic prefix, so concurrent runs never cross-talk.
+- Between tests every table is emptied and the demo people (roles, one user per role,
+  departments, field teams) are seeded again.
+"""
+from __future__ import annotations
+
+import os
+import re
+import threading
+import uuid
+from pathlib import Path
+
+import pytest
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+from werkzeug.serving import make_server
+
+RUN_ID = uuid.uuid4().hex[:8]
+PASSWORD = "test-password"
+
+
+def _ensure_postgres_database(url: str) -> None:
+    parsed = make_url(url)
+    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        exists = conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": parsed.database})
+        if not exists:
+            conn.execute(text(f'CREATE DATABASE "{parsed.database}"'))
+    admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def test_config(tmp_path_factory) -> dict:
+    var_dir = tmp_path_factory.mktemp("var")
+    database_url = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{var_dir / 'test.db'}"
+    if database_url.startswith("postgresql"):
+        _ensure_postgres_database(database_url)
+    return {
+        "TESTING": True,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "VAR_DIR": var_dir,
+        "UPLOAD_DIR": var_dir / "uploads",
+        "SECRET_KEY": "test-secret",
+        "DEMO_PASSWORD": PASSWORD,
+        "FAB_PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",  # fast hashes; the algorithm is not under test
+        "AUTH_RATE_LIMIT": "1000 per 20 second",  # the real limit is tested in a fresh process
+        "MQTT_TOPIC_PREFIX": f"test{RUN_ID}",
+        "CELERY": {
+            **__import__("config").CELERY,
+            "task_default_queue": f"test-{RUN_ID}",
+            "broker_url": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+            "result_backend": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
+        },
+    }
+
+
+class FreshContextClient(FlaskClient):
+    """Each request gets its own app context (its own `g` and DB session), as in production,
+    even while the test itself holds one open to inspect the database."""
+
+    def open(self, *args, **kwargs):
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
+@pytest.fixture(scope="session")
+def app(test_config):
+    from flask_appbuilder import Model
+
+    from app import create_app
+    from app.extensions import db
+
+    flask_app = create_app(test_config)
+    flask_app.test_client_class = FreshContextClient
+    with flask_app.app_context():
+        Model.metadata.drop_all(db.engine)
+        Model.metadata.create_all(db.engine)
+        flask_app.appbuilder.sm.sync_roles()
+        _seed_people()
+    yield flask_app
+    with flask_app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+
+
+_token_cache: dict[str, str] = {}
+STATIC_TABLES = {"ab_permission", "ab_view_menu", "ab_permission_view", "ab_permission_view_role", "ab_role"}
+
+
+def _seed_people():
+    from app.demo import people
+    from app.extensions import db
+
+    people.seed(db.session)
+    db.session.commit()
+
+
+def _empty_tables():
+    from flask_appbuilder import Model
+
+    from app.extensions import db
+
+    db.session.rollback()
+    tables = [t for t in reversed(Model.metadata.sorted_tables) if t.name not in STATIC_TABLES]
+    if db.engine.dialect.name == "postgresql":
+        names = ", ".join(f'"{t.name}"' for t in tables)
+        db.session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    else:
+        for table in tables:
+            db.session.execute(table.delete())
+    db.session.commit()
+
+
+@pytest.fixture(autouse=True)
+def _clean_database(request, app):
+    """Every test starts from the demo people and nothing else."""
+    from app.extensions import db
+
+    with app.app_context():
+        yield
+        db.session.remove()
+    _token_cache.clear()  # user ids change when people are seeded again
+    with app.app_context():  # a fresh context: no `g.user` left over from the test's requests
+        _empty_tables()
+        _seed_people()
+        db.session.remove()
+
+
+@pytest.fixture
+def session(app):
+    from app.extensions import db
+
+    return db.session
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+
+
+class ApiClient:
+    """A test client that sends `Authorization: Bearer <JWT>` for one demo user."""
+
+    def __init__(self, flask_client, token: str):
+        self.client = flask_client
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def _call(self, method, url, **kwargs):
+        headers = {**self.headers, **kwargs.pop("headers", {})}
+        return getattr(self.client, method)(url, headers=headers, **kwargs)
+
+    def get(self, url, **kw):
+        return self._call("get", url, **kw)
+
+    def post(self, url, **kw):
+        return self._call("post", url, **kw)
+
+    def put(self, url, **kw):
+        return self._call("put", url, **kw)
+
+    def delete(self, url, **kw):
+        return self._call("delete", url, **kw)
+
+
+def jwt_for(flask_client, username: str) -> str:
+    if username not in _token_cache:
+        response = flask_client.post(
+            "/api/v1/security/login", json={"username": username, "password": PASSWORD, "provider": "db"}
+        )
+        assert response.status_code == 200, response.get_data(as_text=True)
+        _token_cache[username] = response.json["access_token"]
+    return _token_cache[username]
+
+
+@pytest.fixture
+def api_as(client):
+    """api_as("manager").get("/api/v1/...") — a JWT-authenticated client for a demo user."""
+    return lambda username: ApiClient(client, jwt_for(client, username))
+
+
+def csrf_token(html: str) -> str:
+    match = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', html) or re.search(
+        r'value="([^"]+)"[^>]*name="csrf_token"', html
+    )
+    assert match, "no csrf token on the page"
+    return match.group(1)
+
+
+@pytest.fixture
+def web_as(app):
+    """web_as("agent") — a browser-like test client signed in through the real login form."""
+
+    def login(username: str):
+        flask_client = app.test_client()
+        page = flask_client.get("/login/").get_data(as_text=True)
+        response = flask_client.post(
+            "/login/", data={"username": username, "password": PASSWORD, "csrf_token": csrf_token(page)}
+        )
+        assert response.status_code == 302 and "/login" not in response.headers["Location"], "login failed"
+        return flask_client
+
+    return login
+
+
+@pytest.fixture(scope="session")
+def celery_worker(app):
+    """A real Celery worker (threads, in-process) consuming this run's queue on Redis."""
+    from celery.contrib.testing.worker import start_worker
+
+    celery_app = app.extensions["celery"]
+    with start_worker(celery_app, pool="threads", concurrency=2, perform_ping_check=False, shutdown_timeout=30):
+        yield celery_app
+
+
+@pytest.fixture(scope="session")
+def live_server(app):
+    """The app served over real HTTP on 127.0.0.1 (for Playwright and concurrency tests)."""
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    server.url = f"http://127.0.0.1:{server.server_port}"
+    yield server
+    server.shutdown()
+
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's headless Chromium driven by Playwright; no request may leave 127.0.0.1."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            ],
+        )
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    """A fresh browser page; every request that would leave 127.0.0.1 is blocked and recorded."""
+    context = browser.new_context(base_url=live_server.url, viewport={"width": 1400, "height": 900})
+    outside: list[str] = []
+
+    def guard(route):
+        url = route.request.url
+        if url.startswith(("http://127.0.0.1", "data:", "blob:")):
+            return route.continue_()
+        outside.append(url)
+        return route.abort()
+
+    context.route("**/*", guard)
+    pg = context.new_page()
+    pg.outside_requests = outside
+    yield pg
+    context.close()
+    assert not outside, f"requests left 127.0.0.1: {outside}"
+
+
+def browser_login(pg, username: str) -> None:
+    pg.goto("/login/")
+    pg.fill("input[name=username]", username)
+    pg.fill("input[name=password]", PASSWORD)
+    pg.click("input[type=submit], button[type=submit]")
+    pg.wait_for_load_state("networkidle")
+
+
+def screenshot(pg, name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    pg.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if "page" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
