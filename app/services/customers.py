@@ -20,3 +20,11 @@ def find_by_phone(session: Session, raw_phone: str) -> Optional[Customer]:
 
 def find_by_email(session: Session, email: str) -> list[Customer]:
     return list(session.scalars(select(Customer).where(func.lower(Customer.email) == email.strip().lower())))
+
+
+def balance_of(session: Session, customer_id: int):
+    """The customer's wallet balance in the default currency (Decimal), or None when they have no wallet.
+
+    The Contacts module implements wallets; until then nobody has one.
+    """
+    return None
