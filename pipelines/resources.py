@@ -5,21 +5,36 @@ from contextlib import contextmanager
 from typing import Iterator, Optional
 
 from dagster import ConfigurableResource
+from flask import Flask, has_app_context
+
+_apps: dict[Optional[str], Flask] = {}
+
+
+def _app_for(database_url: Optional[str]) -> Flask:
+    """One app per process and database: create_app() wires module-level extensions, so never twice."""
+    if database_url not in _apps:
+        from app import create_app
+
+        _apps[database_url] = create_app({"SQLALCHEMY_DATABASE_URI": database_url} if database_url else None)
+    return _apps[database_url]
 
 
 class FlaskAppResource(ConfigurableResource):
-    """Yields a SQLAlchemy session inside the app context; `database_url` overrides DATABASE_URL."""
+    """Yields a SQLAlchemy session inside the app context; `database_url` overrides DATABASE_URL.
+
+    Inside a running app (the worker, the web process, a test) it uses that app as it is.
+    """
 
     database_url: Optional[str] = None
 
     @contextmanager
     def session(self) -> Iterator:
-        from app import create_app
         from app.extensions import db
 
-        overrides = {"SQLALCHEMY_DATABASE_URI": self.database_url} if self.database_url else None
-        flask_app = create_app(overrides)
-        with flask_app.app_context():
+        if has_app_context():
+            yield db.session
+            return
+        with _app_for(self.database_url).app_context():
             try:
                 yield db.session
             finally:
