@@ -120,6 +120,12 @@ CELERY = {
 
 # --- customers (contacts, wallet, payments) ---------------------------------------
 CUSTOMERS_BEAT: dict = {}
+# Manual top-ups above this amount wait for a second person's approval (maker-checker).
+TOPUP_APPROVAL_THRESHOLD = env("TOPUP_APPROVAL_THRESHOLD", "50000.00")
+TOPUP_MAX_AMOUNT = env("TOPUP_MAX_AMOUNT", "10000000.00")
+TOPUP_RECEIPT_MAX_BYTES = env_int("TOPUP_RECEIPT_MAX_BYTES", 5 * 1024 * 1024)
+SETTLEMENT_CSV_MAX_BYTES = env_int("SETTLEMENT_CSV_MAX_BYTES", 10 * 1024 * 1024)
+CUSTOMER_LOOKUP_LIMIT = env_int("CUSTOMER_LOOKUP_LIMIT", 20)
 # (end of customers)
 
 # --- support (calls, tickets, requests, dashboard) --------------------------------
