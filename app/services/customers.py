@@ -165,9 +165,9 @@ def _refuse_taken_phones(session: Session, phones: Iterable[str], customer_id: O
     taken = session.execute(
         select(CustomerPhone.phone, Customer.id, Customer.name)
         .join(Customer, Customer.id == CustomerPhone.customer_id)
-        .where(CustomerPhone.phone.in_(phones))
+        .where(CustomerPhone.phone.in_(phones), Customer.id != (customer_id or 0))
     ).first()
-    if taken is not None and taken.id != customer_id:
+    if taken is not None:
         raise Conflict(f"{taken.phone} already belongs to customer #{taken.id} {taken.name}")
 
 
@@ -201,9 +201,9 @@ def _refuse_taken_tags(session: Session, tags: list[str], customer_id: Optional[
     taken = session.execute(
         select(CustomerTag.tag, Customer.id, Customer.name)
         .join(Customer, Customer.id == CustomerTag.customer_id)
-        .where(CustomerTag.tag.in_(tags))
+        .where(CustomerTag.tag.in_(tags), Customer.id != (customer_id or 0))
     ).first()
-    if taken is not None and taken.id != customer_id:
+    if taken is not None:
         raise Conflict(f"tag {taken.tag} already belongs to customer #{taken.id} {taken.name}")
 
 
@@ -251,7 +251,7 @@ def create_customer(session: Session, data: dict, user_id: Optional[int] = None)
     customer.vehicles = [Vehicle(**v) for v in vehicles]
     customer.wallets = [Wallet(currency=default_currency(), balance=Decimal("0.00"))]
     session.add(customer)
-    session.flush()
+    _flush_refusing_duplicates(session)
     return customer
 
 
@@ -272,7 +272,7 @@ def update_customer(session: Session, customer_id: int, data: dict, user_id: Opt
         customer.name = name
     if "phone" in data or "phones" in data:
         primary = data.get("phone", customer.phone)
-        extra = data["phones"] if "phones" in data else [p.phone for p in customer.phones]
+        extra = data["phones"] if "phones" in data else [p.phone for p in customer.phones if p.phone != customer.phone]
         phones = _normalise_phones(primary, extra)
         _refuse_taken_phones(session, phones, customer.id)
         current = {p.phone: p for p in customer.phones}
@@ -290,8 +290,19 @@ def update_customer(session: Session, customer_id: int, data: dict, user_id: Opt
         customer.tags = [current_tags.get(t) or CustomerTag(tag=t) for t in tags]
     if "vehicles" in data:
         customer.vehicles = [Vehicle(**v) for v in _clean_vehicles(data.get("vehicles"))]
-    session.flush()
+    _flush_refusing_duplicates(session)
     return customer
+
+
+def _flush_refusing_duplicates(session: Session) -> None:
+    """A concurrent save of the same number or tag loses at the unique index: a 409, not a 500."""
+    from sqlalchemy.exc import IntegrityError
+
+    try:
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        raise Conflict("that phone number or tag was just saved for another customer; search for it first") from None
 
 
 def get_customer(session: Session, customer_id: Any) -> Customer:

@@ -25,7 +25,7 @@ STATUS_WORDS = {
 }
 # accepted header spellings -> our field
 COLUMNS = {
-    "provider_ref": ("provider_ref", "reference", "ref", "transaction_id", "transaction id", "txn_id", "request_id"),
+    "provider_ref": ("provider_ref", "reference", "ref", "transaction_id", "txn_id", "request_id"),
     "amount": ("amount", "settled_amount", "value"),
     "currency": ("currency", "ccy"),
     "status": ("status", "result", "state"),
@@ -87,7 +87,7 @@ class ImportReport:
 
 
 def _header_map(fieldnames: list[str]) -> dict[str, str]:
-    lowered = {name.strip().lower(): name for name in fieldnames if name}
+    lowered = {name.strip().lower().replace(" ", "_").replace("-", "_"): name for name in fieldnames if name}
     mapping = {}
     for ours, spellings in COLUMNS.items():
         for spelling in spellings:
