@@ -44,9 +44,24 @@ class Customer(Model):
     )
     wallets: Mapped[list["Wallet"]] = relationship(back_populates="customer", order_by="Wallet.id")
 
+    # form fields of the customer screens: the other numbers and the tags as comma-separated text
     @property
-    def other_phones(self) -> str:
-        return ", ".join(p.phone for p in self.phones if p.phone != self.phone)
+    def extra_phones(self) -> str:
+        typed = self.__dict__.get("_typed_extra_phones")
+        return typed if typed is not None else ", ".join(p.phone for p in self.phones if p.phone != self.phone)
+
+    @extra_phones.setter
+    def extra_phones(self, value: str) -> None:
+        self.__dict__["_typed_extra_phones"] = value
+
+    @property
+    def tag_numbers(self) -> str:
+        typed = self.__dict__.get("_typed_tag_numbers")
+        return typed if typed is not None else ", ".join(t.tag for t in self.tags)
+
+    @tag_numbers.setter
+    def tag_numbers(self, value: str) -> None:
+        self.__dict__["_typed_tag_numbers"] = value
 
     def __repr__(self) -> str:
         return f"{self.name} ({self.phone})" if self.phone else self.name
