@@ -6,8 +6,8 @@ from decimal import Decimal
 from typing import Any, Iterable, Optional
 
 from flask import current_app, has_app_context
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from app.models.customers import Customer, CustomerPhone, CustomerTag, Vehicle, Wallet
 from app.services import Conflict, InvalidInput, NotFound
@@ -21,6 +21,11 @@ def default_currency() -> str:
 
 
 # --- lookups other modules use ----------------------------------------------------------
+# Hot-path statements are built once and only bound per call (building a select costs more than running it).
+_BY_PHONE = (
+    select(Customer).join(CustomerPhone, CustomerPhone.customer_id == Customer.id).where(CustomerPhone.phone == bindparam("phone"))
+)
+_BALANCE = select(Wallet.balance).where(Wallet.customer_id == bindparam("customer_id"), Wallet.currency == bindparam("currency"))
 
 
 def find_by_phone(session: Session, raw_phone: str) -> Optional[Customer]:
@@ -28,9 +33,7 @@ def find_by_phone(session: Session, raw_phone: str) -> Optional[Customer]:
     e164 = try_e164(raw_phone)
     if e164 is None:
         return None
-    return session.scalar(
-        select(Customer).join(CustomerPhone, CustomerPhone.customer_id == Customer.id).where(CustomerPhone.phone == e164)
-    )
+    return session.scalar(_BY_PHONE, {"phone": e164})
 
 
 def find_by_email(session: Session, email: str) -> list[Customer]:
@@ -43,9 +46,7 @@ def find_by_email(session: Session, email: str) -> list[Customer]:
 
 def balance_of(session: Session, customer_id: int) -> Optional[Decimal]:
     """The customer's wallet balance in the default currency (Decimal), or None when they have no wallet."""
-    return session.scalar(
-        select(Wallet.balance).where(Wallet.customer_id == customer_id, Wallet.currency == default_currency())
-    )
+    return session.scalar(_BALANCE, {"customer_id": customer_id, "currency": default_currency()})
 
 
 def search_customers(session: Session, text: str, limit: int = 50) -> list[Customer]:
@@ -82,32 +83,50 @@ def search_customers(session: Session, text: str, limit: int = 50) -> list[Custo
     return list(found.values())[:limit]
 
 
+_LOOKUP_BY_PHONE = None
+
+
+def _lookup_by_phone_statement():
+    """Built once: the hot path only binds values (building a select costs more than running it)."""
+    global _LOOKUP_BY_PHONE
+    if _LOOKUP_BY_PHONE is None:
+        _LOOKUP_BY_PHONE = (
+            select(Customer, Wallet.balance, Wallet.currency)
+            .join(CustomerPhone, CustomerPhone.customer_id == Customer.id)
+            .outerjoin(Wallet, (Wallet.customer_id == Customer.id) & (Wallet.currency == bindparam("currency")))
+            .where(CustomerPhone.phone == bindparam("phone"))
+            .options(joinedload(Customer.phones), joinedload(Customer.vehicles))  # one round trip
+        )
+    return _LOOKUP_BY_PHONE
+
+
 def lookup_customers(
     session: Session, phone: Optional[str] = None, email: Optional[str] = None, limit: Optional[int] = None
 ) -> list[dict]:
-    """GET /customers/lookup: the matching customers with their wallet balance (one query for the match)."""
+    """GET /customers/lookup: the matching customers with their wallet balance, in one query."""
     phone = (phone or "").strip()
     email = (email or "").strip()
     if not phone and not email:
         raise InvalidInput("give a phone or an email to look up")
-    limit = limit or (current_app.config["CUSTOMER_LOOKUP_LIMIT"] if has_app_context() else 20)
-    query = (
-        select(Customer, Wallet.balance, Wallet.currency)
-        .outerjoin(Wallet, (Wallet.customer_id == Customer.id) & (Wallet.currency == default_currency()))
-        .options(selectinload(Customer.phones), selectinload(Customer.vehicles))
-        .order_by(Customer.id)
-        .limit(limit)
-    )
+    currency = default_currency()
     if phone:
-        e164 = to_e164(phone)
-        query = query.join(CustomerPhone, CustomerPhone.customer_id == Customer.id).where(CustomerPhone.phone == e164)
+        # a number belongs to at most one customer (unique), so no limit is needed
+        rows = session.execute(_lookup_by_phone_statement(), {"phone": to_e164(phone), "currency": currency}).unique()
     else:
         if not EMAIL_RE.match(email):
             raise InvalidInput(f"'{email}' is not an email address")
-        query = query.where(func.lower(Customer.email) == email.lower())
+        limit = limit or (current_app.config["CUSTOMER_LOOKUP_LIMIT"] if has_app_context() else 20)
+        rows = session.execute(
+            select(Customer, Wallet.balance, Wallet.currency)
+            .outerjoin(Wallet, (Wallet.customer_id == Customer.id) & (Wallet.currency == currency))
+            .where(func.lower(Customer.email) == email.lower())
+            .options(selectinload(Customer.phones), selectinload(Customer.vehicles))
+            .order_by(Customer.id)
+            .limit(limit)
+        )
     return [
-        {**customer_summary(c), "balance": _money(balance), "currency": currency or default_currency()}
-        for c, balance, currency in session.execute(query)
+        {**customer_summary(c), "balance": _money(balance), "currency": wallet_currency or currency}
+        for c, balance, wallet_currency in rows
     ]
 
 

@@ -19,3 +19,13 @@ def make_customer(session):
 @pytest.fixture
 def customer(make_customer):
     return make_customer()
+
+
+@pytest.fixture(autouse=True)
+def _empty_receipts_folder(app):
+    """Receipt files live in the run's UPLOAD_DIR; each test starts without any (the tables are emptied too)."""
+    import shutil
+    from pathlib import Path
+
+    shutil.rmtree(Path(app.config["UPLOAD_DIR"]) / "receipts", ignore_errors=True)
+    yield

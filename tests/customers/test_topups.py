@@ -110,9 +110,10 @@ def test_an_unknown_customer_is_400_and_writes_nothing(api_as, session, app, cus
 
 
 def test_a_missing_receipt_number_is_400(api_as, session, app, customer):
+    before = _receipts(app)
     response = api_as("finance").post("/api/v1/wallet/topups", json={"customer_id": customer.id, "amount": "10.00"})
     assert response.status_code == 400 and "receipt_no is required" in response.json["message"]
-    _nothing_written(session, app, [])
+    _nothing_written(session, app, before)
 
 
 def _upload(api, customer_id, filename, content, receipt_no="R-FILE"):
