@@ -8,7 +8,7 @@ from typing import Optional
 from flask_appbuilder import Model
 from flask_appbuilder.security.sqla.models import User
 from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, event
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from app.models.base import Money, ZERO, created_at_column
 
@@ -173,6 +173,14 @@ def _refuse_ledger_update(_mapper, _connection, target):
 @event.listens_for(WalletEntry, "before_delete")
 def _refuse_ledger_delete(_mapper, _connection, target):
     raise LedgerIsAppendOnly(f"wallet entry #{target.id} cannot be deleted; record a reversal instead")
+
+
+@event.listens_for(Session, "before_flush")
+def _primary_phone_is_searchable(session, _context, _instances):
+    """Whoever saves a Customer (any module), its primary number also gets its unique phone row."""
+    for obj in list(session.new) + list(session.dirty):
+        if isinstance(obj, Customer) and obj.phone and obj.phone not in {p.phone for p in obj.phones}:
+            obj.phones.append(CustomerPhone(phone=obj.phone))
 
 
 class Payment(Model):

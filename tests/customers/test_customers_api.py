@@ -141,3 +141,13 @@ def test_balance_of_is_none_without_a_wallet(session):
     assert balance_of(session, customer.id) is None
     assert session.scalar(select(func.count()).select_from(Wallet)) == 0
     assert session.scalar(select(func.count()).select_from(CustomerPhone)) == 0
+
+
+def test_a_customer_saved_by_another_module_is_found_by_any_form_of_its_number(api_as, session):
+    session.add(Customer(name="Lead From Tata", phone="+94781112223"))  # as an installations lead would
+    session.commit()
+    assert find_by_phone(session, "078 111 2223").name == "Lead From Tata"
+    response = api_as("agent").get("/api/v1/customers/lookup?phone=0094781112223")
+    assert [c["name"] for c in response.json["result"]] == ["Lead From Tata"]
+    duplicate = api_as("agent").post("/api/v1/customers/", json={"name": "Again", "phone": "0781112223"})
+    assert duplicate.status_code == 409 and "Lead From Tata" in duplicate.json["message"]

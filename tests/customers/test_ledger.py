@@ -126,3 +126,17 @@ def test_check_wallets_command_finds_a_wallet_that_does_not_match_its_ledger(app
     bad = runner.invoke(args=["check-wallets"])
     assert bad.exit_code == 1
     assert f"customer #{funded.id}" in bad.output and "balance 999.99" in bad.output and "ledger 500.00" in bad.output
+
+
+def test_the_nightly_wallet_check_notifies_finance_and_managers(celery_worker, session, funded):
+    from app.models.messaging import Notification
+    from app.tasks.customers import check_wallets_task
+
+    assert check_wallets_task.delay().get(timeout=30) == 0
+    session.execute(text("UPDATE wallet SET balance = 1.00"))
+    session.commit()
+    assert check_wallets_task.delay().get(timeout=30) == 1
+    session.expire_all()
+    notes = session.scalars(select(Notification).where(Notification.kind == "wallet_mismatch")).all()
+    assert sorted(n.user.username for n in notes) == ["finance", "manager"]
+    assert "balance 1.00, ledger 500.00" in notes[0].body
