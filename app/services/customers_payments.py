@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Optional
 
+from flask import current_app, has_app_context
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -111,6 +112,9 @@ def import_settlement_csv(
     from app.services.customers_wallet import parse_amount
 
     provider = provider_name(provider)
+    limit = int(current_app.config["SETTLEMENT_CSV_MAX_BYTES"]) if has_app_context() else 10 * 1024 * 1024
+    if len(content) > limit:
+        raise InvalidInput(f"'{filename}' is {len(content)} bytes; the limit is {limit} bytes")
     if isinstance(content, bytes):
         try:
             content = content.decode("utf-8-sig")

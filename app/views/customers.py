@@ -62,7 +62,7 @@ def wallet_panel(session: Session, customer: Customer) -> Panel:
             for e in entries
         ],
         "empty": "No wallet transactions yet.",
-        "link": url_for("WalletEntryView.list") + f"?_flt_0_wallet={_wallet_id(session, customer)}",
+        "link": url_for("WalletEntryView.list") + f"?_flt_0_wallet_id={_wallet_id(session, customer)}",
     }
 
 
@@ -76,7 +76,7 @@ def payments_panel(session: Session, customer: Customer) -> Panel:
         "rows": [[p.paid_at.strftime("%Y-%m-%d %H:%M"), p.provider, p.provider_ref, p.status,
                   f"{p.amount:,.2f} {p.currency}"] for p in rows],
         "empty": "No payments yet.",
-        "link": url_for("PaymentView.list") + f"?_flt_0_customer={customer.id}",
+        "link": url_for("PaymentView.list") + f"?_flt_0_customer_id={customer.id}",
     }
 
 
@@ -239,7 +239,7 @@ class WalletView(ReadOnlyModelView):
     datamodel = SQLAInterface(Wallet)
     class_permission_name = "Wallet"
     list_columns = ["customer", "currency", "balance", "updated_at"]
-    search_columns = ["customer", "currency", "balance", "updated_at"]
+    search_columns = ["customer_id", "currency", "balance", "updated_at"]  # ids: a dropdown of every customer would not scale
     base_order = ("id", "desc")
 
 
@@ -254,8 +254,8 @@ class WalletEntryView(ReadOnlyModelView):
     list_columns = ["id", "created_at", "wallet", "entry_type", "amount", "balance_after", "reason", "source",
                     "reverses_id", "created_by"]
     show_columns = list_columns
-    search_columns = ["wallet", "entry_type", "created_at", "amount", "reason", "source_type", "source_ref", "created_by"]
-    label_columns = {"created_at": "When (UTC)", "reverses_id": "Reverses #", "created_by": "By", "id": "#"}
+    search_columns = ["wallet_id", "entry_type", "created_at", "amount", "reason", "source_type", "source_ref", "created_by"]
+    label_columns = {"created_at": "When (UTC)", "reverses_id": "Reverses #", "created_by": "By", "id": "#", "wallet_id": "Wallet #"}
     base_order = ("id", "desc")
 
     @expose("/export")
@@ -280,8 +280,8 @@ class PaymentView(ReadOnlyModelView):
     class_permission_name = "Payment"
     list_columns = ["paid_at", "provider", "provider_ref", "status", "amount", "currency", "customer"]
     show_columns = list_columns + ["description", "created_at"]
-    search_columns = ["provider", "status", "paid_at", "customer", "provider_ref", "amount"]
-    label_columns = {"paid_at": "Paid (UTC)", "provider_ref": "Reference"}
+    search_columns = ["provider", "status", "paid_at", "customer_id", "provider_ref", "amount"]
+    label_columns = {"paid_at": "Paid (UTC)", "provider_ref": "Reference", "customer_id": "Customer #"}
     base_order = ("paid_at", "desc")
 
 
@@ -334,7 +334,7 @@ class TopUpView(ReadOnlyModelView):
     class_permission_name = "TopUp"
     list_columns = ["created_at", "customer", "amount", "receipt_no", "status", "created_by", "decided_by", "decided_at"]
     show_columns = list_columns + ["reason", "receipt_filename", "entry"]
-    search_columns = ["customer", "status", "receipt_no", "created_at", "amount", "created_by"]
+    search_columns = ["customer_id", "status", "receipt_no", "created_at", "amount", "created_by"]
     label_columns = {"created_by": "Entered by", "decided_by": "Approved/rejected by", "receipt_no": "Receipt"}
     base_order = ("id", "desc")
 

@@ -77,8 +77,11 @@ def test_a_settlement_import_is_idempotent_and_reports_its_rejects(api_as, sessi
     assert "row 7: no customer with phone 0779999999" in imports[0].rejects
 
 
-def test_a_bad_settlement_file_is_400(api_as, session):
+def test_a_bad_settlement_file_is_400(api_as, session, app, monkeypatch):
     finance = api_as("finance")
+    monkeypatch.setitem(app.config, "SETTLEMENT_CSV_MAX_BYTES", 100)
+    assert "the limit is 100 bytes" in _import(finance, "Amex", CSV).json["message"]
+    monkeypatch.setitem(app.config, "SETTLEMENT_CSV_MAX_BYTES", 10_000)
     assert "unknown provider" in _import(finance, "PayPal", CSV).json["message"]
     missing = _import(finance, "Amex", "name,amount\nx,1\n")
     assert missing.status_code == 400 and "no column for provider_ref" in missing.json["message"]
