@@ -15,10 +15,9 @@ from datetime import datetime
 from typing import Callable, Optional
 
 from flask import abort, flash, g, redirect, request, send_file, url_for
-from flask_appbuilder import BaseView, action, expose, has_access
+from flask_appbuilder import BaseView, expose, has_access
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.urltools import get_filter_args
-from markupsafe import Markup
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from wtforms import StringField
@@ -62,7 +61,7 @@ def wallet_panel(session: Session, customer: Customer) -> Panel:
             for e in entries
         ],
         "empty": "No wallet transactions yet.",
-        "link": url_for("WalletEntryView.list") + f"?_flt_0_wallet_id={_wallet_id(session, customer)}",
+        "link": _link_if_allowed("WalletEntry", url_for("WalletEntryView.list") + f"?_flt_0_wallet_id={_wallet_id(session, customer)}"),
     }
 
 
@@ -76,7 +75,7 @@ def payments_panel(session: Session, customer: Customer) -> Panel:
         "rows": [[p.paid_at.strftime("%Y-%m-%d %H:%M"), p.provider, p.provider_ref, p.status,
                   f"{p.amount:,.2f} {p.currency}"] for p in rows],
         "empty": "No payments yet.",
-        "link": url_for("PaymentView.list") + f"?_flt_0_customer_id={customer.id}",
+        "link": _link_if_allowed("Payment", url_for("PaymentView.list") + f"?_flt_0_customer_id={customer.id}"),
     }
 
 
@@ -95,6 +94,12 @@ def topups_panel(session: Session, customer: Customer) -> Optional[Panel]:
                   t.created_by.username if t.created_by else "", t.decided_by.username if t.decided_by else ""]
                  for t in topups],
     }
+
+
+def _link_if_allowed(resource: str, link: str) -> Optional[str]:
+    from app.extensions import appbuilder
+
+    return link if appbuilder.sm.has_access("can_read", resource) else None
 
 
 def _wallet_id(session: Session, customer: Customer):
