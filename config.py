@@ -119,7 +119,15 @@ CELERY = {
 # Beat entries go in <DOMAIN>_BEAT; they are merged into CELERY["beat_schedule"] at the end.
 
 # --- customers (contacts, wallet, payments) ---------------------------------------
-CUSTOMERS_BEAT: dict = {}
+CUSTOMERS_BEAT: dict = {
+    "customers.check_wallets": {"task": "customers.check_wallets", "schedule": timedelta(hours=24)},
+}
+# Manual top-ups above this amount wait for a second person's approval (maker-checker).
+TOPUP_APPROVAL_THRESHOLD = env("TOPUP_APPROVAL_THRESHOLD", "50000.00")
+TOPUP_MAX_AMOUNT = env("TOPUP_MAX_AMOUNT", "10000000.00")
+TOPUP_RECEIPT_MAX_BYTES = env_int("TOPUP_RECEIPT_MAX_BYTES", 5 * 1024 * 1024)
+SETTLEMENT_CSV_MAX_BYTES = env_int("SETTLEMENT_CSV_MAX_BYTES", 10 * 1024 * 1024)
+CUSTOMER_LOOKUP_LIMIT = env_int("CUSTOMER_LOOKUP_LIMIT", 20)
 # (end of customers)
 
 # --- support (calls, tickets, requests, dashboard) --------------------------------

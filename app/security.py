@@ -53,6 +53,16 @@ PERMISSION_MATRIX: dict[str, dict[str, str]] = {
     },
     "ActivityLog": {MANAGER: READ},
     # --- customers (contacts, wallet, payments) ---------------------------------
+    "Customer": {
+        **grant(WRITE, (MANAGER, DISPATCHER, OPS_AGENT)),
+        **grant(READ, (INSTALLER, CPO, FINANCE, CENTRAL_OPS)),
+    },
+    "CustomerSearch": grant(READ, (MANAGER, DISPATCHER, OPS_AGENT, INSTALLER, CPO, FINANCE, CENTRAL_OPS)),
+    "Wallet": grant(READ, (MANAGER, DISPATCHER, OPS_AGENT, FINANCE)),
+    "WalletEntry": grant(WRITE, (MANAGER, FINANCE)),
+    "TopUp": {**grant(WRITE, (MANAGER, FINANCE)), **grant(READ, (DISPATCHER, OPS_AGENT))},
+    "Payment": {**grant(WRITE, (MANAGER, FINANCE)), **grant(READ, (DISPATCHER, OPS_AGENT))},
+    "SettlementImport": grant(WRITE, (MANAGER, FINANCE)),
     # (end of customers)
     # --- support (calls, tickets, requests, dashboard) --------------------------
     # (end of support)

@@ -1,0 +1,422 @@
+"""Wallets: every balance change is one conditional UPDATE plus one append-only ledger row, in one transaction.
+
+The balance is never read, changed in Python and written back: the database adds the delta
+itself (`balance = balance + :delta`) and refuses a debit below zero in the same statement,
+so concurrent requests serialise on the wallet row on SQLite and PostgreSQL alike.
+"""
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+from typing import Any, Optional
+
+from flask import current_app, has_app_context
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.models.base import utcnow
+from app.models.customers import (
+    ADJUSTMENT, CHARGE, OVERDRAFT_ALLOWED, REFUND, REVERSAL, TOPUP, TOPUP_CREDITED, TOPUP_PENDING,
+    TOPUP_REJECTED, Payment, TopUp, Wallet, WalletEntry,
+)
+from app.services import Conflict, Forbidden, InvalidInput, NotFound
+from app.services.customers import default_currency, ensure_wallet, get_customer
+from app.services.people import record_activity
+
+CENT = Decimal("0.01")
+
+
+def parse_amount(value: Any, field: str = "amount", allow_negative: bool = False) -> Decimal:
+    """A positive money amount with at most two decimals, from a JSON number or a string; 400 otherwise."""
+    if value is None or value == "":
+        raise InvalidInput(f"{field} is required")
+    if isinstance(value, bool) or not isinstance(value, (int, float, str, Decimal)):
+        raise InvalidInput(f"{field} must be a number, not {value!r}")
+    try:
+        amount = Decimal(str(value).strip().replace(",", "")) if isinstance(value, str) else Decimal(str(value))
+    except InvalidOperation:
+        raise InvalidInput(f"{field} must be a number, not '{value}'") from None
+    if not amount.is_finite():
+        raise InvalidInput(f"{field} must be a finite number")
+    limit = Decimal(str(current_app.config["TOPUP_MAX_AMOUNT"])) if has_app_context() else Decimal("10000000")
+    if abs(amount) > limit:
+        raise InvalidInput(f"{field} {value} is above the limit of {limit}")
+    if amount != amount.quantize(CENT):
+        raise InvalidInput(f"{field} may have at most two decimal places, not '{value}'")
+    amount = amount.quantize(CENT)
+    if amount == 0:
+        raise InvalidInput(f"{field} must not be zero")
+    if amount < 0 and not allow_negative:
+        raise InvalidInput(f"{field} must be positive, not {value}")
+    return amount
+
+
+def _text(value: Any, field: str, required: bool = True, max_len: int = 500) -> Optional[str]:
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise InvalidInput(f"{field} is required")
+        return None
+    if not isinstance(value, (str, int)) or isinstance(value, bool):
+        raise InvalidInput(f"{field} must be text")
+    text = str(value).strip()
+    if len(text) > max_len:
+        raise InvalidInput(f"{field} is longer than {max_len} characters")
+    return text
+
+
+def post_entry(
+    session: Session,
+    wallet: Wallet,
+    entry_type: str,
+    amount: Decimal,
+    *,
+    user_id: Optional[int],
+    reason: str,
+    source_type: Optional[str] = None,
+    source_ref: Optional[str] = None,
+    reverses_id: Optional[int] = None,
+) -> WalletEntry:
+    """Apply a signed amount to the wallet and append its ledger row (caller commits)."""
+    allow_overdraft = entry_type in OVERDRAFT_ALLOWED or amount > 0
+    new_balance = func.round(Wallet.balance + amount, 2)  # round: SQLite adds REALs; keep exact cents
+    statement = (
+        update(Wallet)
+        .where(Wallet.id == wallet.id)
+        .values(balance=new_balance, updated_at=utcnow())
+        .returning(Wallet.balance)
+        .execution_options(synchronize_session=False)
+    )
+    if not allow_overdraft:
+        statement = statement.where(new_balance >= 0)
+    balance_after = session.execute(statement).scalar_one_or_none()
+    if balance_after is None:
+        available = session.scalar(select(Wallet.balance).where(Wallet.id == wallet.id))
+        raise Conflict(f"insufficient balance: {available:.2f} {wallet.currency} available, {-amount:.2f} needed")
+    entry = WalletEntry(
+        wallet_id=wallet.id,
+        entry_type=entry_type,
+        amount=amount,
+        balance_after=Decimal(balance_after).quantize(CENT),
+        reason=reason,
+        source_type=source_type,
+        source_ref=source_ref,
+        reverses_id=reverses_id,
+        created_by_id=user_id,
+        created_at=utcnow(),
+    )
+    session.add(entry)
+    session.flush()
+    session.expire(wallet, ["balance", "updated_at"])
+    return entry
+
+
+def entry_result(entry: WalletEntry) -> dict:
+    return {
+        "id": entry.id,
+        "wallet_id": entry.wallet_id,
+        "customer_id": entry.wallet.customer_id,
+        "entry_type": entry.entry_type,
+        "amount": f"{entry.amount:.2f}",
+        "balance_after": f"{entry.balance_after:.2f}",
+        "currency": entry.wallet.currency,
+        "reason": entry.reason,
+        "source_type": entry.source_type,
+        "source_ref": entry.source_ref,
+        "reverses_id": entry.reverses_id,
+        "created_by": entry.created_by.username if entry.created_by else None,
+        "created_at": entry.created_at.isoformat(),
+    }
+
+
+def _existing_entry(session: Session, entry_type: str, source_type: str, source_ref: str) -> Optional[WalletEntry]:
+    return session.scalar(
+        select(WalletEntry).where(
+            WalletEntry.entry_type == entry_type,
+            WalletEntry.source_type == source_type,
+            WalletEntry.source_ref == source_ref,
+        )
+    )
+
+
+def _post_once(session, customer_id, entry_type, amount, *, user_id, reason, reference, currency=None, source_type=None):
+    """A charge/refund/adjustment identified by its reference: the same reference twice is one entry."""
+    customer = get_customer(session, customer_id)
+    source_type = source_type or entry_type
+    reference = _text(reference, "reference", required=True, max_len=80)
+    existing = _existing_entry(session, entry_type, source_type, reference)
+    if existing is not None:
+        if existing.wallet.customer_id != customer.id or abs(existing.amount) != abs(amount):
+            raise Conflict(f"reference {reference} was already used for a different {entry_type}")
+        return existing, False
+    wallet = ensure_wallet(session, customer.id, currency)
+    try:
+        entry = post_entry(
+            session, wallet, entry_type, amount, user_id=user_id, reason=reason,
+            source_type=source_type, source_ref=reference,
+        )
+    except IntegrityError:
+        # a concurrent request with the same reference won the race
+        session.rollback()
+        existing = _existing_entry(session, entry_type, source_type, reference)
+        if existing is None:
+            raise
+        return existing, False
+    record_activity(session, user_id, f"wallet_{entry_type}", f"{entry_type} {amount:.2f} for {customer.name}: {reason}",
+                    "wallet_entry", entry.id)
+    return entry, True
+
+
+def charge_wallet(session: Session, customer_id, amount, *, user_id, reason, reference, currency=None):
+    """Debit the wallet (a charging session, a fee); refused with 409 when the balance would go below zero."""
+    amount = parse_amount(amount)
+    return _post_once(session, customer_id, CHARGE, -amount, user_id=user_id,
+                      reason=_text(reason, "reason"), reference=reference, currency=currency)
+
+
+def refund(session: Session, customer_id, amount, *, user_id, reason, reference, currency=None):
+    """Credit money back to the wallet (e.g. a failed session that was charged)."""
+    amount = parse_amount(amount)
+    return _post_once(session, customer_id, REFUND, amount, user_id=user_id,
+                      reason=_text(reason, "reason"), reference=reference, currency=currency)
+
+
+def adjust_wallet(session: Session, customer_id, amount, *, user_id, reason, reference, currency=None):
+    """A signed correction by Finance; a debit adjustment may not take the wallet below zero."""
+    amount = parse_amount(amount, allow_negative=True)
+    return _post_once(session, customer_id, ADJUSTMENT, amount, user_id=user_id,
+                      reason=_text(reason, "reason"), reference=reference, currency=currency)
+
+
+def reverse_entry(session: Session, entry_id, *, user_id, reason) -> WalletEntry:
+    """Correct a mistake: a new entry with the opposite amount that points at the one it reverses (once)."""
+    reason = _text(reason, "reason")
+    try:
+        entry_id = int(entry_id)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"entry id must be a whole number, not '{entry_id}'") from None
+    original = session.get(WalletEntry, entry_id)
+    if original is None:
+        raise NotFound(f"wallet entry {entry_id} not found")
+    if original.entry_type == REVERSAL:
+        raise Conflict(f"entry #{original.id} is itself a reversal; record a new entry instead")
+    already = session.scalar(select(WalletEntry.id).where(WalletEntry.reverses_id == original.id))
+    if already is not None:
+        raise Conflict(f"entry #{original.id} was already reversed by entry #{already}")
+    wallet = session.get(Wallet, original.wallet_id)
+    try:
+        entry = post_entry(
+            session, wallet, REVERSAL, -original.amount, user_id=user_id, reason=reason,
+            source_type="wallet_entry", source_ref=str(original.id), reverses_id=original.id,
+        )
+    except IntegrityError:
+        session.rollback()
+        raise Conflict(f"entry #{entry_id} was already reversed") from None
+    record_activity(session, user_id, "wallet_reversal", f"reversed entry #{original.id} ({original.amount:.2f}): {reason}",
+                    "wallet_entry", entry.id)
+    return entry
+
+
+# --- manual top-ups -------------------------------------------------------------------------
+
+
+def approval_threshold() -> Decimal:
+    return Decimal(str(current_app.config["TOPUP_APPROVAL_THRESHOLD"])) if has_app_context() else Decimal("50000")
+
+
+def topup_result(topup: TopUp) -> dict:
+    entry = topup.entry
+    return {
+        "id": topup.id,
+        "customer_id": topup.customer_id,
+        "amount": f"{topup.amount:.2f}",
+        "currency": topup.currency,
+        "receipt_no": topup.receipt_no,
+        "note": topup.reason,
+        "status": topup.status,
+        "credited": entry is not None,
+        "entry_id": entry.id if entry else None,
+        "balance_after": f"{entry.balance_after:.2f}" if entry else None,
+        "receipt_file": bool(topup.receipt_file),
+        "created_by": topup.created_by.username if topup.created_by else None,
+        "created_at": topup.created_at.isoformat(),
+        "decided_by": topup.decided_by.username if topup.decided_by else None,
+        "decided_at": topup.decided_at.isoformat() if topup.decided_at else None,
+    }
+
+
+def _find_topup(session: Session, receipt_no: str) -> Optional[TopUp]:
+    return session.scalar(select(TopUp).where(TopUp.receipt_no == receipt_no))
+
+
+def _same_request(topup: TopUp, customer_id: int, amount: Decimal) -> TopUp:
+    if topup.customer_id != customer_id or topup.amount != amount:
+        raise Conflict(
+            f"receipt {topup.receipt_no} was already used for top-up #{topup.id} "
+            f"({topup.amount:.2f} to customer #{topup.customer_id})"
+        )
+    return topup
+
+
+def _credit_topup(session: Session, topup: TopUp, user_id: Optional[int]) -> WalletEntry:
+    wallet = ensure_wallet(session, topup.customer_id, topup.currency)
+    entry = post_entry(
+        session, wallet, TOPUP, topup.amount, user_id=user_id,
+        reason=f"Manual top-up, receipt {topup.receipt_no}: {topup.reason}",
+        source_type="topup", source_ref=topup.receipt_no,
+    )
+    topup.entry_id = entry.id
+    # the receipt is a payment too, so payment history shows manual money next to the providers'
+    session.add(Payment(
+        provider="Manual", provider_ref=topup.receipt_no, status="Settled", amount=topup.amount,
+        currency=topup.currency, customer_id=topup.customer_id, paid_at=utcnow(),
+        description=f"Manual top-up #{topup.id}",
+    ))
+    session.flush()
+    return entry
+
+
+def top_up_wallet(
+    session: Session,
+    customer_id,
+    amount,
+    receipt_no,
+    note=None,
+    *,
+    user_id: Optional[int],
+    receipt=None,
+) -> tuple[TopUp, bool]:
+    """A manual top-up against a receipt number (unique): (top-up, created?).
+
+    A repeated receipt number returns the first top-up and credits nothing. Above the approval
+    threshold the top-up waits for a second person (approve_topup) before the wallet is credited.
+    `receipt` is an optional (filename, bytes) of the scanned receipt (PDF/JPEG/PNG).
+    """
+    from app.services.customers_receipts import check_receipt, discard_receipt, store_receipt
+
+    amount = parse_amount(amount)
+    receipt_no = _text(receipt_no, "receipt_no", max_len=60)
+    reason = _text(note, "note", required=False, max_len=1000) or f"Manual top-up, receipt {receipt_no}"
+    customer = get_customer(session, customer_id)
+    checked = check_receipt(*receipt) if receipt is not None else None
+    existing = _find_topup(session, receipt_no)
+    if existing is not None:
+        return _same_request(existing, customer.id, amount), False
+
+    stored = store_receipt(checked) if checked else None
+    needs_approval = amount > approval_threshold()
+    topup = TopUp(
+        customer_id=customer.id, amount=amount, currency=default_currency(), receipt_no=receipt_no,
+        reason=reason, status=TOPUP_PENDING if needs_approval else TOPUP_CREDITED,
+        created_by_id=user_id, created_at=utcnow(),
+        receipt_file=stored, receipt_filename=checked.filename if checked else None,
+        receipt_content_type=checked.content_type if checked else None,
+    )
+    try:
+        session.add(topup)
+        session.flush()  # the receipt number is the idempotency key: claim it first
+        if not needs_approval:
+            topup.decided_by_id, topup.decided_at = user_id, topup.created_at
+            _credit_topup(session, topup, user_id)
+        record_activity(
+            session, user_id, "wallet_topup",
+            f"top-up {amount:.2f} for {customer.name}, receipt {receipt_no}"
+            + (" (waiting for approval)" if needs_approval else ""),
+            "topup", topup.id,
+        )
+        session.flush()
+    except IntegrityError:
+        session.rollback()
+        discard_receipt(stored)
+        existing = _find_topup(session, receipt_no)
+        if existing is None:
+            raise
+        return _same_request(existing, customer.id, amount), False
+    except Exception:
+        session.rollback()
+        discard_receipt(stored)
+        raise
+    return topup, True
+
+
+def _decide(session: Session, topup_id, user_id: int, to_status: str) -> TopUp:
+    try:
+        topup_id = int(topup_id)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"top-up id must be a whole number, not '{topup_id}'") from None
+    topup = session.get(TopUp, topup_id)
+    if topup is None:
+        raise NotFound(f"top-up {topup_id} not found")
+    if topup.status != TOPUP_PENDING:
+        raise Conflict(f"top-up #{topup.id} is {topup.status.lower()}, not waiting for approval")
+    if topup.created_by_id == user_id:
+        raise Forbidden("the person who entered a top-up cannot approve or reject it; a second person must")
+    now = utcnow()
+    claimed = session.execute(
+        update(TopUp)
+        .where(TopUp.id == topup.id, TopUp.status == TOPUP_PENDING)
+        .values(status=to_status, decided_by_id=user_id, decided_at=now)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if claimed != 1:
+        raise Conflict(f"top-up #{topup.id} was decided by someone else meanwhile")
+    session.expire(topup)
+    return topup
+
+
+def approve_topup(session: Session, topup_id, *, user_id: int) -> TopUp:
+    """The checker: a different person credits a top-up that waited for approval."""
+    topup = _decide(session, topup_id, user_id, TOPUP_CREDITED)
+    _credit_topup(session, topup, user_id)
+    record_activity(session, user_id, "wallet_topup_approved",
+                    f"approved top-up {topup.amount:.2f}, receipt {topup.receipt_no}", "topup", topup.id)
+    return topup
+
+
+def reject_topup(session: Session, topup_id, *, user_id: int, reason: Optional[str] = None) -> TopUp:
+    topup = _decide(session, topup_id, user_id, TOPUP_REJECTED)
+    record_activity(session, user_id, "wallet_topup_rejected",
+                    f"rejected top-up {topup.amount:.2f}, receipt {topup.receipt_no}: {reason or 'no reason given'}",
+                    "topup", topup.id)
+    return topup
+
+
+# --- checks and listings ----------------------------------------------------------------------
+
+
+def wallets_out_of_balance(session: Session) -> list[dict]:
+    """Every wallet whose ledger does not sum to its balance (should be none)."""
+    sums = (
+        select(WalletEntry.wallet_id, func.coalesce(func.sum(WalletEntry.amount), 0).label("total"))
+        .group_by(WalletEntry.wallet_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Wallet.id, Wallet.customer_id, Wallet.currency, Wallet.balance, sums.c.total)
+        .outerjoin(sums, sums.c.wallet_id == Wallet.id)
+        .order_by(Wallet.id)
+    )
+    bad = []
+    for wallet_id, customer_id, currency, balance, total in rows:
+        total = Decimal(str(total or 0)).quantize(CENT)
+        balance = Decimal(str(balance)).quantize(CENT)
+        if total != balance:
+            bad.append({"wallet_id": wallet_id, "customer_id": customer_id, "currency": currency,
+                        "balance": balance, "ledger_sum": total})
+    return bad
+
+
+def ledger_for_customer(session: Session, customer_id: int, limit: int = 50) -> list[WalletEntry]:
+    return list(
+        session.scalars(
+            select(WalletEntry)
+            .join(Wallet, Wallet.id == WalletEntry.wallet_id)
+            .where(Wallet.customer_id == customer_id)
+            .order_by(WalletEntry.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def pending_topups(session: Session) -> list[TopUp]:
+    return list(session.scalars(select(TopUp).where(TopUp.status == TOPUP_PENDING).order_by(TopUp.id)))
+
