@@ -51,7 +51,7 @@ class Call(Model):
 
     __table_args__ = (
         # the dashboard (per day per category) and the filtered history page
-        Index("ix_support_call_created_category", "created_at", "category"),
+        Index("ix_support_call_created_category", "created_at", "category", "agent_id"),
         Index("ix_support_call_category_created", "category", "created_at"),
     )
 

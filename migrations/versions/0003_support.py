@@ -2,7 +2,7 @@
 
 Revision ID: 0003_support
 Revises: 0001_foundation
-Create Date: 2026-11-21 23:40:04.888797
+Create Date: 2026-11-21 23:44:34.970993
 
 """
 from alembic import op
@@ -94,7 +94,7 @@ def upgrade():
         batch_op.create_index(batch_op.f('ix_support_call_caller_phone'), ['caller_phone'], unique=False)
         batch_op.create_index('ix_support_call_category_created', ['category', 'created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_support_call_charger_ref'), ['charger_ref'], unique=False)
-        batch_op.create_index('ix_support_call_created_category', ['created_at', 'category'], unique=False)
+        batch_op.create_index('ix_support_call_created_category', ['created_at', 'category', 'agent_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_support_call_customer_id'), ['customer_id'], unique=False)
 
     op.create_table('support_ticket',

@@ -1,0 +1,143 @@
+"""The support dashboard's figures, each one GROUP BY query (never a query per row)."""
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import Optional
+
+from flask import current_app
+from flask_appbuilder.security.sqla.models import User
+from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.orm import Session
+
+from app.models.base import utcnow
+from app.models.support import CALL_CATEGORIES, PRIORITIES, Call, Ticket
+from app.services.support import OPEN_TICKET_STATUSES
+
+DASHBOARD_TICKET_STATUSES = ("Open", "In Progress", "Resolved")
+
+
+def charger_health_summary(session: Session) -> Optional[dict]:
+    """Hook for the Chargers module: bucket counts per charger type, or None while it is not connected.
+
+    The lead wires this to the Chargers hub (same shape as GET /api/v1/network/summary:
+    {"L2": {"Available": n, ...}, "L3": {...}}); the dashboard shows a placeholder on None.
+    """
+    return None
+
+
+def _day(value) -> str:
+    return value.isoformat() if isinstance(value, (date, datetime)) else str(value)[:10]
+
+
+def call_volume(session: Session, start: datetime, days: int) -> dict:
+    """Calls per category per day since start, and each category's trend against the previous period."""
+    day = func.date(Call.created_at)
+    per_day = session.execute(
+        select(day, Call.category, func.count()).where(Call.created_at >= start).group_by(day, Call.category)
+    ).all()
+    previous_start = start - timedelta(days=days)
+    previous = dict(session.execute(
+        select(Call.category, func.count()).where(Call.created_at >= previous_start, Call.created_at < start)
+        .group_by(Call.category)
+    ).all())
+    labels = [(start + timedelta(days=i)).date().isoformat() for i in range(days)]
+    series = {category: dict.fromkeys(labels, 0) for category in CALL_CATEGORIES}
+    for when, category, count in per_day:
+        if category in series and _day(when) in series[category]:
+            series[category][_day(when)] = count
+    rows = []
+    for category in CALL_CATEGORIES:
+        total, before = sum(series[category].values()), previous.get(category, 0)
+        change = None if before == 0 else round((total - before) * 100 / before, 1)
+        rows.append({"category": category, "per_day": [series[category][d] for d in labels], "total": total,
+                     "previous": before, "change_pct": change})
+    peak = max([max(r["per_day"]) for r in rows] + [1])
+    return {"days": labels, "categories": rows, "peak": peak, "total": sum(r["total"] for r in rows),
+            "previous_total": sum(r["previous"] for r in rows)}
+
+
+def ticket_statistics(session: Session, now: datetime) -> dict:
+    """Open / In Progress / Resolved counts by priority, and SLA breaches of unresolved tickets."""
+    counts = session.execute(
+        select(Ticket.status, Ticket.priority, func.count()).where(Ticket.status.in_(DASHBOARD_TICKET_STATUSES))
+        .group_by(Ticket.status, Ticket.priority)
+    ).all()
+    grid = {status: dict.fromkeys(PRIORITIES, 0) for status in DASHBOARD_TICKET_STATUSES}
+    for status, priority, count in counts:
+        if priority in grid[status]:
+            grid[status][priority] = count
+    response_late = and_(Ticket.first_responded_at.is_(None), Ticket.first_response_due < now)
+    resolution_late = Ticket.resolution_due < now
+    breaches = session.execute(
+        select(
+            Ticket.priority,
+            func.sum(case((response_late, 1), else_=0)),
+            func.sum(case((resolution_late, 1), else_=0)),
+            func.sum(case((or_(response_late, resolution_late), 1), else_=0)),
+        ).where(Ticket.status.in_(OPEN_TICKET_STATUSES)).group_by(Ticket.priority)
+    ).all()
+    breached = {p: {"response": 0, "resolution": 0, "any": 0} for p in PRIORITIES}
+    for priority, response, resolution, either in breaches:
+        if priority in breached:
+            breached[priority] = {"response": int(response or 0), "resolution": int(resolution or 0), "any": int(either or 0)}
+    totals = {status: sum(grid[status].values()) for status in DASHBOARD_TICKET_STATUSES}
+    return {"grid": grid, "totals": totals, "breaches": breached,
+            "breached_total": sum(b["any"] for b in breached.values()), "peak": max([*totals.values(), 1])}
+
+
+def team_performance(session: Session, start: datetime) -> list[dict]:
+    """Per agent since start: calls handled, tickets resolved, median minutes to resolve."""
+    calls = dict(session.execute(
+        select(Call.agent_id, func.count()).where(Call.created_at >= start, Call.agent_id.is_not(None)).group_by(Call.agent_id)
+    ).all())
+    ranked = (
+        select(
+            Ticket.assignee_id.label("user_id"), Ticket.resolve_minutes.label("minutes"),
+            func.row_number().over(partition_by=Ticket.assignee_id, order_by=Ticket.resolve_minutes).label("rn"),
+            func.count().over(partition_by=Ticket.assignee_id).label("n"),
+        ).where(Ticket.resolved_at >= start, Ticket.assignee_id.is_not(None), Ticket.resolve_minutes.is_not(None))
+    ).subquery()
+    middle = ranked.c.rn.in_([(ranked.c.n + 1) / 2, (ranked.c.n + 2) / 2])
+    resolved = {
+        user_id: (n, median) for user_id, n, median in session.execute(
+            select(ranked.c.user_id, func.max(ranked.c.n), func.avg(case((middle, ranked.c.minutes))))
+            .group_by(ranked.c.user_id)
+        ).all()
+    }
+    ids = set(calls) | set(resolved)
+    if not ids:
+        return []
+    names = {u.id: (f"{u.first_name} {u.last_name}", u.username) for u in session.execute(
+        select(User.id, User.first_name, User.last_name, User.username).where(User.id.in_(ids))
+    ).all()}
+    rows = []
+    for user_id in ids:
+        n, median = resolved.get(user_id, (0, None))
+        name, username = names.get(user_id, (f"user {user_id}", ""))
+        rows.append({"user_id": user_id, "name": name, "username": username, "calls": calls.get(user_id, 0),
+                     "resolved": int(n or 0), "median_minutes": None if median is None else round(float(median))})
+    rows.sort(key=lambda r: (-r["calls"] - r["resolved"], r["name"]))
+    return rows
+
+
+def dashboard_data(session: Session, now: Optional[datetime] = None, days: Optional[int] = None) -> dict:
+    now = now or utcnow()
+    days = days or current_app.config["SUPPORT_DASHBOARD_DAYS"]
+    start = datetime.combine(now.date() - timedelta(days=days - 1), time.min)
+    return {
+        "since": start, "days": days,
+        "calls": call_volume(session, start, days),
+        "tickets": ticket_statistics(session, now),
+        "team": team_performance(session, start),
+        "chargers": charger_health_summary(session),
+    }
+
+
+def format_minutes(minutes: Optional[int]) -> str:
+    if minutes is None:
+        return "–"
+    if minutes < 60:
+        return f"{minutes} min"
+    if minutes < 48 * 60:
+        return f"{minutes / 60:.1f} h"
+    return f"{minutes / 1440:.1f} d"
