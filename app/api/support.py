@@ -86,6 +86,7 @@ class CallApi(ResourceApi):
     class_permission_name = "Call"
     datamodel = SQLAInterface(Call)
     include_route_methods = ROUTES | {"escalate", "lookup", "search"}
+    method_permission_name = {**ResourceApi.method_permission_name, "escalate": "write", "lookup": "read", "search": "read"}
     list_columns = [
         "id", "created_at", "caller_phone", "customer_id", "customer.name", "category", "charger_ref", "summary",
         "outcome", "resolution", "status", "agent_id", "assignee_id", "department_id", "resolved_at",
@@ -162,6 +163,7 @@ class TicketApi(ResourceApi):
     class_permission_name = "Ticket"
     datamodel = SQLAInterface(Ticket)
     include_route_methods = ROUTES | {"transition", "add_note", "history"}
+    method_permission_name = {**ResourceApi.method_permission_name, "transition": "write", "add_note": "write", "history": "read"}
     list_columns = [
         "id", "title", "category", "priority", "status", "customer_id", "charger_ref", "call_id", "request_id",
         "assignee_id", "department_id", "created_at", "updated_at", "first_response_due", "resolution_due",
@@ -234,6 +236,7 @@ class RequestApi(ResourceApi):
     class_permission_name = "CustomerRequest"
     datamodel = SQLAInterface(CustomerRequest)
     include_route_methods = ROUTES | {"to_ticket"}
+    method_permission_name = {**ResourceApi.method_permission_name, "to_ticket": "write"}
     list_columns = [
         "id", "created_at", "channel", "text", "customer_id", "phone", "source_ref", "category", "urgency",
         "department", "summary", "confidence", "classifier", "assigned_department_id", "assignee_id", "priority",

@@ -211,6 +211,11 @@ def route_request(session: Session, request_id: int) -> CustomerRequest:
     department = department_by_name(session, department_name)
     if department is None:
         raise Conflict(f"routing points at department {department_name}, which does not exist")
+    if request.assignee_id is not None and request.assigned_department_id == department.id and session.scalar(
+        select(TeamMember.id).where(TeamMember.user_id == request.assignee_id, TeamMember.department_id == department.id,
+                                    TeamMember.active.is_(True))
+    ):
+        return request  # already routed here: routing again is a no-op
     request.assigned_department_id = department.id
     member = least_loaded_member(session, department.id)
     if member is not None and request.assignee_id != member.user_id:

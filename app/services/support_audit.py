@@ -36,6 +36,17 @@ AUDITED = {
 _REFERENCES = {"assignee_id": User, "department_id": Department, "assigned_department_id": Department, "customer_id": Customer}
 
 
+def _load_old_values() -> None:
+    """Make SQLAlchemy load an expired attribute's old value before a set, so history has it."""
+    for model, (_entity, fields) in AUDITED.items():
+        for field in fields:
+            event.listen(getattr(model, field), "set", lambda target, value, old, initiator: value,
+                         active_history=True, retval=True)
+
+
+_load_old_values()
+
+
 def _actor_of(obj) -> Optional[int]:
     actor = getattr(obj, "_actor_id", None)
     if actor is not None:

@@ -13,6 +13,14 @@ from app.services.support import (
 from tests.support.conftest import tool_use_answer, user_id
 
 
+def _stored(session, text: str, channel: str = "web") -> CustomerRequest:
+    """A stored request with no classification task queued (these tests classify it themselves)."""
+    request = CustomerRequest(channel=channel, text=text, status="New")
+    session.add(request)
+    session.commit()
+    return request
+
+
 def _member(session, app, username, department):
     """A new active member of a department."""
     sm = app.appbuilder.sm
@@ -49,16 +57,14 @@ def test_routing_picks_department_priority_and_least_loaded_member(app, session)
     for owner in (busy, cpo):
         session.add(Ticket(title="work", priority="Low", status="In Progress", assignee_id=owner))
     session.commit()
-    request = create_request(session, text="Charger is broken, I am stranded, urgent!", channel="web")
-    session.commit()
+    request = _stored(session, "Charger is broken, I am stranded, urgent!")
     classify_request(session, request.id)
     session.commit()
     assert (request.category, request.urgency, request.classifier) == ("Charger Faults", "Critical", "rules")
     assert request.priority == "Critical" and request.assigned_department.name == "Technical"
     assert request.assignee_id == idle and request.status == "Assigned"
     # idle now holds one request: the next goes to whoever has the least work (ties: lowest member id)
-    second = create_request(session, text="charger error again", channel="api")
-    session.commit()
+    second = _stored(session, "charger error again", "api")
     classify_request(session, second.id)
     session.commit()
     assert second.priority == "Medium" and second.assigned_department.name == "Maintenance"
@@ -71,15 +77,13 @@ def test_inactive_members_are_never_assigned(app, session):
     inactive = _member(session, app, "tech_away", "Technical")
     session.execute(TeamMember.__table__.update().where(TeamMember.user_id == inactive).values(active=False))
     session.commit()
-    request = create_request(session, text="charger fault, urgent", channel="web")
-    session.commit()
+    request = _stored(session, "charger fault, urgent")
     classify_request(session, request.id)
     assert request.assignee_id == user_id(session, "cpo")
 
 
 def test_override_is_audited_and_routing_keeps_it(session):
-    request = create_request(session, text="I want to complain about rude staff", channel="web")
-    session.commit()
+    request = _stored(session, "I want to complain about rude staff")
     classify_request(session, request.id)
     session.commit()
     assert request.assigned_department.name == "Service"
@@ -101,8 +105,7 @@ def test_classification_runs_as_a_celery_task_on_a_real_worker(app, session, cel
         tool_use_answer(category="Payment Issues", urgency="High", department="Hotline", summary="Double charge"))
     from app.tasks.support import classify_request_task
 
-    request = create_request(session, text="I was charged twice yesterday", channel="api")
-    session.commit()
+    request = _stored(session, "I was charged twice yesterday", "api")
     result = classify_request_task.delay(request.id).get(timeout=30)
     assert result["classifier"] == "claude:claude-test" and result["priority"] == "High"
     session.expire_all()
