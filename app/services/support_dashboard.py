@@ -97,7 +97,7 @@ def team_performance(session: Session, start: datetime) -> list[dict]:
             func.count().over(partition_by=Ticket.assignee_id).label("n"),
         ).where(Ticket.resolved_at >= start, Ticket.assignee_id.is_not(None), Ticket.resolve_minutes.is_not(None))
     ).subquery()
-    middle = ranked.c.rn.in_([(ranked.c.n + 1) / 2, (ranked.c.n + 2) / 2])
+    middle = ranked.c.rn.in_([(ranked.c.n + 1) // 2, (ranked.c.n + 2) // 2])
     resolved = {
         user_id: (n, median) for user_id, n, median in session.execute(
             select(ranked.c.user_id, func.max(ranked.c.n), func.avg(case((middle, ranked.c.minutes))))
