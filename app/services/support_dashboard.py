@@ -85,12 +85,13 @@ def ticket_statistics(session: Session, now: datetime) -> dict:
             "breached_total": sum(b["any"] for b in breached.values()), "peak": max([*totals.values(), 1])}
 
 
-def team_performance(session: Session, start: datetime) -> list[dict]:
-    """Per agent since start: calls handled, tickets resolved, median minutes to resolve."""
+def team_performance(session: Session, start: datetime, end: Optional[datetime] = None) -> list[dict]:
+    """Per agent in [start, end): calls handled, tickets resolved, median minutes to resolve."""
+    end = end or datetime(9999, 1, 1)
     # "+ 0": grouping by an expression keeps SQLite on the date index instead of scanning the agent index
     agent = (Call.agent_id + 0).label("agent")
     calls = {user_id: n for user_id, n in session.execute(
-        select(agent, func.count()).where(Call.created_at >= start).group_by(agent)
+        select(agent, func.count()).where(Call.created_at >= start, Call.created_at < end).group_by(agent)
     ).all() if user_id is not None}
     assignee = Ticket.assignee_id + 0
     ranked = (
@@ -98,7 +99,7 @@ def team_performance(session: Session, start: datetime) -> list[dict]:
             assignee.label("user_id"), Ticket.resolve_minutes.label("minutes"),
             func.row_number().over(partition_by=assignee, order_by=Ticket.resolve_minutes).label("rn"),
             func.count().over(partition_by=assignee).label("n"),
-        ).where(Ticket.resolved_at >= start, Ticket.resolve_minutes.is_not(None))
+        ).where(Ticket.resolved_at >= start, Ticket.resolved_at < end, Ticket.resolve_minutes.is_not(None))
     ).subquery()
     middle = ranked.c.rn.in_([(ranked.c.n + 1) // 2, (ranked.c.n + 2) // 2])
     resolved = {
