@@ -472,6 +472,15 @@ def escalate_call(session: Session, call_id: int, by_user_id: Optional[int]) -> 
     if department_id is None:
         department = department_by_name(session, department_name)
         department_id = department.id if department else None
+    # the ticket goes to a member of its department: the call's assignee if they belong there, else the least loaded
+    assignee_id = call.assignee_id
+    if department_id is not None:
+        member = session.scalar(select(TeamMember).where(
+            TeamMember.user_id == assignee_id, TeamMember.department_id == department_id, TeamMember.active.is_(True)
+        )) if assignee_id else None
+        if member is None:
+            member = least_loaded_member(session, department_id)
+            assignee_id = member.user_id if member else None
     caller = call.customer.name if call.customer else call.caller_phone
     description = "\n".join(filter(None, [
         f"Escalated from call #{call.id} on {call.created_at:%Y-%m-%d %H:%M} UTC.",
@@ -485,7 +494,7 @@ def escalate_call(session: Session, call_id: int, by_user_id: Optional[int]) -> 
         ticket = open_ticket(
             session, title=f"{call.category}: {(call.summary or caller or '')[:150]}".rstrip(": "),
             description=description, priority=priority, category=call.category, customer_id=call.customer_id,
-            charger_ref=call.charger_ref, assignee_id=call.assignee_id, department_id=department_id,
+            charger_ref=call.charger_ref, assignee_id=assignee_id, department_id=department_id,
             call_id=call.id, created_by=by_user_id,
         )
         savepoint.commit()
