@@ -73,17 +73,21 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=1_000_000)
     parser.add_argument("--tickets", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=100)
+    parser.add_argument("--reuse", help="measure an already built bench DB (its path) instead of building one")
     args = parser.parse_args()
 
     from app import create_app
     from app.models.base import utcnow
 
     tmp = Path(tempfile.mkdtemp(prefix="bench-desk-"))
+    database = Path(args.reuse) if args.reuse else tmp / "desk.db"
     app = create_app({
-        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp / 'desk.db'}", "VAR_DIR": tmp, "UPLOAD_DIR": tmp / "u",
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{database}", "VAR_DIR": tmp, "UPLOAD_DIR": tmp / "u",
         "DEMO_PASSWORD": PASSWORD, "FAB_PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000", "AUTH_RATE_LIMITED": False,
     })
-    build(app, args.calls, args.tickets)
+    if not args.reuse:
+        build(app, args.calls, args.tickets)
+    print(f"database: {database}", flush=True)
 
     anonymous = app.test_client()
     manager = signed_in(app, "manager")

@@ -36,7 +36,7 @@ class Call(Model):
     outcome: Mapped[Optional[str]] = mapped_column(String(30))
     resolution: Mapped[Optional[str]] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(20), default="Open")
-    agent_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"), index=True)
+    agent_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"))
     agent: Mapped[Optional[User]] = relationship(User, foreign_keys=[agent_id])
     assignee_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"), index=True)
     assignee: Mapped[Optional[User]] = relationship(User, foreign_keys=[assignee_id])
@@ -51,8 +51,9 @@ class Call(Model):
 
     __table_args__ = (
         # the dashboard (per day per category) and the filtered history page
-        Index("ix_support_call_created_category", "created_at", "category", "agent_id"),
+        Index("ix_support_call_created_category", "created_at", "category"),
         Index("ix_support_call_category_created", "category", "created_at"),
+        Index("ix_support_call_agent_created", "agent_id", "created_at"),  # calls handled per agent, history by agent
     )
 
     def __repr__(self) -> str:

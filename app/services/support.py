@@ -14,7 +14,7 @@ from typing import Any, Callable, Optional
 
 from flask import current_app
 from flask_appbuilder.security.sqla.models import User
-from sqlalchemy import event, func, or_, select
+from sqlalchemy import event, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -95,11 +95,21 @@ def _drop_after_commit(session: Session) -> None:
 
 
 def _get(session: Session, model, obj_id, what: str, lock: bool = False):
+    """Load by id (NotFound otherwise). lock=True first writes to the row, which serialises concurrent
+    changes on both databases: a row lock on PostgreSQL, the write lock taken up front on SQLite
+    (a read-then-write transaction there fails with "database is locked" instead of waiting)."""
     try:
         obj_id = int(obj_id)
     except (TypeError, ValueError):
         raise InvalidInput(f"{what} id must be a number") from None
-    obj = session.get(model, obj_id, with_for_update=lock or None) if lock else session.get(model, obj_id)
+    if lock:
+        touched = session.execute(
+            update(model).where(model.id == obj_id).values(status=model.status).execution_options(synchronize_session=False)
+        )
+        if touched.rowcount == 0:
+            raise NotFound(f"{what} {obj_id} not found")
+        return session.get(model, obj_id, populate_existing=True)
+    obj = session.get(model, obj_id)
     if obj is None:
         raise NotFound(f"{what} {obj_id} not found")
     return obj

@@ -12,7 +12,7 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models.people import Department
 from app.models.support import (
-    CALL_CATEGORIES, CALL_OUTCOMES, PRIORITIES, REQUEST_STATUSES, Call, CustomerRequest, SupportAudit, Ticket,
+    CALL_CATEGORIES, CALL_OUTCOMES, CALL_STATUSES, PRIORITIES, REQUEST_STATUSES, Call, CustomerRequest, SupportAudit, Ticket,
 )
 from app.services import ServiceError
 from app.services import support as desk
@@ -101,6 +101,7 @@ class SupportDeskView(BaseView):
     default_view = "log_call"
     method_permission_name = {
         "log_call": "write", "save_call": "write", "call_page": "read", "escalate": "write", "history": "read",
+        "update_call": "write",
         "ticket_page": "read", "new_ticket": "write", "save_ticket": "write", "ticket_transition": "write",
         "ticket_note": "write", "ticket_assign": "write", "queue": "read", "request_page": "read",
         "new_request": "write", "save_request": "write", "request_override": "write", "request_ticket": "write",
@@ -147,7 +148,26 @@ class SupportDeskView(BaseView):
     def call_page(self, pk: int):
         call = db.session.get(Call, pk) or abort(404)
         card = desk.customer_card(db.session, call.caller_phone) if call.caller_phone else None
-        return self.render_template("support/call.html", call=call, card=card, audit=history_of(db.session, "call", pk))
+        return self.render_template(
+            "support/call.html", call=call, card=card, audit=history_of(db.session, "call", pk), outcomes=CALL_OUTCOMES,
+            statuses=CALL_STATUSES,
+        )
+
+    @expose("/calls/<int:pk>", methods=["POST"])
+    @has_access
+    def update_call(self, pk: int):
+        back = url_for("SupportDeskView.call_page", pk=pk)
+        form = request.form
+        changes = {k: form.get(k) or None for k in ("outcome", "resolution", "status") if k in form}
+        if not changes.get("status"):
+            changes.pop("status", None)
+        try:
+            desk.update_call(db.session, pk, changes, _me())
+            db.session.commit()
+        except ServiceError as exc:
+            return self._refused(exc, back)
+        flash("Call updated", "success")
+        return redirect(back)
 
     @expose("/calls/<int:pk>/escalate", methods=["POST"])
     @has_access

@@ -2,7 +2,7 @@
 
 Revision ID: 0003_support
 Revises: 0001_foundation
-Create Date: 2026-11-21 23:44:34.970993
+Create Date: 2026-11-22 00:07:33.532179
 
 """
 from alembic import op
@@ -89,12 +89,12 @@ def upgrade():
     sa.PrimaryKeyConstraint('id')
     )
     with op.batch_alter_table('support_call', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_support_call_agent_id'), ['agent_id'], unique=False)
+        batch_op.create_index('ix_support_call_agent_created', ['agent_id', 'created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_support_call_assignee_id'), ['assignee_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_support_call_caller_phone'), ['caller_phone'], unique=False)
         batch_op.create_index('ix_support_call_category_created', ['category', 'created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_support_call_charger_ref'), ['charger_ref'], unique=False)
-        batch_op.create_index('ix_support_call_created_category', ['created_at', 'category', 'agent_id'], unique=False)
+        batch_op.create_index('ix_support_call_created_category', ['created_at', 'category'], unique=False)
         batch_op.create_index(batch_op.f('ix_support_call_customer_id'), ['customer_id'], unique=False)
 
     op.create_table('support_ticket',
@@ -189,7 +189,7 @@ def downgrade():
         batch_op.drop_index('ix_support_call_category_created')
         batch_op.drop_index(batch_op.f('ix_support_call_caller_phone'))
         batch_op.drop_index(batch_op.f('ix_support_call_assignee_id'))
-        batch_op.drop_index(batch_op.f('ix_support_call_agent_id'))
+        batch_op.drop_index('ix_support_call_agent_created')
 
     op.drop_table('support_call')
     with op.batch_alter_table('support_audit', schema=None) as batch_op:

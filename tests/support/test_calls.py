@@ -102,3 +102,28 @@ def test_search_and_lookup_over_the_api(api_as, customer):
 def test_roles_without_support_access_cannot_log_calls(api_as):
     assert api_as("finance").post("/api/v1/calls/", json={"caller_phone": "0771234567", "category": "Complaints"}).status_code in (401, 403)
     assert api_as("cpo").post("/api/v1/calls/1/escalate").status_code in (401, 403)
+
+
+def test_concurrent_escalations_make_one_ticket(live_server, api_as, session):
+    import threading
+
+    import requests as http
+
+    from tests.conftest import jwt_for
+
+    call_id = api_as("agent").post("/api/v1/calls/", json={"caller_phone": "0771234567", "category": "Complaints"}).json["id"]
+    token = jwt_for(api_as("agent").client, "agent")
+    results = []
+
+    def escalate():
+        response = http.post(f"{live_server.url}/api/v1/calls/{call_id}/escalate", headers={"Authorization": f"Bearer {token}"}, timeout=30)
+        results.append((response.status_code, response.json().get("id")))
+
+    threads = [threading.Thread(target=escalate) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(code for code, _ in results) == [200] * 5 + [201], results
+    assert len({ticket for _, ticket in results}) == 1
+    assert session.query(Ticket).count() == 1

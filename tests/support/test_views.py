@@ -92,3 +92,18 @@ def test_request_api_queue_and_override(api_as, session):
     again = api.post(f"/api/v1/requests/{pk}/ticket")
     assert first.status_code == 201 and again.status_code == 200 and first.json["id"] == again.json["id"]
     assert api.get(f"/api/v1/requests/{pk}").json["result"]["status"] == "In Progress"
+
+
+def test_agent_records_the_outcome_of_a_call(web_as, session):
+    from app.services.support import log_call
+
+    call = log_call(session, caller_phone="0771234567", category="Payment Issues", agent_id=user_id(session, "agent"))
+    session.commit()
+    browser = web_as("agent")
+    _post(browser, f"/support/calls/{call.id}", f"/support/calls/{call.id}",
+          {"outcome": "Resolved on call", "resolution": "Refund issued", "status": "Resolved"})
+    session.expire_all()
+    call = session.get(Call, call.id)
+    assert (call.outcome, call.resolution, call.status) == ("Resolved on call", "Refund issued", "Resolved")
+    html = browser.get(f"/support/calls/{call.id}").get_data(as_text=True)
+    assert "Refund issued" in html and "outcome" in html
