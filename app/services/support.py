@@ -306,8 +306,12 @@ def classify_request(session: Session, request_id: int, force: bool = False) -> 
     request = session.get(CustomerRequest, int(request_id))
     if request is None:
         return None
-    if request.classified_at is None or force:
-        result = classify(request.text)
+    result = classify(request.text) if request.classified_at is None or force else None  # no lock held meanwhile
+    try:
+        request = _get(session, CustomerRequest, request.id, "request", lock=True)
+    except NotFound:
+        return None
+    if result is not None and (request.classified_at is None or force):
         request.category = result.category
         request.urgency = result.urgency
         request.department = result.department

@@ -45,3 +45,19 @@ def user_id(session, username: str) -> int:
     from sqlalchemy import select
 
     return session.scalar(select(User.id).where(User.username == username))
+
+
+def wait_classified(session, request_id: int, timeout: float = 30) -> None:
+    """Wait for the queued classification task (real worker) so no task outlives the test."""
+    import time
+
+    from app.models.support import CustomerRequest
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        session.rollback()
+        request = session.get(CustomerRequest, request_id, populate_existing=True)
+        if request is None or request.classified_at is not None:
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"request {request_id} was not classified within {timeout} s")

@@ -10,7 +10,7 @@ from app.services import InvalidInput
 from app.services.support import (
     ROUTING, classify_request, create_request, least_loaded_member, override_request_assignment, route_request,
 )
-from tests.support.conftest import tool_use_answer, user_id
+from tests.support.conftest import tool_use_answer, user_id, wait_classified
 
 
 def _stored(session, text: str, channel: str = "web") -> CustomerRequest:
@@ -37,12 +37,13 @@ def test_routing_table_covers_every_category_and_urgency():
     assert set(ROUTING) == {(c, u) for c in CATEGORIES for u in URGENCIES}
 
 
-def test_create_request_links_customer_by_phone_and_is_idempotent_per_source(session, customer):
+def test_create_request_links_customer_by_phone_and_is_idempotent_per_source(session, customer, celery_worker):
     first = create_request(session, text="My wallet balance is wrong", channel="whatsapp", phone="077 123 4567", source_ref="SM1")
     again = create_request(session, text="My wallet balance is wrong", channel="whatsapp", phone="077 123 4567", source_ref="SM1")
-    session.commit()
     assert first.id == again.id and first.customer_id == customer.id and first.phone == "+94771234567"
     assert first.status == "New"
+    session.commit()
+    wait_classified(session, first.id)
     with pytest.raises(InvalidInput):
         create_request(session, text=" ", channel="web")
     with pytest.raises(InvalidInput):
@@ -114,15 +115,8 @@ def test_classification_runs_as_a_celery_task_on_a_real_worker(app, session, cel
 
 
 def test_create_request_queues_classification_on_commit(app, session, celery_worker):
-    import time
-
     request = create_request(session, text="How do I register a card?", channel="web")
     session.commit()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        session.expire_all()
-        if session.get(CustomerRequest, request.id).classified_at is not None:
-            break
-        time.sleep(0.2)
+    wait_classified(session, request.id)
     stored = session.get(CustomerRequest, request.id)
     assert stored.classifier == "rules" and stored.category in ("General Inquiry", "Payment Issues")

@@ -5,7 +5,7 @@ from sqlalchemy import select
 
 from app.models.support import Call, CustomerRequest, SupportAudit, Ticket
 from tests.conftest import csrf_token
-from tests.support.conftest import user_id
+from tests.support.conftest import user_id, wait_classified
 
 
 def _post(browser, page_url, action, data):
@@ -58,12 +58,13 @@ def test_history_page_filters(web_as, session):
     assert "double charge" in browser.get("/support/calls/?q=double").get_data(as_text=True)
 
 
-def test_request_form_queue_and_audited_override(web_as, session):
+def test_request_form_queue_and_audited_override(web_as, session, celery_worker):
     browser = web_as("agent")
     response = _post(browser, "/support/requests/new", "/support/requests/new", {"text": "Refund my top-up please", "channel": "web", "phone": "0771112223"})
     assert response.status_code == 302
     item = session.scalar(select(CustomerRequest))
     assert item.channel == "web" and item.created_by_id == user_id(session, "agent")
+    wait_classified(session, item.id)
     assert f"#{item.id}" in browser.get("/support/requests/").get_data(as_text=True)
     manager = web_as("manager")
     dispatcher = user_id(session, "dispatcher")
@@ -77,12 +78,13 @@ def test_request_form_queue_and_audited_override(web_as, session):
     assert rows[-1].user_id == user_id(session, "manager")
 
 
-def test_request_api_queue_and_override(api_as, session):
+def test_request_api_queue_and_override(api_as, session, celery_worker):
     api = api_as("dispatcher")
     created = api.post("/api/v1/requests/", json={"text": "charger offline at mall", "phone": "0771234567"})
     assert created.status_code == 201 and created.json["result"]["channel"] == "api"
     assert api.post("/api/v1/requests/", json={"text": ""}).status_code == 400
     pk = created.json["id"]
+    wait_classified(session, pk)
     agent = user_id(session, "agent")
     updated = api.put(f"/api/v1/requests/{pk}", json={"assignee_id": agent})
     assert updated.status_code == 200 and updated.json["result"]["assignee_id"] == agent
