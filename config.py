@@ -131,7 +131,38 @@ CUSTOMER_LOOKUP_LIMIT = env_int("CUSTOMER_LOOKUP_LIMIT", 20)
 # (end of customers)
 
 # --- support (calls, tickets, requests, dashboard) --------------------------------
-SUPPORT_BEAT: dict = {}
+# Claude classifier (used only when ANTHROPIC_API_KEY is set; the rule-based one answers otherwise)
+SUPPORT_CLAUDE_MODEL = env("SUPPORT_CLAUDE_MODEL", "claude-3-5-haiku-latest")
+SUPPORT_CLAUDE_TIMEOUT_S = float(env("SUPPORT_CLAUDE_TIMEOUT_S", "15"))
+SUPPORT_CLAUDE_MAX_RETRIES = env_int("SUPPORT_CLAUDE_MAX_RETRIES", 2)
+SUPPORT_CLAUDE_MAX_TOKENS = env_int("SUPPORT_CLAUDE_MAX_TOKENS", 400)
+SUPPORT_CLASSIFIER_PROMPT = env(
+    "SUPPORT_CLASSIFIER_PROMPT",
+    "You triage customer messages for an electric-vehicle charging network operator in Sri Lanka. "
+    "Classify the message with the classify_request tool. Categories: Payment Issues (wallet, "
+    "top-ups, double charges, refunds), Charger Faults (a charger that does not start, stops, shows "
+    "an error or is damaged), Complaints (dissatisfaction with service or staff), General Inquiry "
+    "(anything else). Urgency: Critical when someone is stranded or there is a safety risk, High when "
+    "a customer cannot charge or lost money now, Medium for problems that can wait a few hours, Low "
+    "for questions. Department: Hotline (payments, general questions), Service (complaints, follow-up), "
+    "Maintenance (physical repairs), Technical (remote diagnostics, firmware, offline chargers). "
+    "The summary is one short English line.",
+)
+# SLA targets per priority, in minutes: (first response, resolution)
+SUPPORT_SLA_MINUTES = {
+    "Critical": (env_int("SLA_CRITICAL_RESPONSE_MIN", 15), env_int("SLA_CRITICAL_RESOLUTION_MIN", 240)),
+    "High": (env_int("SLA_HIGH_RESPONSE_MIN", 60), env_int("SLA_HIGH_RESOLUTION_MIN", 480)),
+    "Medium": (env_int("SLA_MEDIUM_RESPONSE_MIN", 240), env_int("SLA_MEDIUM_RESOLUTION_MIN", 1440)),
+    "Low": (env_int("SLA_LOW_RESPONSE_MIN", 480), env_int("SLA_LOW_RESOLUTION_MIN", 4320)),
+}
+SUPPORT_SLA_WARN_PERCENT = env_int("SUPPORT_SLA_WARN_PERCENT", 80)  # warn when this share of the target has elapsed
+SUPPORT_REMINDER_AGE_MIN = env_int("SUPPORT_REMINDER_AGE_MIN", 240)  # untouched this long -> remind the assignee
+SUPPORT_REMINDER_INTERVAL_MIN = env_int("SUPPORT_REMINDER_INTERVAL_MIN", 240)  # at most one reminder per item per interval
+SUPPORT_DASHBOARD_DAYS = env_int("SUPPORT_DASHBOARD_DAYS", 14)
+SUPPORT_BEAT: dict = {
+    "support-sla-check": {"task": "support.check_sla", "schedule": 60.0},
+    "support-reminders": {"task": "support.send_reminders", "schedule": 900.0},
+}
 # (end of support)
 
 # --- chargers (registry, status, sessions, commands) ------------------------------

@@ -65,6 +65,11 @@ PERMISSION_MATRIX: dict[str, dict[str, str]] = {
     "SettlementImport": grant(WRITE, (MANAGER, FINANCE)),
     # (end of customers)
     # --- support (calls, tickets, requests, dashboard) --------------------------
+    "Call": {**grant(WRITE, SUPPORT_ROLES), CPO: READ},
+    "Ticket": {**grant(WRITE, SUPPORT_ROLES + (INSTALLER,)), CPO: READ},
+    "CustomerRequest": grant(WRITE, SUPPORT_ROLES),
+    "SupportDesk": grant(WRITE, SUPPORT_ROLES),  # call logging, history, queue and ticket pages
+    "SupportAudit": grant(READ, (MANAGER, DISPATCHER)),
     # (end of support)
     # --- chargers (registry, status, sessions, commands, firmware) --------------
     # (end of chargers)

@@ -1,2 +1,42 @@
 """Support Celery tasks: load by id, call a service, decide retries."""
 from __future__ import annotations
+
+from datetime import timedelta
+
+from celery import shared_task
+
+from app.extensions import db
+
+
+@shared_task(name="support.classify_request", acks_late=True)
+def classify_request_task(request_id: int) -> dict | None:
+    """Classify (Claude or rules: the service never raises on API failure) and route one request."""
+    from app.services.support import classify_request
+
+    request = classify_request(db.session, request_id)
+    db.session.commit()
+    if request is None:
+        return None
+    return {
+        "id": request.id, "category": request.category, "urgency": request.urgency, "classifier": request.classifier,
+        "priority": request.priority, "assignee_id": request.assignee_id, "status": request.status,
+    }
+
+
+@shared_task(name="support.check_sla")
+def check_sla_task() -> int:
+    from app.services.support_alerts import check_sla
+
+    return check_sla(db.session)
+
+
+@shared_task(name="support.send_reminders")
+def send_reminders_task() -> int:
+    """Reminders for untouched work, and a retry for requests whose classification was never queued."""
+    from app.services.support import queue_classification, unclassified_request_ids
+    from app.services.support_alerts import send_reminders
+
+    sent = send_reminders(db.session)
+    for request_id in unclassified_request_ids(db.session, timedelta(minutes=10)):
+        queue_classification(request_id)
+    return sent

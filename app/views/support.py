@@ -1,6 +1,365 @@
-"""Support screens."""
+"""Support screens: call logging with the customer card, call history, tickets, the request queue."""
 from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from flask import abort, flash, g, redirect, request, url_for
+from flask_appbuilder import BaseView, expose, has_access
+from flask_appbuilder.models.sqla.interface import SQLAInterface
+from markupsafe import Markup
+from sqlalchemy import select
+
+from app.extensions import db
+from app.models.people import Department
+from app.models.support import (
+    CALL_CATEGORIES, CALL_OUTCOMES, CALL_STATUSES, PRIORITIES, REQUEST_STATUSES, Call, CustomerRequest, SupportAudit, Ticket,
+)
+from app.services import ServiceError
+from app.services import support as desk
+from app.services.support_audit import history_of
+from app.views.base import ReadOnlyModelView
+
+
+def _link(kind: str):
+    return lambda pk: Markup(f'<a href="/support/{kind}/{int(pk)}">#{int(pk)}</a>')
+
+
+class CallView(ReadOnlyModelView):
+    datamodel = SQLAInterface(Call)
+    class_permission_name = "Call"
+    list_columns = ["id", "created_at", "caller_phone", "customer", "category", "charger_ref", "outcome", "status", "agent", "assignee"]
+    show_columns = list_columns + ["summary", "resolution", "department", "resolved_at"]
+    search_columns = ["category", "agent", "created_at", "outcome", "customer", "charger_ref", "summary", "caller_phone", "status"]
+    formatters_columns = {"id": _link("calls")}
+    base_order = ("created_at", "desc")
+
+
+class TicketView(ReadOnlyModelView):
+    datamodel = SQLAInterface(Ticket)
+    class_permission_name = "Ticket"
+    list_columns = ["id", "title", "priority", "status", "assignee", "department", "created_at", "resolution_due", "reopen_count"]
+    show_columns = list_columns + ["description", "customer", "charger_ref", "call", "first_response_due", "first_responded_at", "resolved_at", "closed_at"]
+    search_columns = ["title", "priority", "status", "assignee", "department", "customer", "created_at", "category"]
+    formatters_columns = {"id": _link("tickets")}
+    base_order = ("created_at", "desc")
+
+
+class CustomerRequestView(ReadOnlyModelView):
+    datamodel = SQLAInterface(CustomerRequest)
+    class_permission_name = "CustomerRequest"
+    list_columns = ["id", "created_at", "channel", "summary", "category", "urgency", "priority", "classifier", "assigned_department", "assignee", "status"]
+    show_columns = list_columns + ["text", "phone", "customer", "department", "confidence", "assignment_overridden"]
+    search_columns = ["channel", "category", "urgency", "priority", "classifier", "assignee", "status", "created_at", "text"]
+    formatters_columns = {"id": _link("requests")}
+    base_order = ("created_at", "desc")
+
+
+class SupportAuditView(ReadOnlyModelView):
+    datamodel = SQLAInterface(SupportAudit)
+    class_permission_name = "SupportAudit"
+    list_columns = ["at", "entity", "entity_id", "field", "old_value", "new_value", "user"]
+    search_columns = ["entity", "entity_id", "field", "user", "at"]
+    base_order = ("at", "desc")
+
+
+def _me():
+    return g.user.id
+
+
+def _members():
+    from flask_appbuilder.security.sqla.models import User
+
+    from app.models.people import TeamMember
+
+    return db.session.execute(
+        select(User.id, User.first_name, User.last_name, Department.name)
+        .join(TeamMember, TeamMember.user_id == User.id).outerjoin(Department, Department.id == TeamMember.department_id)
+        .where(TeamMember.active.is_(True), User.active.is_(True)).order_by(User.first_name)
+    ).all()
+
+
+def _departments():
+    return db.session.scalars(select(Department).order_by(Department.name)).all()
+
+
+def _date_arg(name: str):
+    value = request.args.get(name)
+    if not value:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        flash(f"{name}: not a date", "danger")
+        return None
+
+
+class SupportDeskView(BaseView):
+    """The agent's pages; every write goes through app.services.support."""
+
+    route_base = "/support"
+    class_permission_name = "SupportDesk"
+    default_view = "log_call"
+    method_permission_name = {
+        "log_call": "write", "save_call": "write", "call_page": "read", "escalate": "write", "history": "read",
+        "update_call": "write",
+        "ticket_page": "read", "new_ticket": "write", "save_ticket": "write", "ticket_transition": "write",
+        "ticket_note": "write", "ticket_assign": "write", "queue": "read", "request_page": "read",
+        "new_request": "write", "save_request": "write", "request_override": "write", "request_ticket": "write",
+    }
+
+    def _refused(self, exc: ServiceError, back: str):
+        db.session.rollback()
+        flash(exc.message, "danger")
+        return redirect(back)
+
+    # --- calls ---------------------------------------------------------------------
+    @expose("/calls/new", methods=["GET"])
+    @has_access
+    def log_call(self):
+        return self.render_template(
+            "support/log_call.html", categories=CALL_CATEGORIES, outcomes=CALL_OUTCOMES, members=_members(),
+            departments=_departments(), form=request.args,
+        )
+
+    @expose("/calls/new", methods=["POST"])
+    @has_access
+    def save_call(self):
+        form = request.form
+        try:
+            call = desk.log_call(
+                db.session, caller_phone=form.get("caller_phone"), category=form.get("category"), agent_id=_me(),
+                summary=form.get("summary"), charger_ref=form.get("charger_ref"), outcome=form.get("outcome") or None,
+                resolution=form.get("resolution"), assignee_id=form.get("assignee_id") or None,
+                department_id=form.get("department_id") or None,
+            )
+            db.session.commit()
+        except ServiceError as exc:
+            db.session.rollback()
+            flash(exc.message, "danger")
+            return self.render_template(
+                "support/log_call.html", categories=CALL_CATEGORIES, outcomes=CALL_OUTCOMES, members=_members(),
+                departments=_departments(), form=form,
+            ), 400
+        flash(f"Call #{call.id} logged", "success")
+        return redirect(url_for("SupportDeskView.call_page", pk=call.id))
+
+    @expose("/calls/<int:pk>", methods=["GET"])
+    @has_access
+    def call_page(self, pk: int):
+        call = db.session.get(Call, pk) or abort(404)
+        card = desk.customer_card(db.session, call.caller_phone) if call.caller_phone else None
+        return self.render_template(
+            "support/call.html", call=call, card=card, audit=history_of(db.session, "call", pk), outcomes=CALL_OUTCOMES,
+            statuses=CALL_STATUSES,
+        )
+
+    @expose("/calls/<int:pk>", methods=["POST"])
+    @has_access
+    def update_call(self, pk: int):
+        back = url_for("SupportDeskView.call_page", pk=pk)
+        form = request.form
+        changes = {k: form.get(k) or None for k in ("outcome", "resolution", "status") if k in form}
+        if not changes.get("status"):
+            changes.pop("status", None)
+        try:
+            desk.update_call(db.session, pk, changes, _me())
+            db.session.commit()
+        except ServiceError as exc:
+            return self._refused(exc, back)
+        flash("Call updated", "success")
+        return redirect(back)
+
+    @expose("/calls/<int:pk>/escalate", methods=["POST"])
+    @has_access
+    def escalate(self, pk: int):
+        try:
+            ticket, created = desk.escalate_call(db.session, pk, _me())
+            db.session.commit()
+        except ServiceError as exc:
+            return self._refused(exc, url_for("SupportDeskView.call_page", pk=pk))
+        flash(f"Ticket #{ticket.id} {'created' if created else 'already exists'} for call #{pk}", "success")
+        return redirect(url_for("SupportDeskView.ticket_page", pk=ticket.id))
+
+    @expose("/calls/", methods=["GET"])
+    @has_access
+    def history(self):
+        args = request.args
+        page = args.get("page", 0, type=int)
+        date_to = _date_arg("date_to")
+        try:
+            rows, has_next = desk.search_calls(
+                db.session, q=args.get("q"), category=args.get("category") or None,
+                agent_id=args.get("agent_id", type=int), date_from=_date_arg("date_from"),
+                date_to=date_to + timedelta(days=1) if date_to else None, outcome=args.get("outcome") or None,
+                customer_id=args.get("customer_id", type=int), charger_ref=args.get("charger") or None, page=page,
+            )
+        except ServiceError as exc:
+            flash(exc.message, "danger")
+            rows, has_next = [], False
+        query = {k: v for k, v in args.items() if k != "page" and v}
+        return self.render_template(
+            "support/history.html", calls=rows, has_next=has_next, page=page, args=args, query=query,
+            categories=CALL_CATEGORIES, outcomes=CALL_OUTCOMES, members=_members(),
+        )
+
+    # --- tickets -------------------------------------------------------------------
+    @expose("/tickets/<int:pk>", methods=["GET"])
+    @has_access
+    def ticket_page(self, pk: int):
+        ticket = db.session.get(Ticket, pk) or abort(404)
+        moves = [to for (frm, to) in desk.TICKET_TRANSITIONS if frm == ticket.status]
+        return self.render_template(
+            "support/ticket.html", ticket=ticket, moves=moves, audit=history_of(db.session, "ticket", pk),
+            members=_members(), departments=_departments(), priorities=PRIORITIES,
+        )
+
+    @expose("/tickets/new", methods=["GET"])
+    @has_access
+    def new_ticket(self):
+        return self.render_template(
+            "support/new_ticket.html", priorities=PRIORITIES, categories=CALL_CATEGORIES, members=_members(),
+            departments=_departments(), form=request.args,
+        )
+
+    @expose("/tickets/new", methods=["POST"])
+    @has_access
+    def save_ticket(self):
+        form = request.form
+        try:
+            ticket = desk.open_ticket(
+                db.session, title=form.get("title"), description=form.get("description"),
+                priority=form.get("priority") or "Medium", category=form.get("category") or None,
+                charger_ref=form.get("charger_ref"), assignee_id=form.get("assignee_id") or None,
+                department_id=form.get("department_id") or None, created_by=_me(),
+            )
+            db.session.commit()
+        except ServiceError as exc:
+            return self._refused(exc, url_for("SupportDeskView.new_ticket"))
+        return redirect(url_for("SupportDeskView.ticket_page", pk=ticket.id))
+
+    @expose("/tickets/<int:pk>/transition", methods=["POST"])
+    @has_access
+    def ticket_transition(self, pk: int):
+        back = url_for("SupportDeskView.ticket_page", pk=pk)
+        try:
+            desk.transition_ticket(db.session, pk, request.form.get("to"), _me(), note=request.form.get("note") or None)
+            db.session.commit()
+        except ServiceError as exc:
+            return self._refused(exc, back)
+        return redirect(back)
+
+    @expose("/tickets/<int:pk>/notes", methods=["POST"])
+    @has_access
+    def ticket_note(self, pk: int):
+        back = url_for("SupportDeskView.ticket_page", pk=pk)
+        try:
+            desk.add_ticket_note(db.session, pk, request.form.get("body"), _me())
+            db.session.commit()
+        except ServiceError as exc:
+            return self._refused(exc, back)
+        return redirect(back)
+
+    @expose("/tickets/<int:pk>/assign", methods=["POST"])
+    @has_access
+    def ticket_assign(self, pk: int):
+        back = url_for("SupportDeskView.ticket_page", pk=pk)
+        form = request.form
+        try:
+            changes = {}
+            if form.get("priority"):
+                changes["priority"] = form["priority"]
+            if form.get("assignee_id") or form.get("department_id"):
+                desk.assign_ticket(db.session, pk, by_user_id=_me(), assignee_id=form.get("assignee_id") or None,
+                                   department_id=form.get("department_id") or None)
+            if changes:
+                desk.update_ticket(db.session, pk, changes, _me())
+            db.session.commit()
+        except ServiceError as exc:
+            return self._refused(exc, back)
+        return redirect(back)
+
+    # --- customer requests -------------------------------------------------------------
+    @expose("/requests/", methods=["GET"])
+    @has_access
+    def queue(self):
+        status = request.args.get("status", "open")
+        query = select(CustomerRequest).order_by(CustomerRequest.created_at.desc()).limit(200)
+        if status == "open":
+            query = query.where(CustomerRequest.status.in_(desk.OPEN_REQUEST_STATUSES))
+        elif status in REQUEST_STATUSES:
+            query = query.where(CustomerRequest.status == status)
+        return self.render_template(
+            "support/queue.html", requests=db.session.scalars(query).all(), status=status, statuses=REQUEST_STATUSES,
+        )
+
+    @expose("/requests/<int:pk>", methods=["GET"])
+    @has_access
+    def request_page(self, pk: int):
+        item = db.session.get(CustomerRequest, pk) or abort(404)
+        ticket = db.session.scalar(select(Ticket).where(Ticket.request_id == pk))
+        return self.render_template(
+            "support/request.html", item=item, ticket=ticket, audit=history_of(db.session, "request", pk),
+            members=_members(), departments=_departments(), priorities=PRIORITIES, statuses=REQUEST_STATUSES,
+        )
+
+    @expose("/requests/new", methods=["GET"])
+    @has_access
+    def new_request(self):
+        return self.render_template("support/new_request.html")
+
+    @expose("/requests/new", methods=["POST"])
+    @has_access
+    def save_request(self):
+        form = request.form
+        try:
+            item = desk.create_request(
+                db.session, text=form.get("text"), channel=form.get("channel") or "web",
+                phone=form.get("phone") or None, created_by=_me(),
+            )
+            db.session.commit()
+        except ServiceError as exc:
+            return self._refused(exc, url_for("SupportDeskView.new_request"))
+        flash(f"Request #{item.id} queued for classification", "success")
+        return redirect(url_for("SupportDeskView.request_page", pk=item.id))
+
+    @expose("/requests/<int:pk>/override", methods=["POST"])
+    @has_access
+    def request_override(self, pk: int):
+        back = url_for("SupportDeskView.request_page", pk=pk)
+        form = request.form
+        try:
+            if form.get("assignee_id") or form.get("department_id") or form.get("priority"):
+                desk.override_request_assignment(
+                    db.session, pk, by_user_id=_me(), assignee_id=form.get("assignee_id") or None,
+                    department_id=form.get("department_id") or None, priority=form.get("priority") or None,
+                )
+            if form.get("status"):
+                desk.set_request_status(db.session, pk, form["status"], _me())
+            db.session.commit()
+        except ServiceError as exc:
+            return self._refused(exc, back)
+        return redirect(back)
+
+    @expose("/requests/<int:pk>/ticket", methods=["POST"])
+    @has_access
+    def request_ticket(self, pk: int):
+        try:
+            ticket, _created = desk.convert_request_to_ticket(db.session, pk, _me())
+            db.session.commit()
+        except ServiceError as exc:
+            return self._refused(exc, url_for("SupportDeskView.request_page", pk=pk))
+        return redirect(url_for("SupportDeskView.ticket_page", pk=ticket.id))
 
 
 def register(appbuilder) -> None:
-    """Add this domain's views and menu items."""
+    category = "Support"
+    appbuilder.add_view_no_menu(SupportDeskView)
+    appbuilder.add_link("SupportDesk", label="Log a call", href="/support/calls/new", icon="fa-phone", category=category)
+    appbuilder.add_link("SupportDesk", label="Call history", href="/support/calls/", icon="fa-search", category=category)
+    appbuilder.add_link("SupportDesk", label="Request queue", href="/support/requests/", icon="fa-inbox", category=category)
+    appbuilder.add_link("SupportDesk", label="New request", href="/support/requests/new", icon="fa-envelope", category=category)
+    appbuilder.add_link("SupportDesk", label="New ticket", href="/support/tickets/new", icon="fa-plus", category=category)
+    appbuilder.add_view(CallView, "Call", label="Calls", icon="fa-phone-square", category=category)
+    appbuilder.add_view(TicketView, "Ticket", label="Tickets", icon="fa-ticket", category=category)
+    appbuilder.add_view(CustomerRequestView, "CustomerRequest", label="Requests", icon="fa-envelope-open", category=category)
+    appbuilder.add_view(SupportAuditView, "SupportAudit", label="Support audit trail", icon="fa-history", category=category)
