@@ -18,6 +18,7 @@ from app.services import ServiceError
 from app.services import support as desk
 from app.services.support_audit import history_of
 from app.views.base import ReadOnlyModelView
+from app.views.customers import register_customer_panel
 
 
 def _link(kind: str):
@@ -363,3 +364,40 @@ def register(appbuilder) -> None:
     appbuilder.add_view(TicketView, "Ticket", label="Tickets", icon="fa-ticket", category=category)
     appbuilder.add_view(CustomerRequestView, "CustomerRequest", label="Requests", icon="fa-envelope-open", category=category)
     appbuilder.add_view(SupportAuditView, "SupportAudit", label="Support audit trail", icon="fa-history", category=category)
+
+
+# --- the customer page's panels (Contacts' registry) ----------------------------------------------
+def _link(href: str, text: str) -> Markup:
+    return Markup('<a href="{}">{}</a>').format(href, text)
+
+
+@register_customer_panel
+def calls_panel(session, customer):
+    calls = session.scalars(
+        select(Call).where(Call.customer_id == customer.id).order_by(Call.created_at.desc()).limit(20)
+    ).all()
+    return {
+        "title": "Calls", "order": 40, "empty": "No calls yet.",
+        "columns": ["When (UTC)", "Call", "Category", "Status", "Outcome", "Summary"],
+        "rows": [
+            [c.created_at.strftime("%Y-%m-%d %H:%M"), _link(f"/support/calls/{c.id}", f"#{c.id}"), c.category,
+             c.status, c.outcome or "", (c.summary or "")[:80]]
+            for c in calls
+        ],
+    }
+
+
+@register_customer_panel
+def tickets_panel(session, customer):
+    tickets = session.scalars(
+        select(Ticket).where(Ticket.customer_id == customer.id).order_by(Ticket.created_at.desc()).limit(20)
+    ).all()
+    return {
+        "title": "Tickets", "order": 50, "empty": "No tickets yet.",
+        "columns": ["Opened (UTC)", "Ticket", "Priority", "Status", "Title"],
+        "rows": [
+            [t.created_at.strftime("%Y-%m-%d %H:%M"), _link(f"/support/tickets/{t.id}", f"#{t.id}"), t.priority,
+             t.status, t.title]
+            for t in tickets
+        ],
+    }
