@@ -673,3 +673,19 @@ def is_overdue(job: InstallationJob, now=None) -> bool:
 def board_sort_key(job: InstallationJob, now=None):
     """Emergency and priority first, then overdue, then the longest waiting."""
     return (not job.emergency, not job.priority, not is_overdue(job, now), job.stage_changed_at)
+
+
+def remind_overdue(session: Session) -> int:
+    """Tell Central Ops how many jobs sit past their stage's time limit (run hourly by beat)."""
+    jobs = list(session.scalars(select(InstallationJob).where(InstallationJob.stage.in_(list(STAGE_SLA_HOURS)))))
+    overdue = [j for j in jobs if is_overdue(j)]
+    if not overdue:
+        return 0
+    by_stage: dict[str, int] = {}
+    for j in overdue:
+        by_stage[j.stage] = by_stage.get(j.stage, 0) + 1
+    body = ", ".join(f"{stage}: {n}" for stage, n in sorted(by_stage.items()))
+    for user in users_with_role(session, CENTRAL_OPS):
+        notify_user(session, user.id, "installation_overdue", f"{len(overdue)} installation jobs are overdue", body,
+                    link="/installations/board")
+    return len(overdue)
