@@ -62,7 +62,7 @@ PERMISSION_MATRIX: dict[str, dict[str, str]] = {
     # Fine-grained who-moves-what is the transition table in app/services/installations.py.
     "Lead": {
         **grant(WRITE, (OEM, CENTRAL_OPS, DISPATCHER, MANAGER)),
-        **grant(READ, (FIELD_TEAM, PROCUREMENT, FINANCE, OEM_REPORTING)),
+        OEM_REPORTING: READ,
     },
     "InstallationJob": {
         **grant(WRITE, (CENTRAL_OPS, DISPATCHER, MANAGER, FIELD_TEAM, PROCUREMENT, FINANCE, OEM_REPORTING)),

@@ -35,34 +35,24 @@ def period_of(schedule: PaymentSchedule, day: date) -> tuple[date, date]:
     return day.replace(day=1), day.replace(day=last)
 
 
-def _done_visit_team(session: Session, job_id: int, kind: str) -> Optional[int]:
-    return session.scalar(select(JobVisit.team_id).where(JobVisit.job_id == job_id, JobVisit.kind == kind, JobVisit.status == "done")
-                          .order_by(JobVisit.id.desc()).limit(1))
-
-
-def job_amounts(session: Session, job: InstallationJob) -> tuple[Optional[int], Decimal, Decimal]:
-    """(team to pay, survey share, installation share) from the teams' rates."""
-    installer_id = _done_visit_team(session, job.id, "installation")
-    surveyor_id = _done_visit_team(session, job.id, "survey")
-    installer = session.get(FieldTeam, installer_id) if installer_id else None
-    surveyor = session.get(FieldTeam, surveyor_id) if surveyor_id else None
-    survey_amount = surveyor.survey_rate if surveyor else ZERO
-    install_amount = installer.installation_rate if installer else ZERO
-    return installer_id or surveyor_id, survey_amount, install_amount
-
-
 def due_payouts(session: Session, team_id: Optional[int] = None, as_of: Optional[date] = None) -> list[dict]:
-    """Payable jobs grouped into the pay periods that have ended by `as_of`, per team."""
+    """Payable jobs grouped into the pay periods that have ended by `as_of`, per team (three queries in all)."""
     as_of = as_of or utcnow().date()
     jobs = list(session.scalars(select(InstallationJob).where(InstallationJob.stage == PAYABLE)
                                 .options(selectinload(InstallationJob.lead)).order_by(InstallationJob.payable_at)))
+    done: dict = {}
+    for visit in session.scalars(select(JobVisit).where(JobVisit.job_id.in_([j.id for j in jobs]), JobVisit.status == "done")
+                                 .order_by(JobVisit.id)):
+        done[(visit.job_id, visit.kind)] = visit.team_id  # the latest done visit wins
+    teams = {t.id: t for t in session.scalars(select(FieldTeam))}
     groups: dict = defaultdict(list)
-    teams: dict[int, FieldTeam] = {}
     for job in jobs:
-        pay_team, survey_amount, install_amount = job_amounts(session, job)
-        if pay_team is None or (team_id is not None and pay_team != team_id):
+        installer, surveyor = teams.get(done.get((job.id, "installation"))), teams.get(done.get((job.id, "survey")))
+        team = installer or surveyor
+        if team is None or (team_id is not None and team.id != team_id):
             continue
-        team = teams.setdefault(pay_team, session.get(FieldTeam, pay_team))
+        survey_amount = surveyor.survey_rate if surveyor else ZERO
+        install_amount = installer.installation_rate if installer else ZERO
         start, end = period_of(team.payment_schedule, (job.payable_at or utcnow()).date())
         if end > as_of and team.payment_schedule != PaymentSchedule.PER_JOB:
             continue  # the period is still running
@@ -73,6 +63,17 @@ def due_payouts(session: Session, team_id: Optional[int] = None, as_of: Optional
          "amount": sum((s + i for _, s, i in items), ZERO)}
         for key, items in sorted(groups.items(), key=lambda kv: (kv[0][0], kv[0][1], kv[0][3] or 0))
     ]
+
+
+def due_by_team(session: Session, as_of: Optional[date] = None) -> list[dict]:
+    """What Finance's queue shows: per team, the due payouts, their jobs and the total."""
+    per_team: dict = {}
+    for group in due_payouts(session, as_of=as_of):
+        row = per_team.setdefault(group["team"].id, {"team": group["team"], "payouts": 0, "jobs": [], "amount": ZERO})
+        row["payouts"] += 1
+        row["jobs"] += [job for job, _, _ in group["jobs"]]
+        row["amount"] += group["amount"]
+    return list(per_team.values())
 
 
 def release_payouts(session: Session, team_id: int, reference: str, actor: User, as_of: Optional[date] = None) -> list[Payout]:

@@ -278,7 +278,7 @@ class FinanceQueueView(BaseView):
                                             .options(selectinload(VendorPurchase.job)).order_by(VendorPurchase.created_at)))
         recent = list(db.session.scalars(select(Payout).options(selectinload(Payout.items), selectinload(Payout.team))
                                          .order_by(Payout.id.desc()).limit(20)))
-        return self.render_template("installations/finance.html", purchases=purchases, due=payouts.due_payouts(db.session),
+        return self.render_template("installations/finance.html", purchases=purchases, due=payouts.due_by_team(db.session),
                                     recent=recent)
 
     @expose("/release", methods=["POST"])
