@@ -72,7 +72,7 @@ PERMISSION_MATRIX: dict[str, dict[str, str]] = {
     "MyFieldJobs": {FIELD_TEAM: WRITE},
     "ProcurementQueue": {**grant(WRITE, (PROCUREMENT, MANAGER)), **grant(READ, (CENTRAL_OPS,))},
     "FinanceQueue": {**grant(WRITE, (FINANCE, MANAGER)), **grant(READ, (CENTRAL_OPS,))},
-    "OemPortal": {OEM: WRITE, **grant(READ, (OEM_REPORTING, CENTRAL_OPS, MANAGER))},
+    "OemPortal": {**grant(WRITE, (OEM, OEM_REPORTING)), **grant(READ, (CENTRAL_OPS, MANAGER))},
     "Oem": {**grant(WRITE, (CENTRAL_OPS, MANAGER)), **grant(READ, (DISPATCHER, OEM_REPORTING, FINANCE))},
     "OemUser": {**grant(WRITE, (CENTRAL_OPS, MANAGER))},
     "JobEvent": grant(READ, (CENTRAL_OPS, DISPATCHER, MANAGER, OEM_REPORTING)),

@@ -79,7 +79,7 @@ class LeadApi(ResourceApi):
         if not isinstance(payload, dict):
             raise InvalidInput("Send the lead as a JSON object")
         source = "central ops" if not svc.is_oem_user(g.user) else "api"
-        lead, created = svc.create_lead(db.session, payload, g.user, source=payload.get("source") if payload.get("source") in ("portal",) else source)
+        lead, created = svc.create_lead(db.session, payload, g.user, source=source)
         db.session.commit()
         return self.response(201 if created else 200, id=lead.id, result=svc.lead_as_dict(lead))
 

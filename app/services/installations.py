@@ -534,6 +534,7 @@ def submit_survey_report(session: Session, job: InstallationJob, checklist: dict
     move_job(session, job, SURVEY_DONE, actor, "Survey report submitted")
     if visit is not None:
         visit.status = "done"
+    job.priority = False  # the priority slot has been used
     notify_role(session, CENTRAL_OPS, "installation", f"{job.code}: survey report in", "Review the survey report.", job)
     return report
 
@@ -611,6 +612,7 @@ def submit_installation_report(
     move_job(session, job, INSTALLED, actor, f"Installed charger {serial} ({identity}); demo given")
     if visit is not None:
         visit.status = "done"
+    job.priority = False
     for callback in on_charger_installed:
         callback(session, job)
     return report

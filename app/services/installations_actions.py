@@ -66,6 +66,8 @@ def perform_action(session: Session, job: InstallationJob, action: str, data: di
             svc.resume(session, job, actor, comment)
         elif to == svc.CANCELLED:
             svc.cancel_job(session, job, actor, comment)
+        elif to == svc.SITE_NOT_READY:
+            svc.review_survey(session, job, False, actor, _list(data.get("required_work")), comment)
         elif to == svc.SITE_READY and job.stage == svc.SURVEY_DONE:
             svc.review_survey(session, job, True, actor, note=comment)
         elif to == svc.SITE_READY and job.stage == svc.SITE_NOT_READY:
@@ -194,6 +196,27 @@ ACTION_ROLES = {
     "send_upload_link": svc.OPS, "customer_details": svc.OPS, "signoff": svc.OPS + (svc.FIELD_TEAM,),
     "upload": svc.OPS + (svc.FIELD_TEAM, svc.PROCUREMENT, svc.FINANCE),
 }
+
+_STAFF = svc.OPS + (svc.FIELD_TEAM, svc.PROCUREMENT, svc.FINANCE)
+# Who the job page offers each form to (the service still decides; this only keeps the page tidy).
+ACTION_OFFERED_TO = {
+    "transition": svc.OPS, "call": svc.OPS + (svc.FIELD_TEAM,), "send_upload_link": svc.OPS, "customer_details": svc.OPS,
+    "schedule": svc.OPS, "assign": svc.OPS, "backup": svc.OPS, "priority_reschedule": svc.OPS,
+    "team_unavailable": svc.OPS + (svc.FIELD_TEAM,), "survey_report": svc.OPS + (svc.FIELD_TEAM,), "review": svc.OPS,
+    "site_ready": svc.OPS, "bom": svc.OPS + (svc.PROCUREMENT,), "request_check": svc.OPS,
+    "check_materials": svc.OPS + (svc.PROCUREMENT,), "allocate": (svc.PROCUREMENT, svc.MANAGER),
+    "local_procurement": (svc.PROCUREMENT, svc.MANAGER), "vendor_purchase": (svc.FIELD_TEAM, svc.PROCUREMENT) + svc.OPS,
+    "pay_vendor": (svc.FINANCE, svc.MANAGER), "installation_report": svc.OPS + (svc.FIELD_TEAM,),
+    "signoff": svc.OPS + (svc.FIELD_TEAM,), "closure_pack": svc.OPS, "payable": (svc.CENTRAL_OPS, svc.MANAGER), "upload": _STAFF,
+}
+
+
+def offered_actions(actor: User) -> set[str]:
+    roles = svc.role_names(actor)
+    if svc.ADMIN in roles:
+        return set(ACTION_OFFERED_TO)
+    return {action for action, allowed in ACTION_OFFERED_TO.items() if roles & set(allowed)}
+
 
 ACTIONS = (
     "transition", "call", "send_upload_link", "customer_details", "schedule", "assign", "backup", "team_unavailable",

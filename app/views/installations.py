@@ -28,7 +28,7 @@ from app.services import installations_materials as materials
 from app.services import installations_payouts as payouts
 from app.services import installations_scheduling as scheduling
 from app.services import installations_uploads as uploads
-from app.services.installations_actions import ACTIONS, perform_action
+from app.services.installations_actions import ACTIONS, offered_actions, perform_action
 from app.views.base import ReadOnlyModelView, ResourceModelView
 
 CATEGORY = "Installations"
@@ -155,7 +155,7 @@ class InstallationJobView(BaseView):
             availability=materials.availability(db.session, job, job.stock_location_id) if job.stock_location_id else [],
             svc=svc, upload_link=uploads.upload_link(job) if not oem_view else None,
             work_types=svc.REQUIRED_WORK_TYPES, purposes=svc.CALL_PURPOSES, outcomes=svc.CALL_OUTCOMES,
-            checklist_fields=svc.SURVEY_CHECKLIST, tomorrow=(utcnow().date() + timedelta(days=1)).isoformat(),
+            checklist_fields=svc.SURVEY_CHECKLIST, offered=offered_actions(g.user), tomorrow=(utcnow().date() + timedelta(days=1)).isoformat(),
         )
         return self.render_template("installations/job.html", **context)
 
@@ -299,7 +299,7 @@ class OemPortalView(BaseView):
 
     route_base = "/installations/oem"
     class_permission_name = "OemPortal"
-    method_permission_name = {"portal": "read", "new_lead": "write", "report": "read"}
+    method_permission_name = {"portal": "read", "new_lead": "write", "report": "read", "send_reports": "write"}
     default_view = "portal"
 
     @expose("/")
@@ -315,11 +315,16 @@ class OemPortalView(BaseView):
         oem = db.session.get(Oem, oem_id) if oem_id and oem_id > 0 else None
         return self.render_template("installations/oem_portal.html", leads=list(db.session.scalars(leads)),
                                     reports=list(db.session.scalars(reports)), counts=dict(db.session.execute(counts).all()),
-                                    oem=oem, is_oem=oem_id is not None, stages=svc.STAGES)
+                                    oem=oem, is_oem=oem_id is not None, stages=svc.STAGES,
+                                    can_send=self.appbuilder.sm.has_access("can_write", "OemPortal"),
+                                    last_week=(utcnow().date() - timedelta(days=utcnow().date().weekday() + 7)).isoformat())
 
     @expose("/lead", methods=["POST"])
     @has_access
     def new_lead(self):
+        if not svc.is_oem_user(g.user):
+            flash("Leads are shared here by OEM logins; Central Ops logs them through the API or the OEM's portal.", "danger")
+            return redirect(url_for("OemPortalView.portal"))
         try:
             lead, created = svc.create_lead(db.session, request.form.to_dict(), g.user, source="portal")
             db.session.commit()
@@ -327,6 +332,27 @@ class OemPortalView(BaseView):
         except ServiceError as exc:
             db.session.rollback()
             flash(exc.message, "danger")
+        return redirect(url_for("OemPortalView.portal"))
+
+    @expose("/send-reports", methods=["POST"])
+    @has_access
+    def send_reports(self):
+        """OEM Reporting builds and e-mails every OEM's report for a period now (on the Celery worker)."""
+        from app.tasks.installations import send_oem_report_task
+        from reporting.installations import period_bounds
+
+        if svc.is_oem_user(g.user):
+            abort(403)
+        period = request.form.get("period") if request.form.get("period") in ("weekly", "monthly") else "weekly"
+        try:
+            start, _ = period_bounds(period, date.fromisoformat(request.form.get("start") or ""))
+        except ValueError:
+            flash("Give the first day of the period as YYYY-MM-DD", "danger")
+            return redirect(url_for("OemPortalView.portal"))
+        oems = list(db.session.scalars(select(Oem).where(Oem.active.is_(True))))
+        for oem in oems:
+            send_oem_report_task.delay(oem.id, period, start.isoformat())
+        flash(f"Building and e-mailing the {period} report from {start} for {len(oems)} OEM(s)", "success")
         return redirect(url_for("OemPortalView.portal"))
 
     @expose("/report/<int:report_id>")

@@ -86,8 +86,11 @@ def test_dagster_materializes_one_weekly_partition(app, flow, session, smtp_serv
 
     monkeypatch.setattr(config, "SMTP_URL", smtp_server.url)
     monkeypatch.setattr(config, "VAR_DIR", tmp_path)
-    result = materialize([installations_oem_weekly_reports], partition_key=key,
-                         resources={"chargeops": FlaskAppResource(database_url=app.config["SQLALCHEMY_DATABASE_URI"])})
+    try:
+        result = materialize([installations_oem_weekly_reports], partition_key=key,
+                             resources={"chargeops": FlaskAppResource(database_url=app.config["SQLALCHEMY_DATABASE_URI"])})
+    finally:
+        app.extensions["celery"].set_default()  # the resource's own app made its Celery the default
     assert result.success
     workbook = tmp_path / "reports" / "installations" / f"TATA-weekly-{key}.xlsx"
     jobs = pd.read_excel(workbook, sheet_name="Jobs")
@@ -124,3 +127,33 @@ def test_the_closure_pack_is_one_pdf_and_a_media_archive(flow, api_as, web_as, s
     assert any(n.startswith("installation_photo/") for n in names) and any(n.startswith("electricity_bill/") for n in names)
     # the other OEM cannot download it
     assert web_as("oem_mg").get(f"/installations/job/{job_id}/closure-pack.pdf").status_code == 404
+
+
+def test_oem_reporting_sends_the_reports_now_through_the_worker(app, celery_worker, flow, web_as, session, smtp_server, monkeypatch):
+    from app.models.installations import OemReport
+    from tests.conftest import csrf_token
+
+    monkeypatch.setitem(app.config, "SMTP_URL", smtp_server.url)
+    flow.lead("TM-830")
+    browser = web_as("oemreporting")
+    page = browser.get("/installations/oem/").get_data(as_text=True)
+    today = datetime.utcnow().date()
+    monday = (today - timedelta(days=today.weekday())).isoformat()
+    response = browser.post("/installations/oem/send-reports", data={"period": "weekly", "start": monday, "csrf_token": csrf_token(page)},
+                            follow_redirects=True)
+    assert "for 2 OEM(s)" in response.get_data(as_text=True)
+    deadline = time.time() + 30
+    while len(smtp_server.messages) < 2 and time.time() < deadline:
+        time.sleep(0.2)
+    assert sorted(r[0] for r, _ in smtp_server.messages) == ["charging@mgmotor.example", "ev-installs@tatamotors.example"]
+    session.expire_all()
+    reports = {r.oem.code: r.rows for r in session.scalars(select(OemReport))}
+    assert reports == {"TATA": 1, "MG": 0}
+    # the OEM downloads its own report from the portal, and only its own
+    tata = web_as("oem_tata")
+    portal = tata.get("/installations/oem/").get_data(as_text=True)
+    assert "weekly" in portal and "send-reports" not in portal
+    mine = session.scalar(select(OemReport).where(OemReport.oem.has(code="TATA")))
+    theirs = session.scalar(select(OemReport).where(OemReport.oem.has(code="MG")))
+    assert tata.get(f"/installations/oem/report/{mine.id}").status_code == 200
+    assert tata.get(f"/installations/oem/report/{theirs.id}").status_code == 404
