@@ -90,7 +90,8 @@ def test_dagster_materializes_one_weekly_partition(app, flow, session, smtp_serv
         result = materialize([installations_oem_weekly_reports], partition_key=key,
                              resources={"chargeops": FlaskAppResource(database_url=app.config["SQLALCHEMY_DATABASE_URI"])})
     finally:
-        app.extensions["celery"].set_default()  # the resource's own app made its Celery the default
+        app.extensions["celery"].set_current()  # the resource's own app made its Celery the current one
+        app.extensions["celery"].set_default()
     assert result.success
     workbook = tmp_path / "reports" / "installations" / f"TATA-weekly-{key}.xlsx"
     jobs = pd.read_excel(workbook, sheet_name="Jobs")
