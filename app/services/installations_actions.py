@@ -29,6 +29,13 @@ def _list(value: Any) -> list[str]:
     return [v.strip() for v in str(value).split(",") if v.strip()]
 
 
+def _int(value: Any, field: str) -> int:
+    try:
+        return int(str(value).strip())
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{field}: a number is required")
+
+
 def _store_all(session, job, files: FileMap, kinds, actor) -> list:
     stored = []
     for kind in kinds:
@@ -52,6 +59,8 @@ def perform_action(session: Session, job: InstallationJob, action: str, data: di
     """Run one named action; returns a sentence for the flash message / API response."""
     files = files or {}
     data = data or {}
+    if not isinstance(data, dict):
+        raise InvalidInput("Send the action's fields as a JSON object")
     roles = ACTION_ROLES.get(action)
     have = svc.role_names(actor)
     if roles and svc.ADMIN not in have and not have & set(roles):
@@ -145,7 +154,7 @@ def perform_action(session: Session, job: InstallationJob, action: str, data: di
         materials.request_material_check(session, job, actor)
         return "Material check requested from Procurement"
     if action == "check_materials":
-        result = materials.check_materials(session, job, int(data.get("location_id") or 0), actor)
+        result = materials.check_materials(session, job, _int(data.get("location_id"), "location_id"), actor)
         short = [f"{r['short']} x {r['sku']}" for r in result if r["short"]]
         return "Materials available" if not short else "Short: " + ", ".join(short)
     if action == "allocate":
@@ -158,12 +167,12 @@ def perform_action(session: Session, job: InstallationJob, action: str, data: di
         qr = _store_all(session, job, files, ("vendor_qr",), actor)
         purchase = materials.record_vendor_purchase(
             session, job, actor, data.get("vendor_name", ""), data.get("items", ""), data.get("amount"),
-            data.get("team_id") or None, data.get("upi_id", ""), data.get("bank_details", ""), qr[0] if qr else None,
+            _int(data["team_id"], "team_id") if data.get("team_id") else None, data.get("upi_id", ""), data.get("bank_details", ""), qr[0] if qr else None,
         )
         return f"Purchase from {purchase.vendor_name} recorded for Finance"
     if action == "pay_vendor":
         proof = _store_all(session, job, files, ("payment_proof",), actor)
-        payment = materials.pay_vendor(session, int(data.get("purchase_id") or 0), data.get("reference", ""), actor, proof[0] if proof else None)
+        payment = materials.pay_vendor(session, _int(data.get("purchase_id"), "purchase_id"), data.get("reference", ""), actor, proof[0] if proof else None)
         return f"Vendor paid (ref {payment.reference})"
     if action == "installation_report":
         _field_team_guard(session, job, actor, "installation")

@@ -179,6 +179,8 @@ def record_vendor_purchase(
         raise InvalidInput("vendor_name and items: both are required")
     if not (upi_id or "").strip() and not (bank_details or "").strip() and qr_file is None:
         raise InvalidInput("payment details: give the vendor's UPI id, bank details or QR image")
+    if team_id and session.get(FieldTeam, int(team_id)) is None:
+        raise InvalidInput(f"team_id: no field team {team_id}")
     purchase = VendorPurchase(
         job_id=job.id, team_id=int(team_id) if team_id else None, vendor_name=vendor_name.strip(), items=items.strip(),
         amount=_money(amount), upi_id=(upi_id or "").strip() or None, bank_details=(bank_details or "").strip() or None,

@@ -22,7 +22,7 @@ from app.models.installations import (
     StockLevel, StockLocation, StockMove, SurveyReport, InstallationReport, TeamBooking, VendorPurchase,
 )
 from app.models.people import FieldTeam
-from app.services import ServiceError
+from app.services import InvalidInput, ServiceError
 from app.services import installations as svc
 from app.services import installations_materials as materials
 from app.services import installations_payouts as payouts
@@ -255,7 +255,10 @@ class ProcurementQueueView(BaseView):
     @has_access
     def receive(self):
         try:
-            materials.receive_stock(db.session, int(request.form.get("material_id") or 0), int(request.form.get("location_id") or 0),
+            material_id, location_id = request.form.get("material_id", ""), request.form.get("location_id", "")
+            if not material_id.isdigit() or not location_id.isdigit():
+                raise InvalidInput("Choose a material and a location")
+            materials.receive_stock(db.session, int(material_id), int(location_id),
                                     request.form.get("quantity"), g.user, request.form.get("reason") or "Goods received")
             db.session.commit()
             flash("Stock received", "success")

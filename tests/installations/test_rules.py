@@ -202,3 +202,20 @@ def test_hold_resume_and_cancel_are_audited(flow, session):
     assert [(e.from_stage, e.to_stage) for e in events[-3:]] == [
         (svc.LEAD_LOGGED, svc.ON_HOLD), (svc.ON_HOLD, svc.LEAD_LOGGED), (svc.LEAD_LOGGED, svc.CANCELLED)]
     assert events[-1].comment == "Bought elsewhere" and events[-1].actor == "centralops"
+
+
+def test_no_action_answers_bad_input_with_a_5xx(flow, api_as):
+    from app.services.installations_actions import ACTIONS
+
+    job_id = flow.lead("TM-390")
+    ops = api_as("admin")
+    junk = [{}, {"kind": "boat", "team_id": "x", "date": 5, "slot": None, "location_id": "abc", "purchase_id": "abc",
+                 "to": "Nowhere", "lines": "nonsense", "amount": "ten", "required_work": 7, "checklist": "x", "team": []}]
+    for action in ACTIONS:
+        for body in junk:
+            response = ops.post(f"/api/v1/jobs/{job_id}/{action}", json=body)
+            assert response.status_code < 500, (action, body, response.status_code, response.get_data(as_text=True)[:300])
+            assert response.json.get("message"), (action, body)
+    assert ops.post(f"/api/v1/jobs/{job_id}/call", json=[1, 2]).status_code == 400
+    assert ops.post(f"/api/v1/jobs/{job_id}/nonsense", json={}).status_code == 404
+    assert ops.post("/api/v1/jobs/99999/call", json={}).status_code == 404
