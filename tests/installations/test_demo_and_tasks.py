@@ -6,7 +6,7 @@ from datetime import timedelta
 from sqlalchemy import func, select
 
 
-def test_demo_seed_covers_every_stage_and_is_idempotent(session):
+def test_demo_seed_covers_every_stage_is_idempotent_and_works_on_the_board(session, web_as):
     from app.demo.installations import seed
     from app.models.installations import InstallationJob, JobEvent, Payout, PayoutItem, VendorPayment
     from app.services import installations as svc
@@ -24,12 +24,6 @@ def test_demo_seed_covers_every_stage_and_is_idempotent(session):
     assert session.scalar(select(func.count()).select_from(InstallationJob)) == 300
     assert session.scalar(select(func.count()).select_from(JobEvent)) == events
     assert session.scalar(select(func.count()).select_from(PayoutItem)) == items
-
-
-def test_demo_jobs_work_on_the_board(session, web_as):
-    from app.demo.installations import seed
-
-    seed(session)
     html = web_as("dispatcher").get("/installations/board").get_data(as_text=True)
     assert "emergency" in html and "Assign" in html and "Schedule survey" in html
 

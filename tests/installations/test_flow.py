@@ -88,3 +88,22 @@ def test_a_job_is_visible_on_its_page_with_its_history(flow, web_as, session):
     flow.documents(job_id)
     html = web_as("centralops").get(f"/installations/job/{job_id}").get_data(as_text=True)
     assert "Documents complete" in html and "Intro call done" in html and "customer" in html
+
+
+def test_the_job_page_offers_each_role_only_its_forms(flow, web_as):
+    job_id = flow.lead("TM-102")
+    flow.documents(job_id)
+    ops = web_as("centralops").get(f"/installations/job/{job_id}").get_data(as_text=True)
+    assert 'data-action="schedule"' in ops and 'data-action="call"' in ops
+    finance = web_as("finance").get(f"/installations/job/{job_id}").get_data(as_text=True)
+    assert 'data-action="schedule"' not in finance and 'data-action="call"' not in finance
+    oem = web_as("oem_tata").get(f"/installations/job/{job_id}").get_data(as_text=True)
+    assert "data-action=\"" not in oem and "+9477" not in oem  # the OEM sees progress, not the customer's contact
+    # a forged form post from a role the table does not allow changes nothing
+    from tests.conftest import csrf_token
+
+    finance_client = web_as("finance")
+    page = finance_client.get(f"/installations/job/{job_id}").get_data(as_text=True)
+    finance_client.post(f"/installations/job/{job_id}/act/schedule", data={"kind": "survey", "date": "2030-01-01", "slot": "morning",
+                                                                            "csrf_token": csrf_token(page)})
+    assert "Documents complete" in web_as("centralops").get(f"/installations/job/{job_id}").get_data(as_text=True)
