@@ -84,8 +84,10 @@ def test_dagster_materializes_one_weekly_partition(app, flow, session, smtp_serv
         lead.created_at = monday + timedelta(days=2)
     session.commit()
 
-    monkeypatch.setattr(config, "SMTP_URL", smtp_server.url)
-    monkeypatch.setattr(config, "VAR_DIR", tmp_path)
+    # the resource either builds its own app from `config` or reuses the running one: point both at the test SMTP/dir
+    for name, value in (("SMTP_URL", smtp_server.url), ("VAR_DIR", tmp_path)):
+        monkeypatch.setattr(config, name, value)
+        monkeypatch.setitem(app.config, name, value)
     try:
         result = materialize([installations_oem_weekly_reports], partition_key=key,
                              resources={"chargeops": FlaskAppResource(database_url=app.config["SQLALCHEMY_DATABASE_URI"])})
