@@ -170,7 +170,13 @@ CHARGERS_BEAT: dict = {}
 # (end of chargers)
 
 # --- installations (leads to payouts, OEM reporting) -------------------------------
-INSTALLATIONS_BEAT: dict = {}
+INSTALLATIONS_UPLOAD_LINK_HOURS = env_int("INSTALLATIONS_UPLOAD_LINK_HOURS", 72)
+INSTALLATIONS_MAX_UPLOAD_BYTES = env_int("INSTALLATIONS_MAX_UPLOAD_BYTES", 8 * 1024 * 1024)
+INSTALLATIONS_MAX_VIDEO_BYTES = env_int("INSTALLATIONS_MAX_VIDEO_BYTES", 19 * 1024 * 1024)
+INSTALLATIONS_REPORT_FROM = env("INSTALLATIONS_REPORT_FROM", MAIL_FROM)
+INSTALLATIONS_BEAT: dict = {
+    "installations-overdue-reminders": {"task": "installations.remind_overdue", "schedule": 3600.0},
+}
 # (end of installations)
 
 # --- messaging (WhatsApp, notifications, alerts) -----------------------------------

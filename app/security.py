@@ -74,6 +74,30 @@ PERMISSION_MATRIX: dict[str, dict[str, str]] = {
     # --- chargers (registry, status, sessions, commands, firmware) --------------
     # (end of chargers)
     # --- installations (leads to payouts) ----------------------------------------
+    # Fine-grained who-moves-what is the transition table in app/services/installations.py.
+    "Lead": {
+        **grant(WRITE, (OEM, CENTRAL_OPS, DISPATCHER, MANAGER)),
+        OEM_REPORTING: READ,
+    },
+    "InstallationJob": {
+        **grant(WRITE, (CENTRAL_OPS, DISPATCHER, MANAGER, FIELD_TEAM, PROCUREMENT, FINANCE, OEM_REPORTING)),
+        OEM: READ,
+    },
+    "InstallationBoard": {**grant(WRITE, (CENTRAL_OPS, DISPATCHER, MANAGER)), **grant(READ, (OEM_REPORTING, PROCUREMENT, FINANCE))},
+    "MyFieldJobs": {FIELD_TEAM: WRITE},
+    "ProcurementQueue": {**grant(WRITE, (PROCUREMENT, MANAGER)), **grant(READ, (CENTRAL_OPS,))},
+    "FinanceQueue": {**grant(WRITE, (FINANCE, MANAGER)), **grant(READ, (CENTRAL_OPS,))},
+    "OemPortal": {**grant(WRITE, (OEM, OEM_REPORTING)), **grant(READ, (CENTRAL_OPS, MANAGER))},
+    "Oem": {**grant(WRITE, (CENTRAL_OPS, MANAGER)), **grant(READ, (DISPATCHER, OEM_REPORTING, FINANCE))},
+    "OemUser": {**grant(WRITE, (CENTRAL_OPS, MANAGER))},
+    "JobEvent": grant(READ, (CENTRAL_OPS, DISPATCHER, MANAGER, OEM_REPORTING)),
+    "Material": {**grant(WRITE, (PROCUREMENT, MANAGER)), **grant(READ, (CENTRAL_OPS, DISPATCHER, FIELD_TEAM, FINANCE))},
+    "StockLocation": {**grant(WRITE, (PROCUREMENT, MANAGER)), **grant(READ, (CENTRAL_OPS, DISPATCHER))},
+    "StockLevel": grant(READ, (PROCUREMENT, MANAGER, CENTRAL_OPS, DISPATCHER)),
+    "StockMove": grant(READ, (PROCUREMENT, MANAGER, FINANCE)),
+    "VendorPurchase": grant(READ, (PROCUREMENT, FINANCE, CENTRAL_OPS, MANAGER, FIELD_TEAM)),
+    "Payout": {**grant(WRITE, (FINANCE, MANAGER)), CENTRAL_OPS: READ},
+    "OemReport": {**grant(WRITE, (OEM_REPORTING, MANAGER)), **grant(READ, (CENTRAL_OPS,))},
     # (end of installations)
     # --- messaging (WhatsApp, notifications, alerts) ------------------------------
     # (end of messaging)
