@@ -6,7 +6,7 @@ from flask import g, request
 from flask_appbuilder.api import expose, protect
 from flask_appbuilder.security.decorators import permission_name
 
-from app.api.base import ResourceApi, service_errors
+from app.api.base import API_METHOD_PERMISSIONS, ResourceApi, service_errors
 from app.extensions import db
 from app.models.messaging import Alert, Message
 from app.services import InvalidInput
@@ -27,6 +27,7 @@ class MessagesApi(ResourceApi):
     datamodel = SQLAInterface(Message)
     class_permission_name = "Message"
     include_route_methods = {"get", "get_list", "info", "post", "to_request", "to_ticket"}
+    method_permission_name = {**API_METHOD_PERMISSIONS, "to_request": "write", "to_ticket": "write"}
     list_columns = ["id", "channel", "direction", "to_addr", "from_addr", "body", "status", "customer_id",
                     "conversation_id", "created_at", "delivered_at", "category", "urgency", "priority", "summary"]
     show_columns = list_columns + ["subject", "provider_sid", "idempotency_key", "error_code", "error_message", "attempts",
@@ -121,6 +122,7 @@ class AlertsApi(ResourceApi):
     datamodel = SQLAInterface(Alert)
     class_permission_name = "Alert"
     include_route_methods = {"get", "get_list", "info", "post", "resolve"}
+    method_permission_name = {**API_METHOD_PERMISSIONS, "resolve": "write"}
     list_columns = ["id", "group.code", "kind", "title", "body", "ref_type", "ref_id", "dedupe_key", "repeat_count",
                     "created_at", "resolved_at", "resolved_by.username", "resolution"]
     show_columns = list_columns

@@ -80,6 +80,19 @@ def wait_for(session, predicate, timeout: float = 20.0, what: str = "condition")
     raise AssertionError(f"timed out waiting for {what}")
 
 
+def answer_each_send(httpserver, status: str = "queued") -> None:
+    """Twilio's Messages endpoint, a fresh SID per created message."""
+    import json
+
+    from werkzeug import Response
+
+    def handler(request):
+        to = request.form.get("To", "")
+        return Response(json.dumps(twilio_message(status=status, to=to)), status=201, content_type="application/json")
+
+    httpserver.expect_request(MESSAGES_PATH, method="POST").respond_with_handler(handler)
+
+
 def create_requests(httpserver) -> list:
     return [req for req, _resp in httpserver.log if req.path == MESSAGES_PATH and req.method == "POST"]
 
