@@ -95,3 +95,20 @@ def test_messages_api_lists_and_refuses_bad_input(client, session, api_as, twili
     assert agent.post("/api/v1/messages/", data="nope", content_type="text/plain").status_code == 400
     assert api_as("cpo").get("/api/v1/messages/").status_code == 200
     assert api_as("cpo").post("/api/v1/messages/", json={}).status_code == 403
+
+
+def test_demo_seed_is_idempotent_and_shows_in_the_inbox(session, web_as):
+    from sqlalchemy import func
+
+    from app.demo import messaging as demo
+    from app.models.messaging import MessageTemplate, NotificationGroup
+
+    for _ in range(2):
+        demo.seed(session)
+        session.commit()
+    assert session.scalar(select(func.count()).select_from(Conversation)) == 3
+    assert session.scalar(select(func.count()).select_from(MessageTemplate)) == len(demo.TEMPLATES)
+    managers = session.scalar(select(NotificationGroup).where(NotificationGroup.code == "managers"))
+    assert [u.username for u in managers.members] == ["manager"]
+    page = web_as("manager").get("/messaging/inbox/").get_data(as_text=True)
+    assert "Nadeesha Fernando" in page and "Sunil Perera" in page
