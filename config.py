@@ -187,7 +187,7 @@ MESSAGING_WHATSAPP_KINDS = tuple(
     k.strip() for k in env("MESSAGING_WHATSAPP_KINDS", "sla_breach,sla_warning,support_reminder").split(",") if k.strip()
 )
 MESSAGING_BEAT: dict = {
-    "messaging-retry-media": {"task": "messaging.retry_stale_media", "schedule": 600.0},
+    "messaging-sweep": {"task": "messaging.sweep", "schedule": 300.0},
 }
 # (end of messaging)
 

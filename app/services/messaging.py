@@ -716,10 +716,26 @@ def record_status(session: Session, params: dict) -> Optional[Message]:
     return message
 
 
-def stale_sending_ids(session: Session, older_than: timedelta) -> list[int]:
-    """Messages stuck in 'sending' (the worker died mid-call): a person must check, never auto-resent."""
-    cutoff = utcnow() - older_than
-    return list(session.scalars(select(Message.id).where(Message.status == "sending", Message.created_at < cutoff)))
+def sweep_outbox(session: Session, now: Optional[datetime] = None) -> dict:
+    """The beat's safety net. Re-queues messages still "pending" after 5 minutes (the broker was down
+    when they were committed; the atomic claim makes a double queue harmless). Marks messages stuck
+    in "sending" for 15 minutes as failed with a note, never resending them: the worker died during
+    the provider call, so only a person can tell whether it went out. Commits."""
+    now = now or utcnow()
+    pending = list(session.scalars(
+        select(Message.id).where(Message.status == "pending", Message.direction == "outbound",
+                                 Message.created_at < now - timedelta(minutes=5)).limit(500)
+    ))
+    stuck = session.execute(
+        update(Message)
+        .where(Message.status == "sending", Message.provider_sid.is_(None), Message.created_at < now - timedelta(minutes=15))
+        .values(status="failed", error_code="unknown", status_at=now,
+                error_message="the worker stopped during the provider call: check the provider before sending again")
+    ).rowcount
+    session.commit()
+    for message_id in pending:
+        _queue_send(message_id)
+    return {"requeued": len(pending), "stuck": stuck}
 
 
 def message_json(message: Message) -> dict:

@@ -50,12 +50,14 @@ def download_media_task(self, media_id: int) -> dict | None:
     return {"id": media.id, "status": media.status, "size": media.size, "error": media.error}
 
 
-@shared_task(name="messaging.retry_stale_media")
-def retry_stale_media_task() -> int:
-    """Re-queue downloads that were never queued (broker down when the message arrived)."""
+@shared_task(name="messaging.sweep")
+def sweep_task() -> dict:
+    """Re-queue sends and media downloads that were never queued; flag sends stuck mid-call."""
+    from app.services.messaging import sweep_outbox
     from app.services.messaging_media import pending_media_ids
 
+    result = sweep_outbox(db.session)
     ids = pending_media_ids(db.session)
     for media_id in ids:
         download_media_task.delay(media_id)
-    return len(ids)
+    return {**result, "media": len(ids)}

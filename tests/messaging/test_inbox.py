@@ -112,3 +112,19 @@ def test_demo_seed_is_idempotent_and_shows_in_the_inbox(session, web_as):
     assert [u.username for u in managers.members] == ["manager"]
     page = web_as("manager").get("/messaging/inbox/").get_data(as_text=True)
     assert "Nadeesha Fernando" in page and "Sunil Perera" in page
+
+
+def test_customer_history_panel_and_link(app, client, session, web_as, twilio, customer):
+    from flask import render_template_string
+
+    from app.services.messaging import customer_history
+
+    receive(client, "Hello from Sunil", phone=customer.phone)
+    messages = customer_history(session, customer.id)
+    with app.test_request_context():
+        html = render_template_string(
+            '{% from "messaging/_customer_history.html" import customer_messages %}{{ customer_messages(c, m) }}',
+            c=customer, m=messages)
+    assert "Hello from Sunil" in html and f"/messaging/customers/{customer.id}" in html
+    response = web_as("agent").get(f"/messaging/customers/{customer.id}")
+    assert response.status_code == 302 and "/messaging/conversations/" in response.headers["Location"]

@@ -162,3 +162,21 @@ def test_email_goes_through_a_real_smtp_server_once(app, session, api_as, celery
     finally:
         app.config["SMTP_URL"] = saved
         controller.stop()
+
+
+def test_sweep_requeues_unsent_messages_and_flags_sends_stuck_mid_call(client, session, twilio, customer, templates, celery_worker):
+    from app.services.messaging import sweep_outbox
+
+    sid = new_sid()
+    twilio.expect_request(MESSAGES_PATH, method="POST").respond_with_json(twilio_message(sid), status=201)
+    old = utcnow() - timedelta(minutes=20)
+    for key, status in (("lost-in-broker", "pending"), ("died-mid-call", "sending")):
+        session.add(Message(channel="whatsapp", direction="outbound", to_addr=customer.phone, body="x",
+                            idempotency_key=key, status=status, created_at=old, attempts=0))
+    session.commit()
+    assert sweep_outbox(session) == {"requeued": 1, "stuck": 1}
+    sent = wait_for(session, lambda: session.scalar(select(Message).where(Message.provider_sid == sid)), what="requeued send")
+    assert sent.idempotency_key == "lost-in-broker"
+    stuck = session.scalar(select(Message).where(Message.idempotency_key == "died-mid-call"))
+    assert stuck.status == "failed" and "check the provider" in stuck.error_message
+    assert len(create_requests(twilio)) == 1
