@@ -181,6 +181,7 @@ MESSAGING_MEDIA_TYPES = tuple(
 )
 MESSAGING_MEDIA_DIR = env("MESSAGING_MEDIA_DIR", "whatsapp")  # under UPLOAD_DIR
 MESSAGING_ALERT_DEDUPE_MINUTES = env_int("MESSAGING_ALERT_DEDUPE_MINUTES", 30)  # a flapping charger alerts once per window
+MESSAGING_CHARGER_ALERT_GROUP = env("MESSAGING_CHARGER_ALERT_GROUP", "cpo_technical")  # Faulted/Offline chargers
 MESSAGING_TEAM_ALERT_TEMPLATE = env("MESSAGING_TEAM_ALERT_TEMPLATE", "team_alert")
 # in-app notification kinds that also go to the person's WhatsApp (TeamMember.whatsapp), as team_alert
 MESSAGING_WHATSAPP_KINDS = tuple(

@@ -131,6 +131,21 @@ def alert_group(
     return alert
 
 
+def alert_charger_status(session: Session, cid: str, status: str, *, error_code: Optional[str] = None,
+                         info: Optional[str] = None, now: Optional[datetime] = None) -> Optional[Alert]:
+    """For the Chargers hub: a charger went Faulted or Offline. Alerts MESSAGING_CHARGER_ALERT_GROUP,
+    once per charger and status per de-duplication window (a flapping charger does not flood). Caller commits."""
+    status = (status or "").strip().capitalize()
+    if status not in ("Faulted", "Offline"):
+        raise InvalidInput("status must be Faulted or Offline")
+    details = ", ".join(part for part in (f"error {error_code}" if error_code and error_code != "NoError" else None, info) if part)
+    return alert_group(
+        session, current_app.config["MESSAGING_CHARGER_ALERT_GROUP"], kind=f"charger_{status.lower()}",
+        title=f"Charger {cid} is {status}", body=details or None, ref_type="charger", ref_id=cid,
+        dedupe_key=f"charger:{cid}:{status}", now=now,
+    )
+
+
 def resolve_alert(session: Session, alert_id: Any, by_user_id: Optional[int], resolution: Optional[str] = None) -> Alert:
     """Close an alert with who resolved it and how; resolving twice is a Conflict. Caller commits."""
     try:

@@ -115,3 +115,16 @@ def test_support_sla_check_sends_whatsapp_to_the_managers(session, twilio, templ
     wait_for(session, lambda: _count(session, Message, Message.to_addr == "+94771000002", Message.status == "queued") >= 1,
              what="SLA WhatsApp")
     assert _count(session, AlertRecipient) == 0
+
+
+def test_charger_fault_alerts_the_cpo_group_once_per_window(session, templates):
+    from app.services.messaging_alerts import alert_charger_status
+
+    now = utcnow()
+    first = alert_charger_status(session, "CP-0042", "Faulted", error_code="GroundFailure", now=now)
+    flaps = [alert_charger_status(session, "CP-0042", "Faulted", now=now + timedelta(minutes=m)) for m in (1, 2, 3)]
+    offline = alert_charger_status(session, "CP-0042", "Offline", now=now + timedelta(minutes=4))
+    session.commit()
+    assert first.title == "Charger CP-0042 is Faulted" and first.body == "error GroundFailure"
+    assert first.group.code == "cpo_technical" and flaps == [None, None, None] and offline is not None
+    assert session.get(Alert, first.id).repeat_count == 3

@@ -128,3 +128,22 @@ def test_customer_history_panel_and_link(app, client, session, web_as, twilio, c
     assert "Hello from Sunil" in html and f"/messaging/customers/{customer.id}" in html
     response = web_as("agent").get(f"/messaging/customers/{customer.id}")
     assert response.status_code == 302 and "/messaging/conversations/" in response.headers["Location"]
+
+
+def test_reply_outside_the_window_is_refused_on_screen_and_over_the_api(client, session, web_as, api_as, twilio, templates):
+    receive(client, "hello", phone="+94775550006", name="Eranga")
+    conv = session.scalar(select(Conversation))
+    api = api_as("agent")
+    inside = api.post("/api/v1/messages/", json={"conversation_id": conv.id, "body": "Hi Eranga", "idempotency_key": "c1"})
+    assert inside.status_code == 201 and inside.json["conversation_id"] == conv.id
+    session.execute(Message.__table__.update().where(Message.direction == "inbound")
+                    .values(created_at=utcnow() - timedelta(hours=25)))
+    session.commit()
+    refused = api.post("/api/v1/messages/", json={"conversation_id": conv.id, "body": "Still there?", "idempotency_key": "c2"})
+    assert refused.status_code == 409
+    agent = web_as("agent")
+    page = agent.get(f"/messaging/conversations/{conv.id}").get_data(as_text=True)
+    response = agent.post(f"/messaging/conversations/{conv.id}/reply", data={
+        "csrf_token": csrf_token(page), "body": "Still there?", "idempotency_key": "c3"}, follow_redirects=True)
+    assert "only an approved template" in response.get_data(as_text=True)
+    assert session.scalar(select(Message).where(Message.idempotency_key.in_(["c2", "c3"]))) is None

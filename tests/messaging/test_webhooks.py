@@ -95,3 +95,25 @@ def test_status_callback_moves_forward_only(client, session, twilio, customer):
     assert session.scalar(select(Message.status).where(Message.provider_sid == sid)) == "read"
     bad = post_signed(client, STATUS, {"MessageSid": sid, "MessageStatus": "exploded"})
     assert bad.status_code == 400 and "MessageStatus" in bad.json["message"]
+
+
+def test_concurrent_retries_of_one_message_store_it_once(session, live_server, twilio):
+    import threading
+
+    import requests
+
+    params = inbound_params("hello twice", phone="+94775554321", name="Nuwan")
+    signature = sign(INBOUND, params)
+    codes = []
+
+    def post():
+        codes.append(requests.post(live_server.url + INBOUND, data=params,
+                                   headers={"X-Twilio-Signature": signature}, timeout=30).status_code)
+
+    threads = [threading.Thread(target=post) for _ in range(5)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert codes == [200] * 5
+    assert _count(session, Message) == 1 and _count(session, Customer) == 1 and _count(session, Conversation) == 1
