@@ -1,7 +1,6 @@
 """Messaging Celery tasks: load by id, call a service, decide retries."""
 from __future__ import annotations
 
-from datetime import timedelta
 
 from celery import shared_task
 

@@ -88,7 +88,6 @@ def test_alert_page_shows_recipients_and_resolves(session, web_as, templates):
 
 
 def test_sla_breach_notifications_also_go_to_whatsapp(session, twilio, templates, celery_worker):
-    from app.demo.people import DEMO_USERS  # noqa: F401
     from flask_appbuilder.security.sqla.models import User
 
     answer_each_send(twilio)

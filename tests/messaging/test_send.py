@@ -7,7 +7,6 @@ from urllib.parse import parse_qs
 
 import pytest
 from sqlalchemy import func, select
-from werkzeug import Response
 
 from app.models.base import utcnow
 from app.models.messaging import Message
@@ -180,3 +179,22 @@ def test_sweep_requeues_unsent_messages_and_flags_sends_stuck_mid_call(client, s
     stuck = session.scalar(select(Message).where(Message.idempotency_key == "died-mid-call"))
     assert stuck.status == "failed" and "check the provider" in stuck.error_message
     assert len(create_requests(twilio)) == 1
+
+
+def test_a_template_with_a_content_sid_goes_out_as_twilio_content(session, twilio, customer, templates, celery_worker):
+    import json
+
+    from app.models.messaging import MessageTemplate
+
+    template = session.scalar(select(MessageTemplate).where(MessageTemplate.code == "appointment_confirmation"))
+    template.content_sid = "HX" + "a" * 32
+    session.commit()
+    sid = new_sid()
+    twilio.expect_request(MESSAGES_PATH, method="POST").respond_with_json(twilio_message(sid), status=201)
+    send_whatsapp(session, to=customer.phone, template="appointment_confirmation", customer_id=customer.id,
+                  variables={"name": "Sunil", "visit": "site survey", "date": "Mon 24 Nov, 10:00"}, idempotency_key="cs-1")
+    session.commit()
+    wait_for(session, lambda: session.scalar(select(Message).where(Message.provider_sid == sid)), what="content send")
+    form = _form(create_requests(twilio)[0])
+    assert form["ContentSid"] == "HX" + "a" * 32 and "Body" not in form
+    assert json.loads(form["ContentVariables"]) == {"1": "Sunil", "2": "site survey", "3": "Mon 24 Nov, 10:00"}
