@@ -583,6 +583,8 @@ def _twilio_send(message: Message) -> tuple[str, str]:
     from app.integrations import twilio_client
 
     config = current_app.config
+    if not config.get("TWILIO_WHATSAPP_FROM"):
+        raise RuntimeError("TWILIO_WHATSAPP_FROM (the WhatsApp sender number) is not set")
     client = twilio_client.make_client()
     kwargs: dict[str, Any] = {
         "to": twilio_client.whatsapp_address(message.to_addr),
