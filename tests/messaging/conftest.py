@@ -114,3 +114,42 @@ def customer(session):
     session.add(c)
     session.commit()
     return c
+
+
+# --- every task a test queued has finished before the harness empties the tables ---------------
+from celery.signals import after_task_publish, task_prerun, task_postrun  # noqa: E402
+
+_published: set[str] = set()
+_finished: set[str] = set()
+_worker_seen: list[bool] = []
+
+
+@after_task_publish.connect
+def _on_publish(sender=None, headers=None, **_kw):
+    if headers and headers.get("id"):
+        _published.add(headers["id"])
+
+
+@task_prerun.connect
+def _on_prerun(**_kw):
+    _worker_seen.append(True)
+
+
+@task_postrun.connect
+def _on_postrun(task_id=None, state=None, **_kw):
+    if state in ("SUCCESS", "FAILURE"):
+        _finished.add(task_id)
+
+
+@pytest.fixture(autouse=True)
+def _drain_tasks():
+    """With the session's worker alive, a task still running while the tables are truncated can
+    deadlock the truncate (PostgreSQL): wait for this test's tasks (retries included) to finish."""
+    before = set(_published)
+    yield
+    if not _worker_seen:
+        return
+    mine = _published - before
+    deadline = time.time() + 20
+    while time.time() < deadline and not mine <= _finished:
+        time.sleep(0.05)
