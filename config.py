@@ -180,7 +180,30 @@ INSTALLATIONS_BEAT: dict = {
 # (end of installations)
 
 # --- messaging (WhatsApp, notifications, alerts) -----------------------------------
-MESSAGING_BEAT: dict = {}
+# Twilio signs webhooks against PUBLIC_BASE_URL + path; status callbacks are asked for on every send.
+MESSAGING_STATUS_CALLBACK = env_bool("MESSAGING_STATUS_CALLBACK", True)
+MESSAGING_WINDOW_HOURS = env_int("MESSAGING_WINDOW_HOURS", 24)  # WhatsApp customer-care window
+MESSAGING_SEND_MAX_RETRIES = env_int("MESSAGING_SEND_MAX_RETRIES", 6)  # then the message is failed
+MESSAGING_HTTP_TIMEOUT_S = float(env("MESSAGING_HTTP_TIMEOUT_S", "15"))
+MESSAGING_MEDIA_MAX_BYTES = env_int("MESSAGING_MEDIA_MAX_BYTES", 10 * 1024 * 1024)
+MESSAGING_MEDIA_TYPES = tuple(
+    t.strip() for t in env(
+        "MESSAGING_MEDIA_TYPES",
+        "image/jpeg,image/png,image/webp,image/gif,application/pdf,audio/ogg,audio/mpeg,audio/amr,audio/mp4,"
+        "audio/aac,video/mp4",
+    ).split(",") if t.strip()
+)
+MESSAGING_MEDIA_DIR = env("MESSAGING_MEDIA_DIR", "whatsapp")  # under UPLOAD_DIR
+MESSAGING_ALERT_DEDUPE_MINUTES = env_int("MESSAGING_ALERT_DEDUPE_MINUTES", 30)  # a flapping charger alerts once per window
+MESSAGING_CHARGER_ALERT_GROUP = env("MESSAGING_CHARGER_ALERT_GROUP", "cpo_technical")  # Faulted/Offline chargers
+MESSAGING_TEAM_ALERT_TEMPLATE = env("MESSAGING_TEAM_ALERT_TEMPLATE", "team_alert")
+# in-app notification kinds that also go to the person's WhatsApp (TeamMember.whatsapp), as team_alert
+MESSAGING_WHATSAPP_KINDS = tuple(
+    k.strip() for k in env("MESSAGING_WHATSAPP_KINDS", "sla_breach,sla_warning,support_reminder").split(",") if k.strip()
+)
+MESSAGING_BEAT: dict = {
+    "messaging-sweep": {"task": "messaging.sweep", "schedule": 300.0},
+}
 # (end of messaging)
 
 CELERY["beat_schedule"] = {**CUSTOMERS_BEAT, **SUPPORT_BEAT, **CHARGERS_BEAT, **INSTALLATIONS_BEAT, **MESSAGING_BEAT}

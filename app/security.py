@@ -100,6 +100,11 @@ PERMISSION_MATRIX: dict[str, dict[str, str]] = {
     "OemReport": {**grant(WRITE, (OEM_REPORTING, MANAGER)), **grant(READ, (CENTRAL_OPS,))},
     # (end of installations)
     # --- messaging (WhatsApp, notifications, alerts) ------------------------------
+    "WhatsAppInbox": grant(WRITE, SUPPORT_ROLES),  # conversations: read, reply, assign, resolve
+    "Message": {**grant(WRITE, SUPPORT_ROLES), CPO: READ},  # message log and the send API
+    "MessageTemplate": {MANAGER: WRITE, **grant(READ, (DISPATCHER, OPS_AGENT))},
+    "NotificationGroup": {MANAGER: WRITE, **grant(READ, (DISPATCHER, CPO, CENTRAL_OPS))},
+    "Alert": {**grant(WRITE, (MANAGER, DISPATCHER, OPS_AGENT, CPO, INSTALLER, CENTRAL_OPS)), FIELD_TEAM: READ},
     # (end of messaging)
 }
 

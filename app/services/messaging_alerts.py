@@ -1,0 +1,183 @@
+"""Alerts to groups of people: fan-out to each member's WhatsApp and in-app notifications,
+de-duplication of repeated triggers, and the alert history with its resolution.
+
+Entry point for other modules (the Chargers hub for Faulted/Offline chargers, Installations for
+delays, the Support desk ...):
+
+    alert_group(session, group_code, *, kind, title, body, ref_type=None, ref_id=None,
+                dedupe_key=None, now=None) -> Alert | None
+
+Returns None when `dedupe_key` already alerted within MESSAGING_ALERT_DEDUPE_MINUTES (the
+repeat is counted on that alert instead), so a flapping charger alerts its group once per window.
+Caller commits; WhatsApp messages are sent by the worker after the commit.
+"""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any, Optional
+
+from flask import current_app
+from flask_appbuilder.security.sqla.models import User
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from app.models.base import utcnow
+from app.models.messaging import Alert, AlertRecipient, MessageTemplate, NotificationGroup
+from app.models.people import TeamMember
+from app.services import Conflict, InvalidInput, NotFound
+from app.services.phones import try_e164
+
+log = logging.getLogger(__name__)
+
+
+def group_by_code(session: Session, code: str) -> NotificationGroup:
+    group = session.scalar(select(NotificationGroup).where(NotificationGroup.code == code))
+    if group is None:
+        raise NotFound(f"notification group {code} not found")
+    return group
+
+
+def _team_alert_template(session: Session) -> Optional[MessageTemplate]:
+    code = current_app.config["MESSAGING_TEAM_ALERT_TEMPLATE"]
+    return session.scalar(select(MessageTemplate).where(
+        MessageTemplate.code == code, MessageTemplate.approved.is_(True), MessageTemplate.active.is_(True)
+    ))
+
+
+def whatsapp_person(session: Session, user_id: int, *, title: str, body: Optional[str], idempotency_key: str,
+                    ref_type: Optional[str] = None, ref_id: Optional[int] = None):
+    """Send a person the approved team-alert template on their WhatsApp (TeamMember.whatsapp).
+    Business-initiated messages need a template; None when they have no number or no template exists."""
+    from app.services.messaging import send_whatsapp
+
+    phone = session.scalar(select(TeamMember.whatsapp).where(TeamMember.user_id == user_id, TeamMember.active.is_(True)))
+    phone = try_e164(phone) if phone else None
+    template = _team_alert_template(session)
+    if phone is None or template is None:
+        if phone is not None:
+            log.warning("no approved %s template: WhatsApp to user %s skipped", current_app.config["MESSAGING_TEAM_ALERT_TEMPLATE"], user_id)
+        return None
+    return send_whatsapp(
+        session, to=phone, template=template.code, variables={"title": title[:200], "body": (body or "-")[:700]},
+        idempotency_key=idempotency_key, recipient_user_id=user_id, ref_type=ref_type, ref_id=ref_id,
+    )
+
+
+def alert_group(
+    session: Session,
+    group_code: str,
+    *,
+    kind: str,
+    title: str,
+    body: Optional[str] = None,
+    ref_type: Optional[str] = None,
+    ref_id: Any = None,
+    dedupe_key: Optional[str] = None,
+    now: Optional[datetime] = None,
+) -> Optional[Alert]:
+    """Alert every active member of a group: an in-app notification each, and the "team_alert"
+    WhatsApp template to each member's WhatsApp number when the group sends WhatsApp.
+
+    - kind: what triggered it ("charger_faulted", "charger_offline", "installation_delay", ...).
+    - ref_type/ref_id: the thing it is about (e.g. "charger", "CP-0042").
+    - dedupe_key: e.g. f"charger:{cid}:faulted". A repeat within MESSAGING_ALERT_DEDUPE_MINUTES of
+      the last alert with that key sends nothing, counts the repeat on it and returns None.
+    Caller commits.
+    """
+    from app.services.notifications import add_notification
+
+    if not kind or not title:
+        raise InvalidInput("kind and title are required")
+    group = group_by_code(session, group_code)
+    if not group.active:
+        raise Conflict(f"notification group {group_code} is not active")
+    now = now or utcnow()
+    slot = None
+    if dedupe_key:
+        window = timedelta(minutes=current_app.config["MESSAGING_ALERT_DEDUPE_MINUTES"])
+        recent = session.scalar(
+            select(Alert).where(Alert.dedupe_key == dedupe_key, Alert.created_at > now - window)
+            .order_by(Alert.created_at.desc()).limit(1)
+        )
+        if recent is not None:
+            recent.repeat_count = (recent.repeat_count or 0) + 1
+            recent.last_repeat_at = now
+            return None
+        slot = int(now.timestamp() // window.total_seconds())
+    alert = Alert(
+        group_id=group.id, kind=kind[:40], title=title[:200], body=body, ref_type=ref_type,
+        ref_id=str(ref_id)[:60] if ref_id is not None else None, dedupe_key=dedupe_key, dedupe_slot=slot,
+        created_at=now, repeat_count=0,
+    )
+    try:
+        with session.begin_nested():
+            session.add(alert)
+    except IntegrityError:  # a concurrent trigger with the same key won
+        return None
+    members = [u for u in group.members if u.active]
+    for user in members:
+        note = add_notification(session, user.id, kind[:40], title[:200], body=body, link=f"/messaging/alerts/{alert.id}",
+                                ref_type="alert", ref_id=alert.id)
+        session.flush()
+        message = None
+        if group.whatsapp:
+            message = whatsapp_person(session, user.id, title=title, body=body,
+                                      idempotency_key=f"alert:{alert.id}:user:{user.id}", ref_type="alert", ref_id=alert.id)
+        session.add(AlertRecipient(alert_id=alert.id, user_id=user.id, notification_id=note.id,
+                                   message_id=message.id if message else None))
+    session.flush()
+    return alert
+
+
+def alert_charger_status(session: Session, cid: str, status: str, *, error_code: Optional[str] = None,
+                         info: Optional[str] = None, now: Optional[datetime] = None) -> Optional[Alert]:
+    """For the Chargers hub: a charger went Faulted or Offline. Alerts MESSAGING_CHARGER_ALERT_GROUP,
+    once per charger and status per de-duplication window (a flapping charger does not flood). Caller commits."""
+    status = (status or "").strip().capitalize()
+    if status not in ("Faulted", "Offline"):
+        raise InvalidInput("status must be Faulted or Offline")
+    details = ", ".join(part for part in (f"error {error_code}" if error_code and error_code != "NoError" else None, info) if part)
+    return alert_group(
+        session, current_app.config["MESSAGING_CHARGER_ALERT_GROUP"], kind=f"charger_{status.lower()}",
+        title=f"Charger {cid} is {status}", body=details or None, ref_type="charger", ref_id=cid,
+        dedupe_key=f"charger:{cid}:{status}", now=now,
+    )
+
+
+def resolve_alert(session: Session, alert_id: Any, by_user_id: Optional[int], resolution: Optional[str] = None) -> Alert:
+    """Close an alert with who resolved it and how; resolving twice is a Conflict. Caller commits."""
+    try:
+        alert = session.get(Alert, int(alert_id))
+    except (TypeError, ValueError):
+        raise InvalidInput("alert id must be a number") from None
+    if alert is None:
+        raise NotFound(f"alert {alert_id} not found")
+    if alert.resolved_at is not None:
+        raise Conflict(f"alert {alert.id} is already resolved")
+    alert.resolved_at = utcnow()
+    alert.resolved_by_id = by_user_id
+    alert.resolution = (resolution or "").strip()[:2000] or None
+    return alert
+
+
+def set_group_members(session: Session, group_code: str, user_ids: list[int]) -> NotificationGroup:
+    group = group_by_code(session, group_code)
+    group.members = list(session.scalars(select(User).where(User.id.in_([int(u) for u in user_ids]))))
+    return group
+
+
+def alert_json(alert: Alert) -> dict:
+    return {
+        "id": alert.id, "group": alert.group.code, "kind": alert.kind, "title": alert.title, "body": alert.body,
+        "ref_type": alert.ref_type, "ref_id": alert.ref_id, "dedupe_key": alert.dedupe_key,
+        "repeat_count": alert.repeat_count, "created_at": alert.created_at.isoformat(),
+        "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at else None,
+        "resolved_by": alert.resolved_by.username if alert.resolved_by else None, "resolution": alert.resolution,
+        "recipients": [
+            {"user_id": r.user_id, "username": r.user.username, "notification_id": r.notification_id,
+             "message_id": r.message_id, "delivery_status": r.delivery_status}
+            for r in alert.recipients
+        ],
+    }
