@@ -101,20 +101,49 @@ def _seed_people():
     db.session.commit()
 
 
+_worker_app = None  # the Celery app of the running test worker, once started
+
+
+def _wait_for_worker_idle(timeout: float = 15.0) -> None:
+    """Let tasks a test queued finish before the tables go: a task must never meet a half-emptied database."""
+    if _worker_app is None:
+        return
+    import time
+
+    from celery.worker import state
+
+    queue = _worker_app.conf.task_default_queue
+    deadline = time.monotonic() + timeout
+    with _worker_app.connection_for_write() as conn:
+        client = conn.default_channel.client
+        while time.monotonic() < deadline:
+            if not state.active_requests and not state.reserved_requests and not client.llen(queue):
+                return
+            time.sleep(0.05)
+
+
 def _empty_tables():
     from flask_appbuilder import Model
+    from sqlalchemy.exc import OperationalError
 
     from app.extensions import db
 
-    db.session.rollback()
     tables = [t for t in reversed(Model.metadata.sorted_tables) if t.name not in STATIC_TABLES]
-    if db.engine.dialect.name == "postgresql":
-        names = ", ".join(f'"{t.name}"' for t in tables)
-        db.session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
-    else:
-        for table in tables:
-            db.session.execute(table.delete())
-    db.session.commit()
+    for attempt in range(3):
+        db.session.rollback()
+        try:
+            if db.engine.dialect.name == "postgresql":
+                names = ", ".join(f'"{t.name}"' for t in tables)
+                db.session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+            else:
+                for table in tables:
+                    db.session.execute(table.delete())
+            db.session.commit()
+            return
+        except OperationalError:  # a deadlock with a straggling task: wait for it and try again
+            db.session.rollback()
+            _wait_for_worker_idle()
+    raise RuntimeError("could not empty the tables between tests")
 
 
 @pytest.fixture(autouse=True)
@@ -126,6 +155,7 @@ def _clean_database(request, app):
         yield
         db.session.remove()
     _token_cache.clear()  # user ids change when people are seeded again
+    _wait_for_worker_idle()
     with app.app_context():  # a fresh context: no `g.user` left over from the test's requests
         _empty_tables()
         _seed_people()
@@ -215,9 +245,12 @@ def celery_worker(app):
     """A real Celery worker (threads, in-process) consuming this run's queue on Redis."""
     from celery.contrib.testing.worker import start_worker
 
+    global _worker_app
     celery_app = app.extensions["celery"]
     with start_worker(celery_app, pool="threads", concurrency=2, perform_ping_check=False, shutdown_timeout=30):
+        _worker_app = celery_app
         yield celery_app
+        _worker_app = None
 
 
 @pytest.fixture(scope="session")

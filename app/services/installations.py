@@ -6,6 +6,8 @@ in app/services/installations_*.py and call `move_job` too.
 """
 from __future__ import annotations
 
+import logging
+
 import json
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Optional
@@ -25,6 +27,8 @@ from app.security import ADMIN, CENTRAL_OPS, DISPATCHER, FIELD_TEAM, FINANCE, MA
 from app.services import Conflict, Forbidden, InvalidInput, NotFound
 from app.services.notifications import notify_user
 from app.services.phones import to_e164, try_e164
+
+log = logging.getLogger(__name__)
 
 # --- stages --------------------------------------------------------------------------
 LEAD_LOGGED = "Lead logged"
@@ -349,7 +353,27 @@ def notify_customer(session: Session, job: InstallationJob, template: str, **var
     body = MESSAGE_TEMPLATES[template].format_map({k: ("" if v is None else v) for k, v in values.items()})
     message = JobMessage(job_id=job.id, channel="whatsapp", to_phone=job.lead.phone, template=template, body=body)
     session.add(message)
+    session.flush()
+    _deliver_on_whatsapp(session, job, message)
     return message
+
+
+def _deliver_on_whatsapp(session: Session, job: InstallationJob, message: JobMessage) -> None:
+    """Hand the notice to Messaging (free text inside the 24-hour window, else the approved
+    "installation_update" template). The job's workflow never waits on WhatsApp: a refusal
+    (no approved template, no valid number) leaves the notice recorded as unsent."""
+    from app.services import ServiceError
+    from app.services.messaging import notify_customer_whatsapp
+
+    try:
+        notify_customer_whatsapp(
+            session, job.customer_id, idempotency_key=f"job-message-{message.id}", body=message.body,
+            template="installation_update", variables={"name": job.lead.customer_name, "update": message.body},
+            ref_type="installation_job", ref_id=job.id,
+        )
+    except ServiceError as exc:
+        message.status = "unsent"
+        log.warning("job %s: %s not sent on WhatsApp: %s", job.code, message.template, exc.message)
 
 
 def users_with_role(session: Session, role_name: str) -> list[User]:
