@@ -6,7 +6,7 @@ from flask_appbuilder.api import expose, safe
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import permission_name, protect
 
-from app.api.base import ActionApi, ResourceApi, service_errors
+from app.api.base import API_METHOD_PERMISSIONS, ActionApi, ResourceApi, service_errors
 from app.extensions import db
 from app.models.chargers import Charger, ChargerCommand, ChargingSession
 from app.services import InvalidInput
@@ -85,6 +85,7 @@ class ChargerCommandApi(ResourceApi):
     class_permission_name = "ChargerCommand"
     datamodel = SQLAInterface(ChargerCommand)
     include_route_methods = {"get_list", "get", "info", "get_by_command_id"}
+    method_permission_name = {**API_METHOD_PERMISSIONS, "get_by_command_id": "read"}
     list_columns = [
         "id", "command_id", "charger.cid", "action", "payload", "status", "result", "late",
         "created_by.username", "created_at", "sent_at", "answered_at",
@@ -108,6 +109,7 @@ class ChargerCommandActionApi(ActionApi):
 
     resource_name = "chargers"
     class_permission_name = "ChargerCommand"
+    method_permission_name = {"send": "write"}
 
     @expose("/<cid>/commands", methods=["POST"])
     @protect()
@@ -127,6 +129,7 @@ class NetworkApi(ActionApi):
 
     resource_name = "network"
     class_permission_name = "ChargerNetwork"
+    method_permission_name = {m: "read" for m in ("summary", "chargers", "charger", "messages", "sessions", "health")}
 
     @expose("/summary", methods=["GET"])
     @protect()

@@ -488,13 +488,13 @@ def _apply_meter_values(r: Record, sessions) -> None:
             (x for (cid, _), x in sessions.items() if cid == charger.id and x.status == "Active" and x.connector_id == connector_id),
             None,
         )
-    if s is None:
-        if tx is not None:
-            r.flags.append("MeterValues for an unknown transaction")
-        return
     values = p.get("meterValue")
     if not isinstance(values, list):
         r.flags.append("meterValue is not a list")
+        return
+    if s is None:
+        if tx is not None:
+            r.flags.append("MeterValues for an unknown transaction")
         return
     for mv in values:
         samples = mv.get("sampledValue") if isinstance(mv, dict) else None
