@@ -142,6 +142,7 @@ INGEST_CLIENT_ID = env("INGEST_CLIENT_ID", "chargeops-ingest-1")
 INGEST_SESSION_EXPIRY = env_int("INGEST_SESSION_EXPIRY", 24 * 3600)  # seconds the broker keeps our queue
 INGEST_BATCH_SIZE = env_int("INGEST_BATCH_SIZE", 1000)
 INGEST_BATCH_MS = env_int("INGEST_BATCH_MS", 100)
+INGEST_SHARED_SUBSCRIPTION = env_bool("INGEST_SHARED_SUBSCRIPTION", True)  # $share/ingest/... (contract)
 INGEST_RECEIVE_MAXIMUM = env_int("INGEST_RECEIVE_MAXIMUM", 5000)  # unacked messages in flight to us
 CHARGERS_BEAT: dict = {
     "chargers-sweep": {"task": "chargers.sweep", "schedule": float(env_int("CHARGER_SWEEP_SECONDS", 15))},

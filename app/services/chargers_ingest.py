@@ -523,11 +523,19 @@ def _apply_meter_values(r: Record, sessions) -> None:
 
 # --- the long-running subscriber -------------------------------------------------------------
 
-def subscriptions(prefix: str) -> list[str]:
+def subscriptions(prefix: str, shared: bool = True) -> list[str]:
+    """The contract's shared subscriptions (group "ingest"); plain ones when INGEST_SHARED_SUBSCRIPTION is off.
+
+    Mosquitto 2.0 does not restore shared subscriptions of a persistent session after a broker
+    restart (it does keep queueing them while only the ingest is away): a single ingest on
+    Mosquitto that must not lose what is published between the broker's restart and its own
+    reconnect can run with plain subscriptions instead.
+    """
+    group = "$share/ingest/" if shared else ""
     return [
-        f"$share/ingest/{prefix}/chargers/+/ocpp/#",
-        f"$share/ingest/{prefix}/chargers/+/telemetry",
-        f"$share/ingest/{prefix}/chargers/+/cmd/+/result",
+        f"{group}{prefix}/chargers/+/ocpp/#",
+        f"{group}{prefix}/chargers/+/telemetry",
+        f"{group}{prefix}/chargers/+/cmd/+/result",
     ]
 
 
@@ -536,7 +544,7 @@ class Ingestor:
 
     def __init__(self, app, client_id: Optional[str] = None, url: Optional[str] = None, prefix: Optional[str] = None,
                  batch_size: Optional[int] = None, batch_ms: Optional[int] = None,
-                 session_expiry: Optional[int] = None, dispatch_events: bool = True):
+                 session_expiry: Optional[int] = None, dispatch_events: bool = True, shared: Optional[bool] = None):
         cfg = app.config
         self.app = app
         self.client_id = client_id or cfg["INGEST_CLIENT_ID"]
@@ -546,6 +554,7 @@ class Ingestor:
         self.batch_wait = (batch_ms if batch_ms is not None else cfg["INGEST_BATCH_MS"]) / 1000.0
         self.session_expiry = session_expiry if session_expiry is not None else cfg["INGEST_SESSION_EXPIRY"]
         self.dispatch_events = dispatch_events
+        self.shared = cfg["INGEST_SHARED_SUBSCRIPTION"] if shared is None else shared
         self.queue: queue.Queue[Incoming] = queue.Queue()
         self.stats = {"received": 0, "applied": 0, "duplicates": 0, "malformed": 0, "flagged": 0,
                       "batches": 0, "errors": 0, "connects": 0}
@@ -564,7 +573,7 @@ class Ingestor:
         self._generation += 1
         self.stats["connects"] += 1
         log.info("ingest: connected (session present: %s)", flags.session_present)
-        client.subscribe([(topic, mqtt.SubscribeOptions(qos=1)) for topic in subscriptions(self.prefix)])
+        client.subscribe([(topic, mqtt.SubscribeOptions(qos=1)) for topic in subscriptions(self.prefix, self.shared)])
         self.connected.set()
 
     def _on_subscribe(self, client, userdata, mid, reason_codes, properties):
