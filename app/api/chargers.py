@@ -9,7 +9,7 @@ from flask_appbuilder.security.decorators import permission_name, protect
 from app.api.base import API_METHOD_PERMISSIONS, ActionApi, ResourceApi, service_errors
 from app.extensions import db
 from app.models.chargers import Charger, ChargerCommand, ChargingSession
-from app.services import InvalidInput
+from app.services import InvalidInput, ServiceError
 from app.services import chargers as svc
 
 CHARGER_FIELDS = [
@@ -43,10 +43,7 @@ class ChargerApi(ResourceApi):
 
     @staticmethod
     def _check(item: Charger) -> None:
-        if not svc.valid_cid(item.cid or ""):
-            raise InvalidInput("cid must be 1-48 characters of A-Z a-z 0-9 . _ -")
-        if item.type not in ("L2", "L3"):
-            raise InvalidInput("type must be L2 or L3")
+        svc.check_registry_entry(db.session, item)
 
     def post_headless(self):
         return self._guarded(super().post_headless)
@@ -57,9 +54,9 @@ class ChargerApi(ResourceApi):
     def _guarded(self, fn, *args):
         try:
             return fn(*args)
-        except InvalidInput as exc:
+        except ServiceError as exc:
             db.session.rollback()
-            return self.response_400(message=exc.message)
+            return self.response(exc.status, message=exc.message)
 
 
 class ChargingSessionApi(ResourceApi):

@@ -543,6 +543,20 @@ def command_json(c: ChargerCommand) -> dict:
     }
 
 
+def check_registry_entry(session: Session, charger: Charger) -> None:
+    """A registry entry: a valid OCPP identity, unique, of type L2 or L3."""
+    if not valid_cid(charger.cid or ""):
+        raise InvalidInput("cid must be 1-48 characters of A-Z a-z 0-9 . _ -")
+    if charger.type not in CHARGER_TYPES:
+        raise InvalidInput("type must be L2 or L3")
+    if not (charger.name or "").strip():
+        raise InvalidInput("name is required")
+    with session.no_autoflush:
+        other = session.scalar(select(Charger.id).where(Charger.cid == charger.cid, Charger.id != (charger.id or 0)))
+    if other is not None:
+        raise Conflict(f"a charger with identity {charger.cid} already exists")
+
+
 def ensure_charger_can_be_deleted(session: Session, charger: Charger) -> None:
     if session.scalar(select(func.count()).select_from(ChargingSession).where(
             ChargingSession.charger_id == charger.id, ChargingSession.status == "Active")):

@@ -6,6 +6,7 @@ from flask_appbuilder.models.sqla.interface import SQLAInterface
 
 from app.extensions import db
 from app.models.chargers import Charger, ChargerCommand, ChargerFault, ChargingSession
+from app.services import ServiceError
 from app.services import chargers as svc
 from app.views.base import ReadOnlyModelView, ResourceModelView
 
@@ -36,8 +37,10 @@ class ChargerView(ResourceModelView):
 
     @staticmethod
     def _check(item):
-        if not svc.valid_cid(item.cid or "") or item.type not in ("L2", "L3"):
-            raise ValueError("cid must be 1-48 of A-Z a-z 0-9 . _ - and type L2 or L3")
+        try:
+            svc.check_registry_entry(db.session, item)
+        except ServiceError as exc:
+            raise ValueError(exc.message) from exc
 
 
 class ChargingSessionView(ReadOnlyModelView):
