@@ -153,6 +153,7 @@ def main() -> None:
 
     app = create_app({"MQTT_URL": url, "MQTT_TOPIC_PREFIX": prefix, "LOG_LEVEL": "WARNING"})
     broker = start_broker(workdir, port)
+    signal.signal(signal.SIGTERM, lambda *a: sys.exit(1))  # still stop the private broker
     try:
         with app.app_context():
             upgrade()
@@ -173,6 +174,8 @@ def main() -> None:
             print(f"(a) bare paho subscriber (count only)   {bare_rate:10.0f} msg/s   (publish {pub_rate:.0f} msg/s)", flush=True)
 
             # (b) the real ingest: subscribe, go away, burst, come back and drain until persisted
+            prefix = f"{prefix}b"  # its own topics: the bare subscriber's session must not share the group
+            app.config["MQTT_TOPIC_PREFIX"] = prefix
             ingest_id = f"bench-ingest-{uuid.uuid4().hex[:6]}"
             ingestor = Ingestor(app, client_id=ingest_id, batch_size=args.batch_size, batch_ms=50,
                                 session_expiry=3600, dispatch_events=False)
@@ -184,8 +187,12 @@ def main() -> None:
             started = time.perf_counter()
             ingestor.start(wait=0)
             deadline = started + 1800
+            tick = started
             while ingestor.stats["applied"] + ingestor.stats["duplicates"] < args.messages and time.perf_counter() < deadline:
                 time.sleep(0.05)
+                if os.environ.get("BENCH_VERBOSE") and time.perf_counter() - tick > 2:
+                    tick = time.perf_counter()
+                    print(ingestor.stats, ingestor.queue.qsize(), flush=True)
             elapsed = time.perf_counter() - started
             ingestor.stop(discard_session=True)
             persisted = db.session.scalar(select(func.count()).select_from(ProcessedMessage))

@@ -66,6 +66,21 @@ ERROR_CODES = {
 CHUNK = 500  # IN-list size per SELECT
 
 
+class State:
+    """A plain mutable row (charger or connector): the hot path writes them back with one executemany."""
+
+    def __init__(self, **values):
+        self.__dict__.update(values)
+
+
+CHARGER_STATE = (
+    "last_seen", "offline_after", "offline", "last_heartbeat_at", "last_heartbeat_gap", "last_rssi", "temperature_c",
+    "vendor", "model", "serial", "firmware_version", "booted_at", "firmware_status", "firmware_status_at",
+    "diagnostics_status", "diagnostics_status_at",
+)
+CONNECTOR_STATE = ("status", "error_code", "vendor_error_code", "info", "updated_at")
+
+
 @dataclass
 class Incoming:
     topic: str
@@ -151,7 +166,7 @@ class Record:
         self.msg_id: Optional[str] = None
         self.ts: Optional[datetime] = None
         self.flags: list[str] = []
-        self.charger: Optional[Charger] = None
+        self.charger: Optional[State] = None
 
     @property
     def when(self) -> datetime:
@@ -212,10 +227,11 @@ def process_batch(session: Session, items: list[Incoming], prefix: str) -> Outco
         return outcome
     ids = list({r.charger.id for r in records})
 
+    ctable = Connector.__table__
     connectors = {
-        (c.charger_id, c.connector_id): c
+        (c.charger_id, c.connector_id): State(**c._mapping)
         for chunk in _chunks(ids)
-        for c in session.scalars(select(Connector).where(Connector.charger_id.in_(chunk)))
+        for c in session.connection().execute(select(ctable).where(ctable.c.charger_id.in_(chunk)))
     }
     faulted_before = _faulted(connectors.values())
     open_faults: dict[tuple[int, int], list[ChargerFault]] = {}
@@ -260,8 +276,10 @@ def process_batch(session: Session, items: list[Incoming], prefix: str) -> Outco
             "msg_id": r.msg_id if r.kind != "result" else r.name, "payload": r.raw,
             "flag": "; ".join(r.flags)[:200] or None, "received_at": r.at,
         })
+    conn = session.connection()
+    conn.execute(insert(ChargerMessage.__table__), rows)
+    _write_state(conn, chargers.values(), connectors.values())
     session.flush()
-    session.execute(insert(ChargerMessage), rows)
 
     faulted_after = _faulted(connectors.values())
     for charger_id in faulted_after.keys() - faulted_before.keys():
@@ -275,47 +293,79 @@ def process_batch(session: Session, items: list[Incoming], prefix: str) -> Outco
     return outcome
 
 
-def _chargers_for(session: Session, cids: set[str]) -> dict[str, Charger]:
-    found = {
-        c.cid: c for chunk in _chunks(sorted(cids)) for c in session.scalars(select(Charger).where(Charger.cid.in_(chunk)))
-    }
+def _chargers_for(session: Session, cids: set[str]) -> dict[str, State]:
+    table = Charger.__table__
+    cols = [table.c.id, table.c.cid, table.c.heartbeat_interval] + [table.c[name] for name in CHARGER_STATE]
+
+    def load(names):
+        return {
+            row.cid: State(**row._mapping)
+            for chunk in _chunks(sorted(names))
+            for row in session.connection().execute(select(*cols).where(table.c.cid.in_(chunk)))
+        }
+
+    found = load(cids)
     missing = cids - set(found)
     if missing:
         now = utcnow()
-        for cid in sorted(missing):
-            charger = Charger(cid=cid, name=cid, type="L2", unregistered=True, offline=False, created_at=now)
-            session.add(charger)
-            found[cid] = charger
-        session.flush()
+        session.connection().execute(insert(table), [
+            {"cid": cid, "name": cid, "type": "L2", "unregistered": True, "offline": False, "commands_sent": 0, "created_at": now}
+            for cid in sorted(missing)
+        ])
+        found.update(load(missing))
         log.info("ingest: auto-registered %d unknown charger(s)", len(missing))
     return found
 
 
+def _write_state(conn, chargers, connectors) -> None:
+    """Current state back in three executemany statements (chargers, connector updates, new connectors)."""
+    from sqlalchemy import bindparam, update
+
+    ct = Charger.__table__
+    conn.execute(
+        update(ct).where(ct.c.id == bindparam("_id")).values({n: bindparam(n) for n in CHARGER_STATE}),
+        [{"_id": c.id, **{n: getattr(c, n) for n in CHARGER_STATE}} for c in chargers],
+    )
+    kt = Connector.__table__
+    changed = [c for c in connectors if getattr(c, "dirty", False)]
+    updates = [{"_id": c.id, **{n: getattr(c, n) for n in CONNECTOR_STATE}} for c in changed if c.id is not None]
+    if updates:
+        conn.execute(update(kt).where(kt.c.id == bindparam("_id")).values({n: bindparam(n) for n in CONNECTOR_STATE}), updates)
+    inserts = [{"charger_id": c.charger_id, "connector_id": c.connector_id, **{n: getattr(c, n) for n in CONNECTOR_STATE}}
+               for c in changed if c.id is None]
+    if inserts:
+        conn.execute(insert(kt), inserts)
+
+
 def _drop_duplicates(session: Session, records: list[Record], outcome: Outcome) -> list[Record]:
-    keyed = [r for r in records if r.msg_id is not None and r.kind == "ocpp"]
-    seen: set[tuple[int, str]] = set()
-    pairs = list({(r.charger.id, r.msg_id) for r in keyed})
-    for chunk in _chunks(pairs):
-        seen.update(
-            session.execute(
-                select(ProcessedMessage.charger_id, ProcessedMessage.msg_id).where(
-                    ProcessedMessage.msg_id.in_([p[1] for p in chunk]),
-                    ProcessedMessage.charger_id.in_({p[0] for p in chunk}),
-                )
-            ).all()
-        )
-    kept, new_rows = [], []
+    """Claim every (charger, msg_id) with INSERT .. ON CONFLICT DO NOTHING RETURNING: what comes back is new."""
+    keyed: dict[tuple[int, str], Record] = {}
+    kept, dropped = [], set()
     for r in records:
         if r.msg_id is not None and r.kind == "ocpp":
             key = (r.charger.id, r.msg_id)
-            if key in seen:
-                outcome.duplicates += 1
+            if key in keyed:  # the same message twice in one batch
+                dropped.add(id(r))
                 continue
-            seen.add(key)
-            new_rows.append({"charger_id": key[0], "msg_id": key[1], "received_at": r.at})
-        kept.append(r)
-    if new_rows:
-        session.execute(insert(ProcessedMessage), new_rows)
+            keyed[key] = r
+    if keyed:
+        dialect = session.get_bind().dialect.name
+        if dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert as upsert
+        else:
+            from sqlalchemy.dialects.sqlite import insert as upsert
+        rows = [{"charger_id": k[0], "msg_id": k[1], "received_at": r.at} for k, r in keyed.items()]
+        stmt = upsert(ProcessedMessage.__table__).on_conflict_do_nothing(
+            index_elements=["charger_id", "msg_id"]
+        ).returning(ProcessedMessage.__table__.c.charger_id, ProcessedMessage.__table__.c.msg_id)
+        # Core executemany (insertmanyvalues): one statement compiled once, RETURNING the rows it inserted
+        fresh = {tuple(row) for row in session.connection().execute(stmt, rows)}
+        dropped.update(id(r) for k, r in keyed.items() if k not in fresh)
+    for r in records:
+        if id(r) in dropped:
+            outcome.duplicates += 1
+        else:
+            kept.append(r)
     return kept
 
 
@@ -445,11 +495,12 @@ def _apply_status(session, r: Record, connectors, open_faults) -> None:
     key = (charger.id, connector_id)
     connector = connectors.get(key)
     if connector is None:
-        connector = Connector(charger_id=charger.id, connector_id=connector_id)
-        session.add(connector)
+        connector = State(id=None, charger_id=charger.id, connector_id=connector_id,
+                          **{n: None for n in CONNECTOR_STATE})
         connectors[key] = connector
     elif connector.updated_at and r.when < connector.updated_at:
         return  # an older status delivered late does not overwrite a newer one
+    connector.dirty = True
     connector.status = (status or "")[:30] or None
     connector.error_code = (error_code or "")[:60] or None
     connector.vendor_error_code = str(p.get("vendorErrorCode"))[:60] if p.get("vendorErrorCode") else None
