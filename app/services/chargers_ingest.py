@@ -676,6 +676,11 @@ class Ingestor:
             self.client.loop_stop()
 
     def _take_batch(self) -> list[Incoming]:
+        """Natural batching: whatever is queued (up to batch_size), lingering at most batch_ms for more.
+
+        An idle system writes one message at once (low latency); under load the queue fills
+        while the previous batch commits, so batches grow on their own.
+        """
         try:
             first = self.queue.get(timeout=0.2)
         except queue.Empty:
@@ -683,9 +688,16 @@ class Ingestor:
         batch = [first]
         deadline = time.monotonic() + self.batch_wait
         while len(batch) < self.batch_size:
-            remaining = deadline - time.monotonic()
             try:
-                batch.append(self.queue.get(timeout=remaining) if remaining > 0 else self.queue.get_nowait())
+                batch.append(self.queue.get_nowait())
+                continue
+            except queue.Empty:
+                pass
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                batch.append(self.queue.get(timeout=remaining))
             except queue.Empty:
                 break
         return batch
