@@ -12,17 +12,17 @@ from app.models.chargers import Charger, Connector
 
 # (site, town, latitude, longitude, chargers there)
 SITES = [
-    ("Colombo Fort", "Colombo 01", 6.9344, 79.8428, 22),
-    ("Colombo City Centre", "Colombo 02", 6.9175, 79.8555, 18),
+    ("Colombo Fort", "Colombo 01", 6.9344, 79.8428, 24),
+    ("Colombo City Centre", "Colombo 02", 6.9175, 79.8555, 20),
     ("Bambalapitiya Arcade", "Colombo 04", 6.8939, 79.8560, 12),
     ("Rajagiriya Park", "Rajagiriya", 6.9094, 79.8964, 10),
     ("Nugegoda Junction", "Nugegoda", 6.8649, 79.8997, 10),
     ("Mount Lavinia Hotel", "Dehiwala-Mount Lavinia", 6.8389, 79.8636, 8),
-    ("Negombo Beach Road", "Negombo", 7.2083, 79.8358, 10),
+    ("Negombo Beach Road", "Negombo", 7.2083, 79.8358, 12),
     ("Katunayake Expressway Exit", "Katunayake", 7.1697, 79.8846, 8),
-    ("Kandy City Centre", "Kandy", 7.2906, 80.6337, 14),
+    ("Kandy City Centre", "Kandy", 7.2906, 80.6337, 16),
     ("Peradeniya", "Kandy", 7.2690, 80.5942, 6),
-    ("Galle Fort", "Galle", 6.0267, 80.2170, 10),
+    ("Galle Fort", "Galle", 6.0267, 80.2170, 12),
     ("Southern Expressway Welipenna", "Welipenna", 6.4460, 80.0670, 8),
     ("Matara Town", "Matara", 5.9485, 80.5353, 8),
     ("Kurunegala Clock Tower", "Kurunegala", 7.4863, 80.3647, 8),
@@ -43,8 +43,8 @@ def seed(session: Session) -> None:
     rng = random.Random(2026)
     existing = set(session.scalars(select(Charger.cid)))
     now = utcnow()
-    for site, town, lat, lng, count in SITES:
-        code = "".join(w[0] for w in site.split()).upper()
+    for index, (site, town, lat, lng, count) in enumerate(SITES, start=1):
+        code = "".join(w[0] for w in site.split()).upper() + f"{index:02d}"  # initials alone collide
         for n in range(1, count + 1):
             cid = f"LK-{code}-{n:02d}"
             if cid in existing:

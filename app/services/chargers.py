@@ -272,7 +272,8 @@ def sweep_command_timeouts(session: Session, now: Optional[datetime] = None) -> 
     cutoff = now - timedelta(seconds=_cfg("CHARGER_COMMAND_TIMEOUT"))
     ids = session.scalars(
         select(ChargerCommand.command_id).where(
-            ChargerCommand.status.in_(IN_FLIGHT), ChargerCommand.created_at < cutoff
+            ChargerCommand.status.in_(IN_FLIGHT),
+            func.coalesce(ChargerCommand.sent_at, ChargerCommand.created_at) < cutoff,  # a queued one waited its turn
         )
     ).all()
     return [cid for cid in ids if time_out_command(session, cid, now=now)]
