@@ -68,7 +68,6 @@ def burst(url: str, port: int, prefix: str, messages: int, chargers: int, seed: 
     client.loop_start()
     ts = "2026-11-21T08:15:00Z"
     started = time.perf_counter()
-    last = None
     for i in range(messages):
         cid = f"B-{rng.randrange(chargers):05d}"
         roll = rng.random()
@@ -83,8 +82,11 @@ def burst(url: str, port: int, prefix: str, messages: int, chargers: int, seed: 
                 "connectorId": 1, "meterValue": [{"timestamp": ts, "sampledValue": [{"value": str(i), "unit": "Wh"}]}]}}
         else:
             topic, body = f"{prefix}/chargers/{cid}/telemetry", {"ts": ts, "rssi_dbm": -rng.randint(50, 95), "temperature_c": 35.5}
-        last = client.publish(topic, json.dumps(body), qos=1)
-    last.wait_for_publish(300)
+        payload = json.dumps(body)
+        while len(client._out_messages) > 20000:  # keep the publisher's own queue bounded
+            time.sleep(0.005)
+        while client.publish(topic, payload, qos=1).rc not in (0, 4):  # 4: queued until reconnected
+            time.sleep(0.01)
     while client._out_messages:  # every PUBACK back from the broker
         time.sleep(0.05)
     rate = messages / (time.perf_counter() - started)
