@@ -200,7 +200,7 @@ def main() -> None:
             persisted = db.session.scalar(select(func.count()).select_from(ProcessedMessage))
             ingest_rate = args.messages / elapsed
             print(f"(b) real ingest (until persisted)       {ingest_rate:10.0f} msg/s   "
-                  f"({ingestor.stats['batches']} batches, {persisted} msg_ids persisted, "
+                  f"({ingestor.stats['batches']} batches, {ingestor.stats['write_s']:.1f} s in batch writes, {persisted} msg_ids persisted, "
                   f"telemetry has no msg_id)", flush=True)
             print(f"ratio ingest/bare {ingest_rate / bare_rate:5.2f}   goal >= 0.5 (aim 0.8)", flush=True)
     finally:

@@ -64,6 +64,7 @@ ERROR_CODES = {
     "PowerSwitchFailure", "ReaderFailure", "ResetFailure", "UnderVoltage", "OverVoltage", "WeakSignal",
 }
 CHUNK = 500  # IN-list size per SELECT
+TRANSACTION_ACTIONS = ("StartTransaction", "StopTransaction", "MeterValues")
 
 
 class State:
@@ -225,20 +226,22 @@ def process_batch(session: Session, items: list[Incoming], prefix: str) -> Outco
     records = _drop_duplicates(session, records, outcome)
     if not records:
         return outcome
-    ids = list({r.charger.id for r in records})
+    # connectors and faults only for chargers that reported a status in this batch; sessions likewise
+    status_ids = sorted({r.charger.id for r in records if r.kind == "ocpp" and r.name == "StatusNotification"})
+    session_ids = sorted({r.charger.id for r in records if r.kind == "ocpp" and r.name in TRANSACTION_ACTIONS})
 
     ctable = Connector.__table__
     connectors = {
         (c.charger_id, c.connector_id): State(**c._mapping)
-        for chunk in _chunks(ids)
+        for chunk in _chunks(status_ids)
         for c in session.connection().execute(select(ctable).where(ctable.c.charger_id.in_(chunk)))
     }
     faulted_before = _faulted(connectors.values())
     open_faults: dict[tuple[int, int], list[ChargerFault]] = {}
-    for chunk in _chunks(ids):
+    for chunk in _chunks(status_ids):
         for f in session.scalars(select(ChargerFault).where(ChargerFault.charger_id.in_(chunk), ChargerFault.cleared_at.is_(None))):
             open_faults.setdefault((f.charger_id, f.connector_id), []).append(f)
-    sessions = _sessions_for(session, ids, records)
+    sessions = _sessions_for(session, session_ids, records)
     commands = _commands_for(session, records)
     released: set[int] = set()
 
@@ -608,7 +611,7 @@ class Ingestor:
         self.shared = cfg["INGEST_SHARED_SUBSCRIPTION"] if shared is None else shared
         self.queue: queue.Queue[Incoming] = queue.Queue()
         self.stats = {"received": 0, "applied": 0, "duplicates": 0, "malformed": 0, "flagged": 0,
-                      "batches": 0, "errors": 0, "connects": 0}
+                      "batches": 0, "errors": 0, "connects": 0, "write_s": 0.0}
         self.connected = threading.Event()
         self.subscribed = threading.Event()
         self._stop = threading.Event()
@@ -730,8 +733,10 @@ class Ingestor:
                 db.session.remove()
 
     def _write(self, session, batch: list[Incoming]) -> Outcome:
+        started = time.perf_counter()
         outcome = process_batch(session, batch, self.prefix)
         session.commit()
+        self.stats["write_s"] += time.perf_counter() - started
         self.stats["batches"] += 1
         for key in ("applied", "duplicates", "malformed", "flagged"):
             self.stats[key] += getattr(outcome, key)
