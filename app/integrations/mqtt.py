@@ -1,6 +1,7 @@
 """paho-mqtt: one place that knows how to build a client from MQTT_URL (MQTT 5, VERSION2 callbacks)."""
 from __future__ import annotations
 
+import socket
 import threading
 import time
 import uuid
@@ -31,6 +32,13 @@ def parse_mqtt_url(url: str) -> BrokerAddress:
     )
 
 
+def _no_delay(client, userdata, sock) -> None:
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (OSError, AttributeError):
+        pass  # not a TCP socket (e.g. websockets / unix)
+
+
 def make_client(url: str, client_id: str | None = None, **options) -> tuple[mqtt.Client, BrokerAddress]:
     """A paho client configured for our broker; the caller connects and loops.
 
@@ -43,6 +51,7 @@ def make_client(url: str, client_id: str | None = None, **options) -> tuple[mqtt
         protocol=mqtt.MQTTv5,
         **options,
     )
+    client.on_socket_open = _no_delay  # small QoS 1 packets must not wait for Nagle (commands, acks)
     if address.username:
         client.username_pw_set(address.username, address.password)
     if address.tls:
