@@ -166,7 +166,27 @@ SUPPORT_BEAT: dict = {
 # (end of support)
 
 # --- chargers (registry, status, sessions, commands) ------------------------------
-CHARGERS_BEAT: dict = {}
+CHARGER_OFFLINE_AFTER = env_int("CHARGER_OFFLINE_AFTER", 0)  # seconds; 0: 3 x the heartbeat interval
+CHARGER_OFFLINE_HEARTBEATS = env_int("CHARGER_OFFLINE_HEARTBEATS", 3)
+CHARGER_DEFAULT_HEARTBEAT_INTERVAL = env_int("CHARGER_DEFAULT_HEARTBEAT_INTERVAL", 100)  # 3 x 100 = 300 s
+CHARGER_WEAK_RSSI_DBM = env_int("CHARGER_WEAK_RSSI_DBM", -85)
+CHARGER_LATE_HEARTBEAT_FACTOR = float(env("CHARGER_LATE_HEARTBEAT_FACTOR", "1.5"))
+CHARGER_COMMAND_TIMEOUT = env_int("CHARGER_COMMAND_TIMEOUT", 30)  # seconds
+CHARGER_ALERT_DEDUP_SECONDS = env_int("CHARGER_ALERT_DEDUP_SECONDS", 900)  # one alert per charger+kind per window
+CHARGER_ALERT_ROLES = ("CPO", "Manager")
+CHARGER_MESSAGE_RETENTION_HOURS = env_int("CHARGER_MESSAGE_RETENTION_HOURS", 48)
+CHARGER_MESSAGE_MAX_PER_CHARGER = env_int("CHARGER_MESSAGE_MAX_PER_CHARGER", 2000)
+CHARGER_DEDUP_RETENTION_HOURS = env_int("CHARGER_DEDUP_RETENTION_HOURS", 72)
+INGEST_CLIENT_ID = env("INGEST_CLIENT_ID", "chargeops-ingest-1")
+INGEST_SESSION_EXPIRY = env_int("INGEST_SESSION_EXPIRY", 24 * 3600)  # seconds the broker keeps our queue
+INGEST_BATCH_SIZE = env_int("INGEST_BATCH_SIZE", 1000)
+INGEST_BATCH_MS = env_int("INGEST_BATCH_MS", 5)  # linger for more before writing; load fills batches anyway
+INGEST_SHARED_SUBSCRIPTION = env_bool("INGEST_SHARED_SUBSCRIPTION", True)  # $share/ingest/... (contract)
+INGEST_RECEIVE_MAXIMUM = env_int("INGEST_RECEIVE_MAXIMUM", 5000)  # unacked messages in flight to us
+CHARGERS_BEAT: dict = {
+    "chargers-sweep": {"task": "chargers.sweep", "schedule": float(env_int("CHARGER_SWEEP_SECONDS", 15))},
+    "chargers-prune": {"task": "chargers.prune_messages", "schedule": 600.0},
+}
 # (end of chargers)
 
 # --- installations (leads to payouts, OEM reporting) -------------------------------

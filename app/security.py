@@ -72,6 +72,11 @@ PERMISSION_MATRIX: dict[str, dict[str, str]] = {
     "SupportAudit": grant(READ, (MANAGER, DISPATCHER)),
     # (end of support)
     # --- chargers (registry, status, sessions, commands, firmware) --------------
+    "Charger": {**grant(READ, CHARGER_ROLES), **grant(WRITE, (MANAGER, CPO))},  # the registry
+    "ChargerNetwork": grant(READ, CHARGER_ROLES),  # live status screens and /api/v1/network/*
+    "ChargingSession": grant(READ, CHARGER_ROLES),
+    "ChargerFault": grant(READ, CHARGER_ROLES),
+    "ChargerCommand": grant(WRITE, (MANAGER, CPO, DISPATCHER, INSTALLER)),  # remote commands
     # (end of chargers)
     # --- installations (leads to payouts) ----------------------------------------
     # Fine-grained who-moves-what is the transition table in app/services/installations.py.

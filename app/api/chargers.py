@@ -1,6 +1,192 @@
-"""Chargers over REST."""
+"""Chargers over REST: the registry, sessions, commands, and the live network endpoints."""
 from __future__ import annotations
+
+from flask import g, request
+from flask_appbuilder.api import expose, safe
+from flask_appbuilder.models.sqla.interface import SQLAInterface
+from flask_appbuilder.security.decorators import permission_name, protect
+
+from app.api.base import API_METHOD_PERMISSIONS, ActionApi, ResourceApi, service_errors
+from app.extensions import db
+from app.models.chargers import Charger, ChargerCommand, ChargingSession
+from app.services import InvalidInput, ServiceError
+from app.services import chargers as svc
+
+CHARGER_FIELDS = [
+    "cid", "name", "type", "power_kw", "vendor", "model", "serial", "firmware_version", "site", "address",
+    "latitude", "longitude", "heartbeat_interval",
+]
+
+
+class ChargerApi(ResourceApi):
+    """The charger registry: `/api/v1/chargers/`."""
+
+    resource_name = "chargers"
+    class_permission_name = "Charger"
+    datamodel = SQLAInterface(Charger)
+    include_route_methods = {"get_list", "get", "post", "put", "info"}
+    list_columns = ["id"] + CHARGER_FIELDS + [
+        "unregistered", "last_seen", "last_rssi", "temperature_c", "last_heartbeat_gap",
+        "firmware_status", "diagnostics_status",
+    ]
+    show_columns = list_columns
+    add_columns = edit_columns = CHARGER_FIELDS
+    search_columns = ["cid", "name", "type", "site", "vendor", "unregistered"]
+    order_columns = ["cid", "name", "site", "last_seen"]
+
+    def pre_add(self, item: Charger) -> None:
+        self._check(item)
+
+    def pre_update(self, item: Charger) -> None:
+        self._check(item)
+        item.unregistered = False  # someone completed its record
+
+    @staticmethod
+    def _check(item: Charger) -> None:
+        svc.check_registry_entry(db.session, item)
+
+    def post_headless(self):
+        return self._guarded(super().post_headless)
+
+    def put_headless(self, pk):
+        return self._guarded(super().put_headless, pk)
+
+    def _guarded(self, fn, *args):
+        try:
+            return fn(*args)
+        except ServiceError as exc:
+            db.session.rollback()
+            return self.response(exc.status, message=exc.message)
+
+
+class ChargingSessionApi(ResourceApi):
+    """Charging sessions (read-only: they come from the chargers): `/api/v1/sessions/`."""
+
+    resource_name = "sessions"
+    class_permission_name = "ChargingSession"
+    datamodel = SQLAInterface(ChargingSession)
+    include_route_methods = {"get_list", "get", "info"}
+    list_columns = [
+        "id", "charger.cid", "transaction_id", "connector_id", "id_tag", "status", "energy_kwh", "power_kw",
+        "meter_start", "meter_last", "meter_stop", "started_at", "stopped_at", "stop_reason",
+    ]
+    show_columns = list_columns
+    search_columns = ["status", "id_tag", "transaction_id", "started_at"]
+    base_order = ("id", "desc")
+
+
+class ChargerCommandApi(ResourceApi):
+    """Remote commands: `/api/v1/commands/` (list) and `/api/v1/commands/<command_id>` (status, result)."""
+
+    resource_name = "commands"
+    class_permission_name = "ChargerCommand"
+    datamodel = SQLAInterface(ChargerCommand)
+    include_route_methods = {"get_list", "get", "info", "get_by_command_id"}
+    method_permission_name = {**API_METHOD_PERMISSIONS, "get_by_command_id": "read"}
+    list_columns = [
+        "id", "command_id", "charger.cid", "action", "payload", "status", "result", "late",
+        "created_by.username", "created_at", "sent_at", "answered_at",
+    ]
+    show_columns = list_columns
+    search_columns = ["status", "action", "command_id", "created_at"]
+    base_order = ("id", "desc")
+
+    @expose("/<string:command_id>", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("get")
+    @service_errors
+    def get_by_command_id(self, command_id: str):
+        """The command's state: `{"status": ..., "result": {...}}`."""
+        return self.response(200, **svc.command_json(svc.get_command(db.session, command_id)))
+
+
+class ChargerCommandActionApi(ActionApi):
+    """`POST /api/v1/chargers/<cid>/commands` `{"action","payload"}` -> 202 `{"command_id"}`."""
+
+    resource_name = "chargers"
+    class_permission_name = "ChargerCommand"
+    method_permission_name = {"send": "write"}
+
+    @expose("/<cid>/commands", methods=["POST"])
+    @protect()
+    @safe
+    @permission_name("post")
+    @service_errors
+    def send(self, cid: str):
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            raise InvalidInput("send a JSON object with action and payload")
+        command = svc.send_command(db.session, cid, body.get("action"), body.get("payload"), g.user.id)
+        return self.response(202, command_id=command.command_id, status=command.status)
+
+
+class NetworkApi(ActionApi):
+    """Live network status: summary, filtered list, one charger, active sessions, heartbeat health."""
+
+    resource_name = "network"
+    class_permission_name = "ChargerNetwork"
+    method_permission_name = {m: "read" for m in ("summary", "chargers", "charger", "messages", "sessions", "health")}
+
+    @expose("/summary", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("get")
+    def summary(self):
+        return self.response(200, **svc.network_summary(db.session))
+
+    @expose("/chargers", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("get")
+    @service_errors
+    def chargers(self):
+        try:
+            page = int(request.args.get("page", 0) or 0)
+            page_size = min(200, int(request.args.get("page_size", 50) or 50))
+        except ValueError:
+            raise InvalidInput("page and page_size must be integers")
+        return self.response(200, **svc.list_network(
+            db.session, bucket=request.args.get("bucket") or None, ctype=request.args.get("type") or None,
+            q=request.args.get("q") or None, page=page, page_size=page_size,
+        ))
+
+    @expose("/chargers/<cid>", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("get")
+    @service_errors
+    def charger(self, cid: str):
+        return self.response(200, **svc.charger_detail(db.session, cid))
+
+    @expose("/chargers/<cid>/messages", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("get")
+    @service_errors
+    def messages(self, cid: str):
+        try:
+            after = int(request.args.get("after", 0) or 0)
+        except ValueError:
+            raise InvalidInput("after must be an integer")
+        charger = svc.get_charger(db.session, cid)
+        return self.response(200, result=svc.recent_messages(db.session, charger.id, after_id=after, limit=200))
+
+    @expose("/sessions", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("get")
+    def sessions(self):
+        return self.response(200, result=svc.active_sessions(db.session))
+
+    @expose("/health", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("get")
+    def health(self):
+        return self.response(200, **svc.heartbeat_health(db.session))
 
 
 def register(appbuilder) -> None:
-    """Add this domain's REST APIs."""
+    for api in (ChargerApi, ChargingSessionApi, ChargerCommandApi, ChargerCommandActionApi, NetworkApi):
+        appbuilder.add_api(api)

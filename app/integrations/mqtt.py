@@ -1,6 +1,7 @@
 """paho-mqtt: one place that knows how to build a client from MQTT_URL (MQTT 5, VERSION2 callbacks)."""
 from __future__ import annotations
 
+import socket
 import threading
 import time
 import uuid
@@ -31,14 +32,26 @@ def parse_mqtt_url(url: str) -> BrokerAddress:
     )
 
 
-def make_client(url: str, client_id: str | None = None) -> tuple[mqtt.Client, BrokerAddress]:
-    """A paho client configured for our broker; the caller connects and loops."""
+def _no_delay(client, userdata, sock) -> None:
+    try:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    except (OSError, AttributeError):
+        pass  # not a TCP socket (e.g. websockets / unix)
+
+
+def make_client(url: str, client_id: str | None = None, **options) -> tuple[mqtt.Client, BrokerAddress]:
+    """A paho client configured for our broker; the caller connects and loops.
+
+    `options` go to paho's Client (e.g. manual_ack=True for the ingest).
+    """
     address = parse_mqtt_url(url)
     client = mqtt.Client(
         callback_api_version=mqtt.CallbackAPIVersion.VERSION2,
         client_id=client_id or f"chargeops-{uuid.uuid4().hex[:12]}",
         protocol=mqtt.MQTTv5,
+        **options,
     )
+    client.on_socket_open = _no_delay  # small QoS 1 packets must not wait for Nagle (commands, acks)
     if address.username:
         client.username_pw_set(address.username, address.password)
     if address.tls:
@@ -62,3 +75,40 @@ def broker_reachable(url: str, timeout: float = 2.0) -> bool:
         return False
     finally:
         client.disconnect()
+
+
+class Publisher:
+    """One connected client per process for QoS 1 publishes (commands); reconnects on its own."""
+
+    def __init__(self, url: str):
+        self.client, self.address = make_client(url)
+        self.connected = threading.Event()
+        self.client.on_connect = lambda c, u, f, reason, p: reason.is_failure or self.connected.set()
+        self.client.on_disconnect = lambda c, u, f, reason, p: self.connected.clear()
+        self.client.reconnect_delay_set(min_delay=1, max_delay=10)
+        self.client.connect_async(self.address.host, self.address.port, keepalive=30)
+        self.client.loop_start()
+        self.connected.wait(3.0)
+
+    def publish(self, topic: str, payload: str | bytes, timeout: float = 5.0) -> bool:
+        info = self.client.publish(topic, payload, qos=1)
+        try:
+            info.wait_for_publish(timeout=timeout)
+        except (RuntimeError, ValueError):
+            return False  # queued in paho; sent when the connection is back
+        return info.is_published()
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+_publishers: dict[str, Publisher] = {}
+_publishers_lock = threading.Lock()
+
+
+def shared_publisher(url: str) -> Publisher:
+    with _publishers_lock:
+        if url not in _publishers:
+            _publishers[url] = Publisher(url)
+        return _publishers[url]

@@ -1,2 +1,65 @@
 """Chargers Celery tasks: load by id, call a service, decide retries."""
 from __future__ import annotations
+
+from celery import shared_task
+
+from app.extensions import db
+from app.services import chargers as svc
+
+
+@shared_task(name="chargers.charger_faulted")
+def charger_faulted(charger_id: int, detail: str = "") -> int:
+    """Handed over by the ingest when a charger turns Faulted; in-app alert to CPO/Manager (deduplicated)."""
+    sent = svc.alert_charger_event(db.session, charger_id, "charger_faulted", detail)
+    db.session.commit()
+    return sent
+
+
+@shared_task(name="chargers.charger_offline")
+def charger_offline(charger_id: int, detail: str = "") -> int:
+    sent = svc.alert_charger_event(db.session, charger_id, "charger_offline", detail)
+    db.session.commit()
+    return sent
+
+
+@shared_task(name="chargers.fault_cleared")
+def fault_cleared(charger_id: int, detail: str = "") -> int:
+    sent = svc.alert_charger_event(db.session, charger_id, "fault_cleared", detail)
+    db.session.commit()
+    return sent
+
+
+@shared_task(name="chargers.sweep")
+def sweep() -> dict:
+    """Beat, every ~15 s: the fleet's offline sweep (one UPDATE) and command time-outs backstop."""
+    crossed = svc.sweep_offline(db.session)
+    timed_out = svc.sweep_command_timeouts(db.session)
+    released = {svc.get_command(db.session, c).charger_id for c in timed_out}
+    to_publish = [cid for cid in (svc.release_after(db.session, charger_id) for charger_id in released) if cid]
+    db.session.commit()
+    for command_id in to_publish:
+        svc.publish_command(command_id)
+    for charger_id in crossed:
+        charger_offline.delay(charger_id, "no message within the offline threshold")
+    return {"offline": len(crossed), "timed_out": len(timed_out)}
+
+
+@shared_task(name="chargers.command_timeout")
+def command_timeout(command_id: str) -> bool:
+    """Scheduled with countdown = CHARGER_COMMAND_TIMEOUT when a command is published."""
+    if not svc.time_out_command(db.session, command_id):
+        db.session.rollback()
+        return False
+    command = svc.get_command(db.session, command_id)
+    next_id = svc.release_after(db.session, command.charger_id)
+    db.session.commit()
+    if next_id:
+        svc.publish_command(next_id)
+    return True
+
+
+@shared_task(name="chargers.prune_messages")
+def prune_messages() -> int:
+    removed = svc.prune_messages(db.session)
+    db.session.commit()
+    return removed

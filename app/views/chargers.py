@@ -1,6 +1,130 @@
-"""Chargers screens."""
+"""Chargers screens: the registry (CRUD) and the live pages that poll /api/v1/network/* every 1.5 s."""
 from __future__ import annotations
+
+from flask_appbuilder import BaseView, expose, has_access
+from flask_appbuilder.models.sqla.interface import SQLAInterface
+
+from app.extensions import db
+from app.models.chargers import Charger, ChargerCommand, ChargerFault, ChargingSession
+from app.services import ServiceError
+from app.services import chargers as svc
+from app.views.base import ReadOnlyModelView, ResourceModelView
+
+CATEGORY = "Chargers"
+
+
+class ChargerView(ResourceModelView):
+    datamodel = SQLAInterface(Charger)
+    class_permission_name = "Charger"
+    list_columns = ["cid", "name", "type", "power_kw", "site", "vendor", "model", "firmware_version", "unregistered", "last_seen"]
+    add_columns = edit_columns = [
+        "cid", "name", "type", "power_kw", "vendor", "model", "serial", "firmware_version", "site", "address",
+        "latitude", "longitude", "heartbeat_interval",
+    ]
+    show_columns = add_columns + ["unregistered", "last_seen", "last_rssi", "temperature_c", "firmware_status", "diagnostics_status"]
+    search_columns = ["cid", "name", "type", "site", "vendor", "unregistered"]
+    label_columns = {"cid": "OCPP identity", "power_kw": "Power (kW)", "unregistered": "Auto-registered",
+                     "heartbeat_interval": "Heartbeat interval (s)"}
+    description_columns = {"type": "L2 (AC) or L3 (DC)", "cid": "chargeBoxIdentity, A-Z a-z 0-9 . _ -"}
+    base_order = ("cid", "asc")
+
+    def pre_add(self, item):
+        self._check(item)
+
+    def pre_update(self, item):
+        self._check(item)
+        item.unregistered = False
+
+    @staticmethod
+    def _check(item):
+        try:
+            svc.check_registry_entry(db.session, item)
+        except ServiceError as exc:
+            raise ValueError(exc.message) from exc
+
+
+class ChargingSessionView(ReadOnlyModelView):
+    datamodel = SQLAInterface(ChargingSession)
+    class_permission_name = "ChargingSession"
+    list_columns = ["charger", "transaction_id", "connector_id", "id_tag", "status", "energy_kwh", "power_kw", "started_at", "stopped_at"]
+    show_columns = list_columns + ["meter_start", "meter_last", "meter_stop", "stop_reason"]
+    search_columns = ["charger", "status", "id_tag", "started_at"]
+    base_order = ("id", "desc")
+
+
+class ChargerCommandView(ReadOnlyModelView):
+    datamodel = SQLAInterface(ChargerCommand)
+    class_permission_name = "ChargerCommand"
+    list_columns = ["created_at", "charger", "action", "status", "created_by", "sent_at", "answered_at", "late"]
+    show_columns = ["command_id", "charger", "action", "payload", "status", "result", "late", "created_by",
+                    "created_at", "sent_at", "answered_at", "timed_out_at"]
+    search_columns = ["charger", "action", "status", "created_by", "created_at"]
+    base_order = ("id", "desc")
+
+
+class ChargerFaultView(ReadOnlyModelView):
+    datamodel = SQLAInterface(ChargerFault)
+    class_permission_name = "ChargerFault"
+    list_columns = ["charger", "connector_id", "error_code", "vendor_error_code", "nonstandard", "occurrences", "first_seen", "last_seen", "cleared_at"]
+    show_columns = list_columns + ["info"]
+    search_columns = ["charger", "error_code", "nonstandard", "cleared_at", "first_seen"]
+    label_columns = {"nonstandard": "Not OCPP 1.6"}
+    base_order = ("id", "desc")
+
+
+class NetworkView(BaseView):
+    """The live pages: network status, charger page, active sessions, heartbeat health, OCPP console, map."""
+
+    route_base = "/chargers/network"
+    class_permission_name = "ChargerNetwork"
+    method_permission_name = {name: "read" for name in ("status", "charger", "sessions", "health", "console", "map")}
+    default_view = "status"
+
+    @expose("/")
+    @has_access
+    def status(self):
+        return self.render_template("chargers/network.html", summary=svc.network_summary(db.session), buckets=svc.BUCKETS)
+
+    @expose("/<cid>")
+    @has_access
+    def charger(self, cid):
+        charger = db.session.query(Charger).filter_by(cid=cid).first()
+        if charger is None:
+            return self.render_template("chargers/missing.html", cid=cid), 404
+        return self.render_template("chargers/charger.html", charger=charger)
+
+    @expose("/sessions/")
+    @has_access
+    def sessions(self):
+        return self.render_template("chargers/sessions.html")
+
+    @expose("/health/")
+    @has_access
+    def health(self):
+        return self.render_template("chargers/health.html")
+
+    @expose("/console/")
+    @has_access
+    def console(self):
+        cids = [c for (c,) in db.session.query(Charger.cid).order_by(Charger.cid).limit(1000)]
+        return self.render_template("chargers/console.html", cids=cids)
+
+    @expose("/map/")
+    @has_access
+    def map(self):
+        return self.render_template("chargers/map.html")
 
 
 def register(appbuilder) -> None:
-    """Add this domain's views and menu items."""
+    appbuilder.add_view(NetworkView, "ChargerNetwork", label="Network status", icon="fa-bolt", category=CATEGORY)
+    for label, endpoint, icon in (
+        ("Active sessions", "sessions", "fa-plug"),
+        ("Heartbeat health", "health", "fa-heartbeat"),
+        ("OCPP console", "console", "fa-terminal"),
+        ("Map", "map", "fa-map-marker"),
+    ):
+        appbuilder.add_link("ChargerNetwork", href=f"NetworkView.{endpoint}", label=label, icon=icon, category=CATEGORY)
+    appbuilder.add_view(ChargerView, "Charger", label="Charger registry", icon="fa-list", category=CATEGORY)
+    appbuilder.add_view(ChargingSessionView, "ChargingSession", label="Sessions", icon="fa-battery-half", category=CATEGORY)
+    appbuilder.add_view(ChargerCommandView, "ChargerCommand", label="Commands", icon="fa-paper-plane", category=CATEGORY)
+    appbuilder.add_view(ChargerFaultView, "ChargerFault", label="Error log", icon="fa-exclamation-triangle", category=CATEGORY)

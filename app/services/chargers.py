@@ -1,0 +1,568 @@
+"""Chargers: status buckets, network views, remote commands, offline sweep, alerts, retention.
+
+Everything here is a plain function taking a session; the ingest (chargers_ingest), the API,
+the screens and the Celery tasks all call these.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from datetime import datetime, timedelta
+from typing import Any, Optional
+
+from flask import current_app
+from sqlalchemy import and_, case, delete, exists, func, literal, or_, select, update
+from sqlalchemy.orm import Session
+
+from app.models.base import utcnow
+from app.models.chargers import (
+    CHARGER_TYPES,
+    Charger,
+    ChargerCommand,
+    ChargerFault,
+    ChargerMessage,
+    ChargingSession,
+    Connector,
+    ProcessedMessage,
+)
+from app.services import Conflict, InvalidInput, NotFound
+
+log = logging.getLogger(__name__)
+
+BUCKETS = ("Offline", "Faulted", "Weak Signal", "Charging", "Available")  # precedence, first match wins
+CHARGING_STATUSES = ("Charging", "SuspendedEV", "SuspendedEVSE")
+IN_FLIGHT = ("Pending", "Sent")
+FINAL_STATUSES_OPEN = ("Queued",) + IN_FLIGHT
+CID_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
+
+
+def valid_cid(cid: str) -> bool:
+    return isinstance(cid, str) and 1 <= len(cid) <= 48 and set(cid) <= CID_CHARS
+
+
+def _cfg(name: str):
+    return current_app.config[name]
+
+
+# --- thresholds ------------------------------------------------------------------------------
+
+def offline_threshold(heartbeat_interval: Optional[int]) -> timedelta:
+    """CHARGER_OFFLINE_AFTER if set, else 3 x the heartbeat interval (300 s when unknown)."""
+    fixed = _cfg("CHARGER_OFFLINE_AFTER")
+    if fixed:
+        return timedelta(seconds=fixed)
+    interval = heartbeat_interval or _cfg("CHARGER_DEFAULT_HEARTBEAT_INTERVAL")
+    return timedelta(seconds=_cfg("CHARGER_OFFLINE_HEARTBEATS") * interval)
+
+
+# --- status buckets (set-based) --------------------------------------------------------------
+
+def bucket_expression(now: datetime):
+    """The contract's buckets as one SQL CASE over charger + its connectors."""
+    faulted = exists().where(
+        Connector.charger_id == Charger.id,
+        or_(Connector.status == "Faulted", and_(Connector.error_code.is_not(None), Connector.error_code != "NoError")),
+    )
+    charging = exists().where(Connector.charger_id == Charger.id, Connector.status.in_(CHARGING_STATUSES))
+    interval = func.coalesce(Charger.heartbeat_interval, _cfg("CHARGER_DEFAULT_HEARTBEAT_INTERVAL"))
+    weak = or_(
+        Charger.last_rssi < _cfg("CHARGER_WEAK_RSSI_DBM"),
+        Charger.last_heartbeat_gap > interval * _cfg("CHARGER_LATE_HEARTBEAT_FACTOR"),
+    )
+    return case(
+        (or_(Charger.offline_after.is_(None), Charger.offline_after < now), literal("Offline")),
+        (faulted, literal("Faulted")),
+        (weak, literal("Weak Signal")),
+        (charging, literal("Charging")),
+        else_=literal("Available"),
+    )
+
+
+def network_summary(session: Session, now: Optional[datetime] = None) -> dict:
+    """Bucket counts per charger type: {"L2": {"Available": n, ...}, "L3": {...}} (the dashboard panel)."""
+    bucket = bucket_expression(now or utcnow()).label("bucket")
+    rows = session.execute(
+        select(Charger.type, bucket, func.count()).group_by(Charger.type, bucket)
+    ).all()
+    summary = {t: {b: 0 for b in BUCKETS} for t in CHARGER_TYPES}
+    for ctype, name, count in rows:
+        summary.setdefault(ctype, {b: 0 for b in BUCKETS})[name] = count
+    return summary
+
+
+def list_network(
+    session: Session,
+    bucket: Optional[str] = None,
+    ctype: Optional[str] = None,
+    q: Optional[str] = None,
+    page: int = 0,
+    page_size: int = 50,
+    now: Optional[datetime] = None,
+) -> dict:
+    if bucket and bucket not in BUCKETS:
+        raise InvalidInput(f"bucket must be one of {', '.join(BUCKETS)}")
+    if ctype and ctype not in CHARGER_TYPES:
+        raise InvalidInput("type must be L2 or L3")
+    if page < 0:
+        raise InvalidInput("page must be 0 or more")
+    expr = bucket_expression(now or utcnow())
+    query = select(Charger, expr.label("bucket"))
+    if bucket:
+        query = query.where(expr == bucket)
+    if ctype:
+        query = query.where(Charger.type == ctype)
+    if q:
+        like = f"%{q.strip()}%"
+        query = query.where(or_(Charger.cid.ilike(like), Charger.name.ilike(like), Charger.site.ilike(like)))
+    count = session.scalar(select(func.count()).select_from(query.subquery()))
+    rows = session.execute(query.order_by(Charger.cid).limit(page_size).offset(page * page_size)).all()
+    return {
+        "count": count,
+        "result": [
+            {
+                "cid": c.cid, "name": c.name, "type": c.type, "bucket": b, "site": c.site,
+                "last_seen": _iso(c.last_seen), "rssi_dbm": c.last_rssi,
+                "latitude": c.latitude, "longitude": c.longitude,
+            }
+            for c, b in rows
+        ],
+    }
+
+
+def get_charger(session: Session, cid: str) -> Charger:
+    charger = session.scalar(select(Charger).where(Charger.cid == cid))
+    if charger is None:
+        raise NotFound(f"no charger {cid}")
+    return charger
+
+
+def bucket_of(session: Session, charger_id: int, now: Optional[datetime] = None) -> str:
+    return session.scalar(select(bucket_expression(now or utcnow())).where(Charger.id == charger_id))
+
+
+def charger_detail(session: Session, cid: str, messages: int = 30) -> dict:
+    """The live charger page / contract `GET /network/chargers/<cid>` body."""
+    charger = get_charger(session, cid)
+    sessions = session.scalars(
+        select(ChargingSession).where(ChargingSession.charger_id == charger.id)
+        .order_by(ChargingSession.id.desc()).limit(10)
+    ).all()
+    commands = session.scalars(
+        select(ChargerCommand).where(ChargerCommand.charger_id == charger.id)
+        .order_by(ChargerCommand.id.desc()).limit(10)
+    ).all()
+    faults = session.scalars(
+        select(ChargerFault).where(ChargerFault.charger_id == charger.id).order_by(ChargerFault.id.desc()).limit(20)
+    ).all()
+    return {
+        "cid": charger.cid,
+        "name": charger.name,
+        "type": charger.type,
+        "bucket": bucket_of(session, charger.id),
+        "last_seen": _iso(charger.last_seen),
+        "site": charger.site,
+        "address": charger.address,
+        "power_kw": charger.power_kw,
+        "vendor": charger.vendor,
+        "model": charger.model,
+        "serial": charger.serial,
+        "firmware_version": charger.firmware_version,
+        "firmware_status": charger.firmware_status,
+        "diagnostics_status": charger.diagnostics_status,
+        "heartbeat_interval": charger.heartbeat_interval,
+        "last_heartbeat_gap": charger.last_heartbeat_gap,
+        "rssi_dbm": charger.last_rssi,
+        "temperature_c": charger.temperature_c,
+        "unregistered": charger.unregistered,
+        "connectors": [
+            {
+                "connector_id": c.connector_id, "status": c.status, "error_code": c.error_code,
+                "vendor_error_code": c.vendor_error_code, "updated_at": _iso(c.updated_at),
+            }
+            for c in charger.connectors
+        ],
+        "sessions": [session_json(s) for s in sessions],
+        "commands": [command_json(c) for c in commands],
+        "faults": [
+            {
+                "connector_id": f.connector_id, "error_code": f.error_code, "vendor_error_code": f.vendor_error_code,
+                "nonstandard": f.nonstandard, "occurrences": f.occurrences, "first_seen": _iso(f.first_seen),
+                "last_seen": _iso(f.last_seen), "cleared_at": _iso(f.cleared_at),
+            }
+            for f in faults
+        ],
+        "messages": recent_messages(session, charger.id, limit=messages),
+    }
+
+
+def recent_messages(session: Session, charger_id: int, after_id: int = 0, limit: int = 50) -> list[dict]:
+    rows = session.scalars(
+        select(ChargerMessage).where(ChargerMessage.charger_id == charger_id, ChargerMessage.id > after_id)
+        .order_by(ChargerMessage.id.desc()).limit(limit)
+    ).all()
+    return [
+        {
+            "id": m.id, "direction": m.direction, "action": m.action, "msg_id": m.msg_id,
+            "payload": m.payload, "flag": m.flag, "received_at": _iso(m.received_at),
+        }
+        for m in rows
+    ]
+
+
+def session_json(s: ChargingSession, now: Optional[datetime] = None) -> dict:
+    end = s.stopped_at or (now or utcnow())
+    return {
+        "id": s.id, "cid": s.charger.cid if s.charger else None, "transaction_id": s.transaction_id,
+        "connector_id": s.connector_id, "id_tag": s.id_tag, "status": s.status,
+        "energy_kwh": round(s.energy_kwh or 0.0, 3), "power_kw": s.power_kw,
+        "started_at": _iso(s.started_at), "stopped_at": _iso(s.stopped_at),
+        "duration_s": int((end - s.started_at).total_seconds()) if s.started_at else None,
+    }
+
+
+def active_sessions(session: Session) -> list[dict]:
+    now = utcnow()
+    rows = session.scalars(
+        select(ChargingSession).where(ChargingSession.status == "Active").order_by(ChargingSession.started_at.desc())
+        .limit(500)
+    ).all()
+    return [session_json(s, now) for s in rows]
+
+
+def heartbeat_health(session: Session, now: Optional[datetime] = None) -> dict:
+    """Online/offline counts, average heartbeat interval/gap, and the chargers with degraded connectivity."""
+    now = now or utcnow()
+    is_offline = or_(Charger.offline_after.is_(None), Charger.offline_after < now)
+    counts = session.execute(
+        select(
+            func.sum(case((is_offline, 0), else_=1)),
+            func.sum(case((is_offline, 1), else_=0)),
+            func.avg(Charger.heartbeat_interval),
+            func.avg(case((is_offline, None), else_=Charger.last_heartbeat_gap)),
+        )
+    ).one()
+    degraded = list_network(session, bucket="Weak Signal", page_size=100, now=now)["result"]
+    return {
+        "online": int(counts[0] or 0),
+        "offline": int(counts[1] or 0),
+        "average_heartbeat_interval_s": round(float(counts[2]), 1) if counts[2] is not None else None,
+        "average_heartbeat_gap_s": round(float(counts[3]), 1) if counts[3] is not None else None,
+        "degraded": degraded,
+    }
+
+
+# --- offline sweep, alerts, retention ---------------------------------------------------------
+
+def sweep_offline(session: Session, now: Optional[datetime] = None) -> list[int]:
+    """One UPDATE for the whole fleet: mark chargers past their threshold offline, return those that just crossed."""
+    now = now or utcnow()
+    crossed = session.execute(
+        update(Charger)
+        .where(Charger.offline.is_(False), Charger.offline_after < now)
+        .values(offline=True)
+        .returning(Charger.id)
+    ).scalars().all()
+    return list(crossed)
+
+
+def sweep_command_timeouts(session: Session, now: Optional[datetime] = None) -> list[str]:
+    """Backstop for the per-command countdown task: time out anything in flight past its deadline."""
+    now = now or utcnow()
+    cutoff = now - timedelta(seconds=_cfg("CHARGER_COMMAND_TIMEOUT"))
+    ids = session.scalars(
+        select(ChargerCommand.command_id).where(
+            ChargerCommand.status.in_(IN_FLIGHT),
+            func.coalesce(ChargerCommand.sent_at, ChargerCommand.created_at) < cutoff,  # a queued one waited its turn
+        )
+    ).all()
+    return [cid for cid in ids if time_out_command(session, cid, now=now)]
+
+
+ALERT_TEXT = {
+    "charger_faulted": "Charger {cid} is faulted",
+    "charger_offline": "Charger {cid} went offline",
+    "fault_cleared": "Charger {cid}: fault cleared",
+}
+
+
+def alert_charger_event(session: Session, charger_id: int, kind: str, detail: str = "") -> int:
+    """In-app notification to every CPO/Manager; at most one per charger and kind per dedup window."""
+    from flask_appbuilder.security.sqla.models import Role, User
+
+    from app.models.messaging import Notification
+    from app.services.notifications import notify_user
+
+    charger = session.get(Charger, charger_id)
+    if charger is None or kind not in ALERT_TEXT:
+        return 0
+    since = utcnow() - timedelta(seconds=_cfg("CHARGER_ALERT_DEDUP_SECONDS"))
+    recent = session.scalar(
+        select(func.count()).select_from(Notification).where(
+            Notification.kind == kind, Notification.ref_type == "charger",
+            Notification.ref_id == charger_id, Notification.created_at >= since,
+        )
+    )
+    if recent:
+        return 0  # a flapping charger does not flood people
+    users = session.scalars(
+        select(User).join(User.roles).where(Role.name.in_(_cfg("CHARGER_ALERT_ROLES")), User.active.is_(True))
+        .distinct()
+    ).all()
+    title = ALERT_TEXT[kind].format(cid=charger.cid)
+    for user in users:
+        notify_user(
+            session, user.id, kind, title, body=detail or None,
+            link=f"/chargers/network/{charger.cid}", ref_type="charger", ref_id=charger_id,
+        )
+    return len(users)
+
+
+def prune_messages(session: Session, now: Optional[datetime] = None) -> int:
+    """Retention of the raw stream (age and rows per charger) and of the dedup ids, set-based."""
+    now = now or utcnow()
+    removed = session.execute(
+        delete(ChargerMessage).where(
+            ChargerMessage.received_at < now - timedelta(hours=_cfg("CHARGER_MESSAGE_RETENTION_HOURS"))
+        )
+    ).rowcount
+    ranked = select(
+        ChargerMessage.id,
+        func.row_number().over(partition_by=ChargerMessage.charger_id, order_by=ChargerMessage.id.desc()).label("rn"),
+    ).subquery()
+    excess = select(ranked.c.id).where(ranked.c.rn > _cfg("CHARGER_MESSAGE_MAX_PER_CHARGER"))
+    removed += session.execute(
+        delete(ChargerMessage).where(ChargerMessage.id.in_(excess)).execution_options(synchronize_session=False)
+    ).rowcount
+    session.execute(
+        delete(ProcessedMessage).where(
+            ProcessedMessage.received_at < now - timedelta(hours=_cfg("CHARGER_DEDUP_RETENTION_HOURS"))
+        )
+    )
+    return removed
+
+
+# --- remote commands ------------------------------------------------------------------------------
+
+RESET_TYPES = ("Soft", "Hard")
+AVAILABILITY = ("Inoperative", "Operative")
+TRIGGERS = (
+    "BootNotification", "DiagnosticsStatusNotification", "FirmwareStatusNotification",
+    "Heartbeat", "MeterValues", "StatusNotification",
+)
+
+
+def _require(payload: dict, field: str, kind, what: str):
+    if field not in payload:
+        raise InvalidInput(f"payload.{field} is required ({what})")
+    value = payload[field]
+    if kind is int and (not isinstance(value, int) or isinstance(value, bool)):
+        raise InvalidInput(f"payload.{field} must be an integer ({what})")
+    if kind is str and (not isinstance(value, str) or not value):
+        raise InvalidInput(f"payload.{field} must be a non-empty string ({what})")
+    return value
+
+
+def validate_command(action: Any, payload: Any) -> dict:
+    """The OCPP 1.6 request shape of each action we send; anything else is a 400."""
+    if payload is None:
+        payload = {}
+    if not isinstance(payload, dict):
+        raise InvalidInput("payload must be a JSON object")
+    if action == "Reset":
+        if payload.get("type") not in RESET_TYPES:
+            raise InvalidInput("payload.type must be Soft or Hard")
+    elif action == "RemoteStartTransaction":
+        _require(payload, "idTag", str, "the RFID/app tag to charge for")
+        if len(payload["idTag"]) > 20:
+            raise InvalidInput("payload.idTag is at most 20 characters")
+        if "connectorId" in payload:
+            _require(payload, "connectorId", int, "connector to start on")
+    elif action == "RemoteStopTransaction":
+        _require(payload, "transactionId", int, "the transaction to stop")
+    elif action == "UnlockConnector":
+        _require(payload, "connectorId", int, "connector to unlock")
+        if payload["connectorId"] < 1:
+            raise InvalidInput("payload.connectorId must be 1 or more")
+    elif action == "ChangeAvailability":
+        _require(payload, "connectorId", int, "0 for the whole charger")
+        if payload.get("type") not in AVAILABILITY:
+            raise InvalidInput("payload.type must be Inoperative or Operative")
+    elif action == "TriggerMessage":
+        if payload.get("requestedMessage") not in TRIGGERS:
+            raise InvalidInput(f"payload.requestedMessage must be one of {', '.join(TRIGGERS)}")
+    elif action == "UpdateFirmware":
+        _require(payload, "location", str, "URI of the firmware")
+        _require(payload, "retrieveDate", str, "ISO-8601 time to start")
+    elif action == "GetDiagnostics":
+        _require(payload, "location", str, "URI to upload the diagnostics to")
+    else:
+        raise InvalidInput(
+            "action must be one of Reset, RemoteStartTransaction, RemoteStopTransaction, UnlockConnector, "
+            "ChangeAvailability, TriggerMessage, UpdateFirmware, GetDiagnostics"
+        )
+    return payload
+
+
+def command_topic(prefix: str, cid: str, command_id: str) -> str:
+    return f"{prefix}/chargers/{cid}/cmd/{command_id}"
+
+
+def command_message(command: ChargerCommand) -> dict:
+    return {"ts": _iso(command.sent_at or utcnow()), "action": command.action, "payload": json.loads(command.payload)}
+
+
+def create_command(session: Session, cid: str, action: Any, payload: Any, user_id: Optional[int]) -> ChargerCommand:
+    """Store the command; it goes out now (Pending) or waits its turn (Queued). Caller commits, then publishes."""
+    from app.services.people import record_activity
+
+    payload = validate_command(action, payload)
+    charger = get_charger(session, cid)
+    # take the charger's row lock first so two senders cannot both see "nothing in flight"
+    session.execute(update(Charger).where(Charger.id == charger.id).values(commands_sent=Charger.commands_sent + 1))
+    busy = session.scalar(
+        select(func.count()).select_from(ChargerCommand).where(
+            ChargerCommand.charger_id == charger.id, ChargerCommand.status.in_(FINAL_STATUSES_OPEN)
+        )
+    )
+    command = ChargerCommand(
+        command_id=str(uuid.uuid4()), charger_id=charger.id, action=action,
+        payload=json.dumps(payload, separators=(",", ":")),
+        status="Queued" if busy else "Pending", created_by_id=user_id, created_at=utcnow(),
+    )
+    session.add(command)
+    session.flush()
+    record_activity(
+        session, user_id, "charger_command",
+        f"{action} {json.dumps(payload)} to charger {cid} ({command.status.lower()})",
+        ref_type="charger_command", ref_id=command.id,
+    )
+    return command
+
+
+def mark_sent(session: Session, command: ChargerCommand) -> None:
+    command.status = "Sent"
+    command.sent_at = utcnow()
+
+
+def publish_command(command_id: str) -> None:
+    """Publish a Pending command on its topic (after the row is committed) and mark it Sent."""
+    from app.extensions import db
+    from app.integrations.mqtt import shared_publisher
+
+    session = db.session
+    command = session.scalar(select(ChargerCommand).where(ChargerCommand.command_id == command_id))
+    if command is None or command.status != "Pending":
+        return
+    mark_sent(session, command)
+    session.add(ChargerMessage(
+        charger_id=command.charger_id, direction="out", action=command.action, msg_id=command.command_id,
+        payload=command.payload, received_at=utcnow(),
+    ))
+    body = json.dumps(command_message(command))
+    topic = command_topic(_cfg("MQTT_TOPIC_PREFIX"), command.charger.cid, command.command_id)
+    session.commit()
+    shared_publisher(_cfg("MQTT_URL")).publish(topic, body)
+    schedule_timeout(command_id)
+
+
+def schedule_timeout(command_id: str) -> None:
+    try:
+        from app.tasks.chargers import command_timeout
+
+        command_timeout.apply_async((command_id,), countdown=_cfg("CHARGER_COMMAND_TIMEOUT"))
+    except Exception:  # the sweep still times it out if Redis is away
+        log.warning("could not schedule the timeout of command %s", command_id, exc_info=True)
+
+
+def send_command(session: Session, cid: str, action: Any, payload: Any, user_id: Optional[int]) -> ChargerCommand:
+    """Store, commit, publish (or queue): what the API and the charger page call."""
+    command = create_command(session, cid, action, payload, user_id)
+    session.commit()
+    if command.status == "Pending":
+        publish_command(command.command_id)
+    return command
+
+
+def next_queued(session: Session, charger_id: int) -> Optional[ChargerCommand]:
+    """Promote the oldest Queued command to Pending if nothing is in flight (caller commits and publishes)."""
+    busy = session.scalar(
+        select(func.count()).select_from(ChargerCommand).where(
+            ChargerCommand.charger_id == charger_id, ChargerCommand.status.in_(IN_FLIGHT)
+        )
+    )
+    if busy:
+        return None
+    command = session.scalar(
+        select(ChargerCommand).where(ChargerCommand.charger_id == charger_id, ChargerCommand.status == "Queued")
+        .order_by(ChargerCommand.id).limit(1)
+    )
+    if command is not None:
+        command.status = "Pending"
+    return command
+
+
+def time_out_command(session: Session, command_id: str, now: Optional[datetime] = None) -> bool:
+    """Mark it Timeout if still unanswered; the next queued command then gets its turn (caller commits)."""
+    command = session.scalar(select(ChargerCommand).where(ChargerCommand.command_id == command_id))
+    if command is None or command.status not in IN_FLIGHT:
+        return False
+    command.status = "Timeout"
+    command.timed_out_at = now or utcnow()
+    return True
+
+
+def release_after(session: Session, charger_id: int) -> Optional[str]:
+    """After a command finished: promote and return the next one to publish (caller commits then publishes)."""
+    command = next_queued(session, charger_id)
+    return command.command_id if command else None
+
+
+def record_result(session: Session, command: ChargerCommand, status: str, payload: Any, at: datetime) -> None:
+    """A result on .../result: the OCPP conf status; a late one (after Timeout) is still recorded."""
+    if command.status == "Timeout":
+        command.late = True
+    command.status = (status or "Unknown")[:20]
+    command.result = json.dumps(payload if payload is not None else {}, separators=(",", ":"))
+    command.answered_at = at
+
+
+def get_command(session: Session, command_id: str) -> ChargerCommand:
+    command = session.scalar(select(ChargerCommand).where(ChargerCommand.command_id == command_id))
+    if command is None:
+        raise NotFound(f"no command {command_id}")
+    return command
+
+
+def command_json(c: ChargerCommand) -> dict:
+    return {
+        "command_id": c.command_id, "cid": c.charger.cid if c.charger else None, "action": c.action,
+        "payload": json.loads(c.payload or "{}"), "status": c.status,
+        "result": json.loads(c.result) if c.result else None, "late": c.late,
+        "created_by": c.created_by.username if c.created_by else None,
+        "created_at": _iso(c.created_at), "sent_at": _iso(c.sent_at), "answered_at": _iso(c.answered_at),
+    }
+
+
+def check_registry_entry(session: Session, charger: Charger) -> None:
+    """A registry entry: a valid OCPP identity, unique, of type L2 or L3."""
+    if not valid_cid(charger.cid or ""):
+        raise InvalidInput("cid must be 1-48 characters of A-Z a-z 0-9 . _ -")
+    if charger.type not in CHARGER_TYPES:
+        raise InvalidInput("type must be L2 or L3")
+    if not (charger.name or "").strip():
+        raise InvalidInput("name is required")
+    with session.no_autoflush:
+        other = session.scalar(select(Charger.id).where(Charger.cid == charger.cid, Charger.id != (charger.id or 0)))
+    if other is not None:
+        raise Conflict(f"a charger with identity {charger.cid} already exists")
+
+
+def ensure_charger_can_be_deleted(session: Session, charger: Charger) -> None:
+    if session.scalar(select(func.count()).select_from(ChargingSession).where(
+            ChargingSession.charger_id == charger.id, ChargingSession.status == "Active")):
+        raise Conflict("the charger has an active session")
+
+
+def _iso(value: Optional[datetime]) -> Optional[str]:
+    return value.strftime("%Y-%m-%dT%H:%M:%SZ") if value else None

@@ -1,0 +1,124 @@
+"""The ingest against the real Mosquitto: every message type, duplicates, garbage, state, sessions."""
+from __future__ import annotations
+
+import json
+
+import paho.mqtt.client as mqtt
+from sqlalchemy import func, select
+
+from app.integrations.mqtt import make_client
+from app.models.chargers import Charger, ChargerFault, ChargerMessage, ChargingSession, Connector, ProcessedMessage
+from tests.chargers.conftest import wait_for
+
+
+def _count(session, model, *where):
+    return session.scalar(select(func.count()).select_from(model).where(*where))
+
+
+def _charger(session, cid):
+    return session.scalar(select(Charger).where(Charger.cid == cid))
+
+
+def test_every_message_type_lands_in_charger_state_sessions_and_raw_stream(app, session, ingest, fleet):
+    session.add(Charger(cid="CP-1", name="Fort #1", type="L3", heartbeat_interval=60))
+    session.commit()
+    f = fleet(["CP-1"])
+    f.boot("CP-1")
+    f.heartbeat("CP-1")
+    f.telemetry("CP-1", rssi_dbm=-71, temperature_c=41.5)
+    tx = f.start_session("CP-1", 1, "RFID-77")
+    f.meter_values("CP-1", 1, seconds=3600)  # an hour at the charger's power
+    f.ocpp("CP-1", "FirmwareStatusNotification", {"status": "Downloading"})
+    f.ocpp("CP-1", "DiagnosticsStatusNotification", {"status": "Uploaded"})
+    f.ocpp("CP-1", "DataTransfer", {"vendorId": "SimCharge", "data": "hello"})
+    assert wait_for(session, lambda: _count(session, ChargerMessage) >= 13)
+
+    charger = _charger(session, "CP-1")
+    assert (charger.vendor, charger.model, charger.serial, charger.firmware_version) == (
+        "SimCharge", f"SC-{int(f.chargers['CP-1'].power_kw)}", "SN-CP-1", "1.4.2")
+    assert charger.last_rssi == -71 and charger.temperature_c == 41.5
+    assert charger.firmware_status == "Downloading" and charger.diagnostics_status == "Uploaded"
+    assert charger.last_seen is not None and charger.offline_after > charger.last_seen
+    assert charger.unregistered is False
+    statuses = {c.connector_id: c.status for c in charger.connectors}
+    assert statuses == {0: "Available", 1: "Charging", 2: "Available"}
+    s = session.scalar(select(ChargingSession).where(ChargingSession.transaction_id == tx))
+    assert s.status == "Active" and s.id_tag == "RFID-77" and s.connector_id == 1
+    assert s.energy_kwh > 0 and 6 < s.power_kw <= 22
+
+    meter = f.chargers["CP-1"].meter_wh
+    f.stop_session("CP-1", 1)
+    assert wait_for(session, lambda: session.scalar(
+        select(ChargingSession.status).where(ChargingSession.transaction_id == tx)) == "Completed")
+    s = session.scalar(select(ChargingSession).where(ChargingSession.transaction_id == tx))
+    assert s.meter_stop == meter and s.stopped_at is not None and s.power_kw == 0
+    assert abs(s.energy_kwh - (meter - s.meter_start) / 1000) < 1e-9
+    actions = set(session.scalars(select(ChargerMessage.action)))
+    assert {"BootNotification", "Heartbeat", "StatusNotification", "StartTransaction", "MeterValues", "StopTransaction",
+            "FirmwareStatusNotification", "DiagnosticsStatusNotification", "DataTransfer", "Telemetry"} <= actions
+    assert ingest.stats["batches"] < ingest.stats["applied"]  # batched, not a commit per message
+
+
+def test_unknown_identity_is_auto_registered_and_flagged(session, ingest, fleet):
+    f = fleet(["NEW-42"])
+    f.heartbeat("NEW-42")
+    charger = wait_for(session, lambda: _charger(session, "NEW-42"))
+    assert charger.unregistered is True and charger.name == "NEW-42" and charger.type == "L2"
+
+
+def test_redelivered_duplicates_are_dropped(session, ingest, fleet):
+    f = fleet(["CP-D"])
+    f.set_status("CP-D", 1, "Available")
+    f.ocpp("CP-D", "StatusNotification", {"connectorId": 1, "status": "Faulted", "errorCode": "GroundFailure"}, msg_id="m-1")
+    f.ocpp("CP-D", "StatusNotification", {"connectorId": 1, "status": "Faulted", "errorCode": "GroundFailure"}, msg_id="m-1")
+    f.ocpp("CP-D", "Heartbeat", {}, msg_id="m-2")
+    assert wait_for(session, lambda: _count(session, ProcessedMessage) == 3)
+    assert wait_for(session, lambda: _count(session, ChargerMessage) == 3)
+    fault = session.scalar(select(ChargerFault))
+    assert fault.occurrences == 1 and fault.error_code == "GroundFailure"
+    assert ingest.stats["duplicates"] == 1
+
+
+def test_garbage_is_logged_counted_and_survived(app, session, ingest, fleet):
+    prefix = app.config["MQTT_TOPIC_PREFIX"]
+    f = fleet(["CP-G"])
+    raw, _ = make_client(app.config["MQTT_URL"])
+    raw.connect("127.0.0.1", 1883)
+    raw.loop_start()
+    for topic, body in [
+        (f"{prefix}/chargers/CP-G/ocpp/Heartbeat", b"\xff\xfe not json"),
+        (f"{prefix}/chargers/CP-G/ocpp/Heartbeat", b"[1, 2, 3]"),
+        (f"{prefix}/chargers/CP-G/ocpp/FlyToTheMoon", json.dumps({"msg_id": "x1", "payload": {}}).encode()),
+        (f"{prefix}/chargers/CP-G/ocpp/StatusNotification", json.dumps({"msg_id": "x2", "payload": "nope"}).encode()),
+        (f"{prefix}/chargers/CP-G/ocpp/MeterValues", json.dumps({"msg_id": "x3", "payload": {"meterValue": 5}}).encode()),
+        (f"{prefix}/chargers/CP-G/telemetry", json.dumps({"rssi_dbm": "loud"}).encode()),
+        (f"{prefix}/chargers/CP-G/cmd/not-a-command/result", json.dumps({"status": "Accepted"}).encode()),
+        (f"{prefix}/chargers/bad id!/ocpp/Heartbeat", b"{}"),
+        (f"{prefix}/chargers/CP-G/ocpp/StatusNotification",
+         json.dumps({"ts": "yesterday", "msg_id": "x4", "payload": {"connectorId": 1, "status": "Faulted", "errorCode": "E-VENDOR-77"}}).encode()),
+    ]:
+        raw.publish(topic, body, qos=1).wait_for_publish(5)
+    raw.disconnect()
+    raw.loop_stop()
+    f.heartbeat("CP-G")  # a good message after the garbage still lands
+    assert wait_for(session, lambda: _count(session, ChargerMessage, ChargerMessage.action == "Heartbeat", ChargerMessage.flag.is_(None)) == 1)
+    assert ingest.stats["malformed"] >= 3 and ingest.stats["errors"] == 0
+    flags = " | ".join(session.scalars(select(ChargerMessage.flag).where(ChargerMessage.flag.is_not(None))))
+    for expected in ("not a JSON object", "unknown action FlyToTheMoon", "payload is not an object",
+                     "meterValue is not a list", "rssi_dbm is not a number", "result for an unknown command",
+                     "unknown errorCode 'E-VENDOR-77'", "bad ts"):
+        assert expected in flags
+    # the usable part of a spec-breaking message is kept: the connector is Faulted, the code kept and flagged
+    connector = session.scalar(select(Connector).where(Connector.connector_id == 1))
+    assert connector.status == "Faulted" and connector.error_code == "E-VENDOR-77"
+    assert session.scalar(select(ChargerFault.nonstandard)) is True
+
+
+def test_fault_episode_opens_repeats_and_clears(session, ingest, fleet):
+    f = fleet(["CP-F"])
+    f.fault("CP-F", 1, "HighTemperature")
+    f.fault("CP-F", 1, "HighTemperature")
+    f.recover("CP-F", 1)
+    assert wait_for(session, lambda: session.scalar(select(ChargerFault.cleared_at)) is not None)
+    fault = session.scalar(select(ChargerFault))
+    assert fault.occurrences == 2 and fault.error_code == "HighTemperature" and fault.vendor_error_code == "E42"

