@@ -287,7 +287,10 @@ ALERT_TEXT = {
 
 
 def alert_charger_event(session: Session, charger_id: int, kind: str, detail: str = "") -> int:
-    """In-app notification to every CPO/Manager; at most one per charger and kind per dedup window."""
+    """Tell the people who watch the network. With the charger alert group configured (Messaging), a
+    Faulted/Offline charger alerts that group (WhatsApp + in-app, in the alert history) and a cleared
+    fault resolves the charger's open alerts; otherwise every CPO/Manager gets an in-app notification.
+    At most one per charger and kind per de-duplication window either way."""
     from flask_appbuilder.security.sqla.models import Role, User
 
     from app.models.messaging import Notification
@@ -296,6 +299,8 @@ def alert_charger_event(session: Session, charger_id: int, kind: str, detail: st
     charger = session.get(Charger, charger_id)
     if charger is None or kind not in ALERT_TEXT:
         return 0
+    if _charger_alert_group_active(session):
+        return _alert_charger_group(session, charger, kind, detail)
     since = utcnow() - timedelta(seconds=_cfg("CHARGER_ALERT_DEDUP_SECONDS"))
     recent = session.scalar(
         select(func.count()).select_from(Notification).where(
@@ -316,6 +321,30 @@ def alert_charger_event(session: Session, charger_id: int, kind: str, detail: st
             link=f"/chargers/network/{charger.cid}", ref_type="charger", ref_id=charger_id,
         )
     return len(users)
+
+
+def _charger_alert_group_active(session: Session) -> bool:
+    from app.models.messaging import NotificationGroup
+
+    code = current_app.config["MESSAGING_CHARGER_ALERT_GROUP"]
+    return bool(session.scalar(select(NotificationGroup.active).where(NotificationGroup.code == code)))
+
+
+def _alert_charger_group(session: Session, charger: Charger, kind: str, detail: str) -> int:
+    from app.models.messaging import Alert
+    from app.services.messaging_alerts import alert_charger_status, resolve_alert
+
+    if kind == "fault_cleared":
+        open_alerts = session.scalars(
+            select(Alert.id).where(Alert.ref_type == "charger", Alert.ref_id == charger.cid,
+                                   Alert.kind == "charger_faulted", Alert.resolved_at.is_(None))
+        ).all()
+        for alert_id in open_alerts:
+            resolve_alert(session, alert_id, None, f"Fault cleared by the charger. {detail}".strip())
+        return len(open_alerts)
+    status = "Faulted" if kind == "charger_faulted" else "Offline"
+    alert = alert_charger_status(session, charger.cid, status, info=detail or None)
+    return len(alert.recipients) if alert is not None else 0
 
 
 def prune_messages(session: Session, now: Optional[datetime] = None) -> int:
@@ -556,6 +585,40 @@ def check_registry_entry(session: Session, charger: Charger) -> None:
         other = session.scalar(select(Charger.id).where(Charger.cid == charger.cid, Charger.id != (charger.id or 0)))
     if other is not None:
         raise Conflict(f"a charger with identity {charger.cid} already exists")
+
+
+def sessions_of_customer(session: Session, customer_id: int, limit: int = 20) -> list[tuple[ChargingSession, str]]:
+    """The customer's charging sessions (matched by their RFID/id tags), newest first, with the charger's cid."""
+    from app.models.customers import CustomerTag
+
+    return list(session.execute(
+        select(ChargingSession, Charger.cid).join(Charger, ChargingSession.charger_id == Charger.id)
+        .join(CustomerTag, CustomerTag.tag == ChargingSession.id_tag)
+        .where(CustomerTag.customer_id == customer_id)
+        .order_by(ChargingSession.started_at.desc()).limit(limit)
+    ).tuples())
+
+
+def register_installed_charger(
+    session: Session, *, ocpp_identity: str, serial: str, charger_type: Optional[str] = None,
+    address: Optional[str] = None, latitude: Optional[float] = None, longitude: Optional[float] = None,
+    job_code: Optional[str] = None, **_details,
+) -> Charger:
+    """A field team installed a charger: it enters the registry, ready for monitoring. If the charger
+    spoke before it was registered (auto-registered by the ingest), that entry is completed instead."""
+    charger = session.scalar(select(Charger).where(Charger.cid == ocpp_identity))
+    if charger is None:
+        charger = Charger(cid=ocpp_identity, name=f"{job_code or ocpp_identity} (installed)", heartbeat_interval=None)
+        session.add(charger)
+    text = (charger_type or "").upper()
+    charger.type = "L3" if ("DC" in text or "L3" in text) else "L2"
+    charger.serial, charger.address = serial, address or charger.address
+    charger.latitude = latitude if latitude is not None else charger.latitude
+    charger.longitude = longitude if longitude is not None else charger.longitude
+    charger.site = charger.site or "Customer site"
+    charger.unregistered = False
+    check_registry_entry(session, charger)
+    return charger
 
 
 def ensure_charger_can_be_deleted(session: Session, charger: Charger) -> None:

@@ -25,6 +25,7 @@ from app.models.installations import (
 )
 from app.security import ADMIN, CENTRAL_OPS, DISPATCHER, FIELD_TEAM, FINANCE, MANAGER, OEM, OEM_REPORTING, PROCUREMENT
 from app.services import Conflict, Forbidden, InvalidInput, NotFound
+from app.services.chargers import register_installed_charger
 from app.services.notifications import notify_user
 from app.services.phones import to_e164, try_e164
 
@@ -595,9 +596,6 @@ def confirm_site_ready(session: Session, job: InstallationJob, actor: Optional[U
 
 # --- phase 6: installation report --------------------------------------------------------------------
 # Called with (session, job) after a charger is installed; the Chargers module registers here.
-on_charger_installed: list[Callable] = []
-
-
 def installed_charger_details(job: InstallationJob) -> dict:
     """What the Chargers module needs to create the charger record for monitoring."""
     return {
@@ -637,8 +635,7 @@ def submit_installation_report(
     if visit is not None:
         visit.status = "done"
     job.priority = False
-    for callback in on_charger_installed:
-        callback(session, job)
+    register_installed_charger(session, **installed_charger_details(job))
     return report
 
 

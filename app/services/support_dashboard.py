@@ -18,12 +18,10 @@ DASHBOARD_TICKET_STATUSES = ("Open", "In Progress", "Resolved")
 
 
 def charger_health_summary(session: Session) -> Optional[dict]:
-    """Hook for the Chargers module: bucket counts per charger type, or None while it is not connected.
+    """The Chargers hub's bucket counts per charger type (the shape of GET /api/v1/network/summary)."""
+    from app.services.chargers import network_summary
 
-    The lead wires this to the Chargers hub (same shape as GET /api/v1/network/summary:
-    {"L2": {"Available": n, ...}, "L3": {...}}); the dashboard shows a placeholder on None.
-    """
-    return None
+    return network_summary(session)
 
 
 def call_volume(session: Session, start: datetime, days: int) -> dict:

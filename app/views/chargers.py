@@ -9,6 +9,7 @@ from app.models.chargers import Charger, ChargerCommand, ChargerFault, ChargingS
 from app.services import ServiceError
 from app.services import chargers as svc
 from app.views.base import ReadOnlyModelView, ResourceModelView
+from app.views.customers import register_customer_panel
 
 CATEGORY = "Chargers"
 
@@ -128,3 +129,21 @@ def register(appbuilder) -> None:
     appbuilder.add_view(ChargingSessionView, "ChargingSession", label="Sessions", icon="fa-battery-half", category=CATEGORY)
     appbuilder.add_view(ChargerCommandView, "ChargerCommand", label="Commands", icon="fa-paper-plane", category=CATEGORY)
     appbuilder.add_view(ChargerFaultView, "ChargerFault", label="Error log", icon="fa-exclamation-triangle", category=CATEGORY)
+
+
+@register_customer_panel
+def sessions_panel(session, customer):
+    """The customer page's charging sessions (Contacts' panel registry)."""
+    from markupsafe import Markup
+
+    rows = svc.sessions_of_customer(session, customer.id)
+    return {
+        "title": "Charging sessions", "order": 30, "empty": "No charging sessions yet.",
+        "columns": ["Started (UTC)", "Charger", "Connector", "Energy (kWh)", "Status", "Stopped (UTC)"],
+        "rows": [
+            [s.started_at.strftime("%Y-%m-%d %H:%M") if s.started_at else "",
+             Markup('<a href="/chargers/network/{0}">{0}</a>').format(cid), s.connector_id,
+             f"{s.energy_kwh:.2f}", s.status, s.stopped_at.strftime("%Y-%m-%d %H:%M") if s.stopped_at else ""]
+            for s, cid in rows
+        ],
+    }

@@ -19,6 +19,7 @@ from app.services import ServiceError
 from app.services import messaging as inbox
 from app.services.messaging_alerts import resolve_alert
 from app.views.base import ReadOnlyModelView, ResourceModelView
+from app.views.customers import register_customer_panel
 
 # --- Twilio webhooks (signed by Twilio, so no session and no CSRF token) -----------------------
 
@@ -322,3 +323,21 @@ def register(appbuilder) -> None:
     if "twilio_webhooks" not in app.blueprints:
         app.register_blueprint(webhooks)
     csrf.exempt(webhooks)
+
+
+@register_customer_panel
+def messages_panel(session, customer):
+    """The customer page's WhatsApp and e-mail history (Contacts' panel registry)."""
+    messages = session.scalars(
+        select(Message).where(Message.customer_id == customer.id)
+        .order_by(Message.created_at.desc(), Message.id.desc()).limit(20)
+    ).all()
+    return {
+        "title": "Messages", "order": 60, "empty": "No WhatsApp or e-mail messages yet.",
+        "link": f"/messaging/customers/{customer.id}",
+        "columns": ["When (UTC)", "Channel", "Direction", "Status", "Message"],
+        "rows": [
+            [m.created_at.strftime("%Y-%m-%d %H:%M"), m.channel, m.direction, m.status, (m.body or "")[:120]]
+            for m in messages
+        ],
+    }

@@ -51,13 +51,12 @@ def test_one_job_from_api_lead_to_paid(flow, api_as, session, refs):
     assert job(session, job_id).stage == svc.MATERIALS_ALLOCATED
 
     # phase 6: installation assigned (pre-installation confirmation), installed with serial + OCPP identity
-    installed = []
-    svc.on_charger_installed.append(lambda s, j: installed.append(svc.installed_charger_details(j)))
-    try:
-        flow.install(job_id, serial="TATA-7K-0001")
-    finally:
-        svc.on_charger_installed.clear()
-    assert installed and installed[0]["serial"] == "TATA-7K-0001" and installed[0]["ocpp_identity"] == "CP-TATA-7K-0001"
+    flow.install(job_id, serial="TATA-7K-0001")
+    from app.models.chargers import Charger
+
+    registered = session.scalar(select(Charger).where(Charger.cid == "CP-TATA-7K-0001"))  # ready for monitoring
+    assert registered.serial == "TATA-7K-0001" and registered.type == "L2" and not registered.unregistered
+    assert registered.latitude == 6.9 and registered.address.startswith("12 Galle Road")
     assert session.scalar(select(JobMessage.id).where(JobMessage.job_id == job_id, JobMessage.template == "pre_installation"))
     assert job(session, job_id).stage == svc.INSTALLED
 

@@ -68,12 +68,15 @@ def test_team_performance_counts_and_median(session):
 
 
 def test_home_is_the_dashboard_for_support_roles_only(web_as, session):
+    from app.models.chargers import Charger
+
     agent = user_id(session, "agent")
     _calls(session, agent, "Complaints", datetime.utcnow(), 3)
+    session.add(Charger(cid="DASH-1", name="Never seen", type="L3", heartbeat_interval=60))  # nothing received: Offline
     session.commit()
     for username in ("agent", "manager", "dispatcher", "admin"):
         html = web_as(username).get("/").get_data(as_text=True)
-        assert 'id="support-dashboard"' in html and "Chargers hub not connected" in html, username
+        assert 'id="support-dashboard"' in html and "Offline: <strong>1</strong>" in html, username
         assert "<svg" in html and "google" not in html.lower()
     html = web_as("agent").get("/").get_data(as_text=True)
     assert 'data-category="Complaints"' in html and "Team performance" in html
