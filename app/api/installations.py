@@ -11,6 +11,7 @@ from sqlalchemy import select
 from app.api.base import API_METHOD_PERMISSIONS, ActionApi, ResourceApi, service_errors
 from app.extensions import db
 from app.models.installations import InstallationJob, JobVisit, Lead
+from app.services.installations_uploads import read_uploads
 from app.services import InvalidInput
 from app.services import installations as svc
 from app.services.installations_actions import ACTIONS, perform_action
@@ -33,14 +34,6 @@ class OemScope(BaseFilter):
             return query.filter(self.model.id.in_(select(JobVisit.job_id).where(JobVisit.team_id.in_(teams))))
         return query
 
-
-def uploaded_files() -> dict:
-    files: dict = {}
-    for kind in request.files:
-        for storage in request.files.getlist(kind):
-            if storage and storage.filename:
-                files.setdefault(kind, []).append((storage.filename, storage.read()))
-    return files
 
 
 class LeadApi(ResourceApi):
@@ -118,7 +111,7 @@ class JobApi(ResourceApi):
             return self.response_404()
         job = svc.get_job(db.session, pk, g.user)
         data = request.get_json(silent=True) if request.is_json else request.form.to_dict()
-        message = perform_action(db.session, job, action, data or {}, uploaded_files(), g.user)
+        message = perform_action(db.session, job, action, data or {}, read_uploads(request.files), g.user)
         db.session.commit()
         return self.response(200, message=message, id=job.id, stage=job.stage, priority=job.priority, emergency=job.emergency)
 

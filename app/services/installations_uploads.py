@@ -172,3 +172,13 @@ def customer_upload(session: Session, token: str, form: dict, files: dict) -> li
         raise InvalidInput("Nothing to save: choose a file or fill in the details")
     advance_when_documents_complete(session, job, None, customer=True)
     return done
+
+
+def read_uploads(files) -> dict:
+    """A request's uploaded files (werkzeug's MultiDict) as {kind: [(filename, bytes), ...]}; empty inputs skipped."""
+    uploads: dict = {}
+    for kind in files:
+        for storage in files.getlist(kind):
+            if storage and storage.filename:
+                uploads.setdefault(kind, []).append((storage.filename, storage.read()))
+    return uploads

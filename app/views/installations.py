@@ -22,6 +22,7 @@ from app.models.installations import (
     StockLevel, StockLocation, StockMove, SurveyReport, InstallationReport, TeamBooking, VendorPurchase,
 )
 from app.models.people import FieldTeam
+from app.services.installations_uploads import read_uploads
 from app.services import InvalidInput, ServiceError
 from app.services import installations as svc
 from app.services import installations_materials as materials
@@ -34,14 +35,6 @@ from app.views.base import ReadOnlyModelView, ResourceModelView
 CATEGORY = "Installations"
 BOARD_COLUMN_LIMIT = 40
 
-
-def _form_files() -> dict:
-    files: dict = {}
-    for kind in request.files:
-        for storage in request.files.getlist(kind):
-            if storage and storage.filename:
-                files.setdefault(kind, []).append((storage.filename, storage.read()))
-    return files
 
 
 def _safe_next(default: str) -> str:
@@ -170,7 +163,7 @@ class InstallationJobView(BaseView):
         if "required_work" in request.form:
             data["required_work"] = request.form.getlist("required_work")
         try:
-            message = perform_action(db.session, job, action, data, _form_files(), g.user)
+            message = perform_action(db.session, job, action, data, read_uploads(request.files), g.user)
             db.session.commit()
             flash(message, "success")
         except ServiceError as exc:
@@ -385,7 +378,7 @@ class CustomerUploadView(BaseView):
         except ServiceError as exc:
             return self.render_template("installations/upload.html", job=None, error=exc.message, saved=None), exc.status
         if request.method == "POST":
-            files = {k: v[0] for k, v in _form_files().items()}
+            files = {k: v[0] for k, v in read_uploads(request.files).items()}
             try:
                 saved = uploads.customer_upload(db.session, token, request.form.to_dict(), files)
                 db.session.commit()
