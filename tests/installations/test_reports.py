@@ -67,7 +67,6 @@ def test_the_weekly_report_is_emailed_to_the_oem_contact(app, flow, session, smt
 
 
 def test_dagster_materializes_one_weekly_partition(app, flow, session, smtp_server, monkeypatch, tmp_path):
-    import config
     from dagster import materialize
 
     from app.models.installations import Lead
@@ -84,16 +83,11 @@ def test_dagster_materializes_one_weekly_partition(app, flow, session, smtp_serv
         lead.created_at = monday + timedelta(days=2)
     session.commit()
 
-    # the resource either builds its own app from `config` or reuses the running one: point both at the test SMTP/dir
+    # inside a running app (here the test's) the resource uses that app: point it at the test SMTP server and dir
     for name, value in (("SMTP_URL", smtp_server.url), ("VAR_DIR", tmp_path)):
-        monkeypatch.setattr(config, name, value)
         monkeypatch.setitem(app.config, name, value)
-    try:
-        result = materialize([installations_oem_weekly_reports], partition_key=key,
-                             resources={"chargeops": FlaskAppResource(database_url=app.config["SQLALCHEMY_DATABASE_URI"])})
-    finally:
-        app.extensions["celery"].set_current()  # the resource's own app made its Celery the current one
-        app.extensions["celery"].set_default()
+    result = materialize([installations_oem_weekly_reports], partition_key=key,
+                         resources={"chargeops": FlaskAppResource(database_url=app.config["SQLALCHEMY_DATABASE_URI"])})
     assert result.success
     workbook = tmp_path / "reports" / "installations" / f"TATA-weekly-{key}.xlsx"
     jobs = pd.read_excel(workbook, sheet_name="Jobs")
