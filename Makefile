@@ -36,8 +36,10 @@ run: install services seed
 	@echo ""
 	$(BIN)/honcho start
 
-# The whole suite on the embedded default (SQLite), then again on PostgreSQL.
-test: install services chromium test-sqlite test-postgres
+# The whole suite on the embedded default (SQLite) and on PostgreSQL, both passes at once: each
+# run has its own database, Celery queue and MQTT topic prefix, so they never cross-talk.
+test: install services chromium
+	$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite test-postgres
 
 test-sqlite: install
 	$(BIN)/python -m pytest

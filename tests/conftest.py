@@ -46,7 +46,7 @@ def test_config(tmp_path_factory) -> dict:
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
         "VAR_DIR": var_dir,
         "UPLOAD_DIR": var_dir / "uploads",
-        "SECRET_KEY": "test-secret",
+        "SECRET_KEY": "test-secret-of-at-least-thirty-two-bytes",
         "DEMO_PASSWORD": PASSWORD,
         "FAB_PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",  # fast hashes; the algorithm is not under test
         "AUTH_RATE_LIMIT": "1000 per 20 second",  # the real limit is tested in a fresh process
