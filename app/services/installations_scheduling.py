@@ -110,10 +110,15 @@ def _team_load(session: Session, team_ids: list[int], around: date) -> dict[int,
     return {team_id: count for team_id, count in rows}
 
 
+def can_take(team: FieldTeam, kind: str, district: Optional[str]) -> bool:
+    """Who may be sent on a visit: an active team with the skill for this kind, serving the job's district."""
+    skilled = team.can_survey if kind == SURVEY else team.can_install
+    return bool(team.active and skilled and district and team.serves(district))
+
+
 def skilled_teams(session: Session, kind: str, district: Optional[str]) -> list[FieldTeam]:
-    skill = FieldTeam.can_survey if kind == SURVEY else FieldTeam.can_install
-    teams = session.scalars(select(FieldTeam).where(FieldTeam.active.is_(True), skill.is_(True)).order_by(FieldTeam.name))
-    return [t for t in teams if district and t.serves(district)]
+    teams = session.scalars(select(FieldTeam).order_by(FieldTeam.name))  # tens of teams: the rule runs in Python
+    return [t for t in teams if can_take(t, kind, district)]
 
 
 def free_teams(session: Session, kind: str, district: Optional[str], visit_date: date, slot: str) -> list[FieldTeam]:

@@ -85,8 +85,7 @@ class InstallationBoardView(BaseView):
             visit = open_visits.get(job.id)
             if visit is None:
                 return []
-            skill = "can_survey" if visit.kind == "survey" else "can_install"
-            return [t for t in teams if getattr(t, skill) and job.district and t.serves(job.district)
+            return [t for t in teams if scheduling.can_take(t, visit.kind, job.district)
                     and (t.id, visit.visit_date, visit.slot) not in booked]
 
         counts = dict(db.session.execute(select(InstallationJob.stage, func.count()).group_by(InstallationJob.stage)).all())
