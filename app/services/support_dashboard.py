@@ -12,16 +12,10 @@ from sqlalchemy.orm import Session
 from app.models.base import utcnow
 from app.models.people import TeamMember
 from app.models.support import CALL_CATEGORIES, PRIORITIES, Call, Ticket
+from app.services.chargers import network_summary
 from app.services.support import OPEN_TICKET_STATUSES
 
 DASHBOARD_TICKET_STATUSES = ("Open", "In Progress", "Resolved")
-
-
-def charger_health_summary(session: Session) -> Optional[dict]:
-    """The Chargers hub's bucket counts per charger type (the shape of GET /api/v1/network/summary)."""
-    from app.services.chargers import network_summary
-
-    return network_summary(session)
 
 
 def call_volume(session: Session, start: datetime, days: int) -> dict:
@@ -141,7 +135,7 @@ def dashboard_data(session: Session, now: Optional[datetime] = None, days: Optio
         "calls": call_volume(session, start, days),
         "tickets": ticket_statistics(session, now),
         "team": team_performance(session, start),
-        "chargers": charger_health_summary(session),
+        "chargers": network_summary(session),
     }
 
 
