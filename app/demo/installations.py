@@ -4,10 +4,10 @@ local procurement, payouts)."""
 from __future__ import annotations
 
 import random
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.extensions import appbuilder
@@ -106,7 +106,6 @@ def _path(target: str, rng: random.Random) -> list[str]:
 
 def seed_jobs(session: Session, refs: dict) -> None:
     """A few hundred jobs over every stage, written in bulk; existing demo leads are left alone."""
-    from flask import current_app
 
     from app.models.base import utcnow
     from app.models.customers import Customer

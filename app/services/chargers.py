@@ -291,10 +291,9 @@ def alert_charger_event(session: Session, charger_id: int, kind: str, detail: st
     Faulted/Offline charger alerts that group (WhatsApp + in-app, in the alert history) and a cleared
     fault resolves the charger's open alerts; otherwise every CPO/Manager gets an in-app notification.
     At most one per charger and kind per de-duplication window either way."""
-    from flask_appbuilder.security.sqla.models import Role, User
-
     from app.models.messaging import Notification
     from app.services.notifications import notify_user
+    from app.services.people import active_users_with_roles
 
     charger = session.get(Charger, charger_id)
     if charger is None or kind not in ALERT_TEXT:
@@ -310,10 +309,7 @@ def alert_charger_event(session: Session, charger_id: int, kind: str, detail: st
     )
     if recent:
         return 0  # a flapping charger does not flood people
-    users = session.scalars(
-        select(User).join(User.roles).where(Role.name.in_(_cfg("CHARGER_ALERT_ROLES")), User.active.is_(True))
-        .distinct()
-    ).all()
+    users = active_users_with_roles(session, _cfg("CHARGER_ALERT_ROLES"))
     title = ALERT_TEXT[kind].format(cid=charger.cid)
     for user in users:
         notify_user(

@@ -33,7 +33,7 @@ from typing import Any, Optional
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from sqlalchemy import insert, or_, select, tuple_
+from sqlalchemy import insert, or_, select
 from sqlalchemy.orm import Session
 
 from app.models.base import utcnow

@@ -420,3 +420,22 @@ def ledger_for_customer(session: Session, customer_id: int, limit: int = 50) -> 
 def pending_topups(session: Session) -> list[TopUp]:
     return list(session.scalars(select(TopUp).where(TopUp.status == TOPUP_PENDING).order_by(TopUp.id)))
 
+
+
+def report_wallets_out_of_balance(session: Session) -> int:
+    """Tell Finance and Managers (in-app) about every wallet whose ledger does not sum to its balance;
+    returns how many there are (caller commits)."""
+    from app.security import FINANCE, MANAGER
+    from app.services.notifications import notify_user
+    from app.services.people import active_users_with_roles
+
+    bad = wallets_out_of_balance(session)
+    if bad:
+        body = "\n".join(
+            f"wallet #{w['wallet_id']} (customer #{w['customer_id']}): balance {w['balance']:.2f}, ledger {w['ledger_sum']:.2f}"
+            for w in bad[:50]
+        )
+        for user in active_users_with_roles(session, [FINANCE, MANAGER]):
+            notify_user(session, user.id, "wallet_mismatch", f"{len(bad)} wallet(s) do not match their ledger",
+                        body, "/walletview/list/")
+    return len(bad)

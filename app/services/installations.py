@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Optional
 
-from flask_appbuilder.security.sqla.models import Role, User
+from flask_appbuilder.security.sqla.models import User
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -27,7 +27,8 @@ from app.security import ADMIN, CENTRAL_OPS, DISPATCHER, FIELD_TEAM, FINANCE, MA
 from app.services import Conflict, Forbidden, InvalidInput, NotFound
 from app.services.chargers import register_installed_charger
 from app.services.notifications import notify_user
-from app.services.phones import to_e164, try_e164
+from app.services.people import active_users_with_roles
+from app.services.phones import to_e164
 
 log = logging.getLogger(__name__)
 
@@ -378,7 +379,7 @@ def _deliver_on_whatsapp(session: Session, job: InstallationJob, message: JobMes
 
 
 def users_with_role(session: Session, role_name: str) -> list[User]:
-    return list(session.scalars(select(User).join(User.roles).where(Role.name == role_name, User.active.is_(True))))
+    return active_users_with_roles(session, [role_name])
 
 
 def notify_role(session: Session, role_name: str, kind: str, title: str, body: str, job: InstallationJob) -> int:

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import calendar as _calendar
 from collections import defaultdict
-from datetime import date, timedelta
-from decimal import Decimal
+from datetime import date
 from typing import Optional
 
 from flask_appbuilder.security.sqla.models import User

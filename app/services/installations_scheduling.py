@@ -9,7 +9,7 @@ from datetime import date, datetime, timedelta
 from typing import Optional
 
 from flask_appbuilder.security.sqla.models import User
-from sqlalchemy import and_, delete, func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 

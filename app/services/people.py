@@ -1,7 +1,9 @@
 """People: activity tracking and member lookups."""
 from __future__ import annotations
 
-from typing import Optional
+from typing import Iterable, Optional
+
+from flask_appbuilder.security.sqla.models import Role, User
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
@@ -26,6 +28,13 @@ def record_activity(
     if user_id is not None:
         session.execute(update(TeamMember).where(TeamMember.user_id == user_id).values(last_activity_at=entry.at))
     return entry
+
+
+def active_users_with_roles(session: Session, roles: Iterable[str]) -> list[User]:
+    """Active people holding any of these roles (who gets told about something)."""
+    return list(session.scalars(
+        select(User).join(User.roles).where(Role.name.in_(list(roles)), User.active.is_(True)).distinct().order_by(User.id)
+    ))
 
 
 def member_for_user(session: Session, user_id: int) -> Optional[TeamMember]:

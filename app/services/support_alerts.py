@@ -5,7 +5,6 @@ from datetime import datetime, timedelta
 from typing import Optional
 
 from flask import current_app
-from flask_appbuilder.security.sqla.models import Role, User
 from sqlalchemy import and_, exists, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -15,15 +14,14 @@ from app.models.messaging import Notification
 from app.models.support import CustomerRequest, SlaAlert, Ticket
 from app.security import MANAGER
 from app.services.notifications import notify_user
+from app.services.people import active_users_with_roles
 from app.services.support import OPEN_REQUEST_STATUSES, OPEN_TICKET_STATUSES
 
 REMINDER_KIND = "support_reminder"
 
 
 def manager_ids(session: Session) -> list[int]:
-    return list(session.scalars(
-        select(User.id).join(User.roles).where(Role.name == MANAGER, User.active.is_(True)).order_by(User.id)
-    ))
+    return [user.id for user in active_users_with_roles(session, [MANAGER])]
 
 
 def _sla_stages(now: datetime):

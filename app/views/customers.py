@@ -181,9 +181,9 @@ class CustomerView(ResourceModelView):
         if item in db.session:
             db.session.expunge(item)  # the form wrote raw values on it; the service applies clean ones
         if item.id is None:
-            customer = customer_service.create_customer(db.session, data, g.user.id)
+            customer_service.create_customer(db.session, data, g.user.id)
         else:
-            customer = customer_service.update_customer(db.session, item.id, data, g.user.id)
+            customer_service.update_customer(db.session, item.id, data, g.user.id)
 
     def pre_add(self, item):
         self._apply(item)
