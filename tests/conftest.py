@@ -1,7 +1,7 @@
 """Test harness: the real app on a real database, a real Celery worker on Redis, a real MQTT broker.
 
-- Database: SQLite file per run by default; `TEST_DATABASE_URL=postgresql://...` runs the suite on
-  PostgreSQL (the database is created if missing, its tables rebuilt per run).
+- Database: SQLite file per run by default; `TEST_DATABASE_URL=postgresql://.../NAME` runs the suite on
+  PostgreSQL, in a database NAME_<run id> created for the run and dropped after it.
 - Every run gets its own Celery queue and MQTT topic prefix, so concurrent runs never cross-talk.
 - Between tests every table is emptied and the demo people (roles, one user per role,
   departments, field teams) are seeded again.
@@ -34,13 +34,24 @@ def _ensure_postgres_database(url: str) -> None:
     admin.dispose()
 
 
+def _drop_postgres_database(url: str) -> None:
+    parsed = make_url(url)
+    admin = create_engine(parsed.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{parsed.database}" WITH (FORCE)'))
+    admin.dispose()
+
+
 @pytest.fixture(scope="session")
-def test_config(tmp_path_factory) -> dict:
+def test_config(tmp_path_factory):
     var_dir = tmp_path_factory.mktemp("var")
     database_url = os.environ.get("TEST_DATABASE_URL") or f"sqlite:///{var_dir / 'test.db'}"
     if database_url.startswith("postgresql"):
+        # a database of this run's own, so two runs on one server never empty each other's tables
+        parsed = make_url(database_url)
+        database_url = parsed.set(database=f"{parsed.database}_{RUN_ID}").render_as_string(hide_password=False)
         _ensure_postgres_database(database_url)
-    return {
+    yield {
         "TESTING": True,
         "SQLALCHEMY_DATABASE_URI": database_url,
         "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
@@ -58,6 +69,8 @@ def test_config(tmp_path_factory) -> dict:
             "result_backend": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"),
         },
     }
+    if database_url.startswith("postgresql"):
+        _drop_postgres_database(database_url)
 
 
 class FreshContextClient(FlaskClient):

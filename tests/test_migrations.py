@@ -31,12 +31,18 @@ def _fresh_database_url(tmp_path) -> str:
 def test_upgrade_builds_a_database_identical_to_the_models(tmp_path, app):
     url = _fresh_database_url(tmp_path)
     env = {**os.environ, "DATABASE_URL": url, "FLASK_APP": "app:create_app", "CHARGEOPS_VAR_DIR": str(tmp_path)}
-    result = subprocess.run(
-        [sys.executable, "-m", "flask", "db", "upgrade"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
-    engine = create_engine(url)
-    with engine.connect() as conn:
-        diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": False}), Model.metadata)
-    engine.dispose()
-    assert diff == [], f"models and migrations disagree: {diff[:10]}"
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "flask", "db", "upgrade"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        engine = create_engine(url)
+        with engine.connect() as conn:
+            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": False}), Model.metadata)
+        engine.dispose()
+        assert diff == [], f"models and migrations disagree: {diff[:10]}"
+    finally:
+        if url.startswith("postgresql"):
+            from tests.conftest import _drop_postgres_database
+
+            _drop_postgres_database(url)
