@@ -36,7 +36,8 @@ class Charger(Model):
     unregistered: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
     last_seen: Mapped[Optional[datetime]] = mapped_column()
     # last_seen + the offline threshold: the sweep and the buckets compare it with now
-    offline_after: Mapped[Optional[datetime]] = mapped_column(index=True)
+    # not indexed: the ingest moves it with every message and every reader scans the fleet (0008)
+    offline_after: Mapped[Optional[datetime]] = mapped_column()
     offline: Mapped[bool] = mapped_column(Boolean, default=True, nullable=False)  # as last marked by the sweep
     last_heartbeat_at: Mapped[Optional[datetime]] = mapped_column()
     last_heartbeat_gap: Mapped[Optional[float]] = mapped_column(Float)  # seconds between the last two heartbeats
