@@ -79,29 +79,27 @@ class Connector(Model):
 
 
 class ChargerMessage(Model):
-    """The raw stream, both directions, for the debug console (pruned by age and per charger)."""
+    """The raw stream, both directions, for the debug console (pruned by age and per charger).
+
+    It is also the ingest's duplicate filter: an incoming OCPP message carries its msg_id in
+    `dedup_key` too, and the unique (charger, dedup_key) makes a QoS 1 redelivery insert nothing.
+    Redeliveries come within seconds of a reconnect, far inside the stream's retention.
+    """
 
     __tablename__ = "charger_message"
-    __table_args__ = (Index("ix_charger_message_charger_id_id", "charger_id", "id"),)
+    __table_args__ = (
+        Index("ix_charger_message_charger_id_id", "charger_id", "id"),
+        UniqueConstraint("charger_id", "dedup_key", name="uq_charger_message_dedup"),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     charger_id: Mapped[int] = mapped_column(ForeignKey("charger.id", ondelete="CASCADE"))
     charger: Mapped[Charger] = relationship()
     direction: Mapped[str] = mapped_column(String(3))  # in | out
     action: Mapped[str] = mapped_column(String(60))  # OCPP action, Telemetry, CommandResult, Malformed
     msg_id: Mapped[Optional[str]] = mapped_column(String(80))
+    dedup_key: Mapped[Optional[str]] = mapped_column(String(80))  # incoming OCPP msg_id; NULL for the rest
     payload: Mapped[Optional[str]] = mapped_column(Text)
     flag: Mapped[Optional[str]] = mapped_column(String(200))  # what broke the spec, if anything
-    received_at: Mapped[datetime] = mapped_column(index=True)
-
-
-class ProcessedMessage(Model):
-    """msg_ids already applied: a QoS 1 redelivery with the same (charger, msg_id) is dropped."""
-
-    __tablename__ = "charger_processed_message"
-    __table_args__ = (UniqueConstraint("charger_id", "msg_id", name="uq_charger_processed_message"),)
-    id: Mapped[int] = mapped_column(primary_key=True)
-    charger_id: Mapped[int] = mapped_column(ForeignKey("charger.id", ondelete="CASCADE"))
-    msg_id: Mapped[str] = mapped_column(String(80))
     received_at: Mapped[datetime] = mapped_column(index=True)
 
 

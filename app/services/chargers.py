@@ -24,7 +24,6 @@ from app.models.chargers import (
     ChargerMessage,
     ChargingSession,
     Connector,
-    ProcessedMessage,
 )
 from app.services import Conflict, InvalidInput, NotFound
 
@@ -344,7 +343,7 @@ def _alert_charger_group(session: Session, charger: Charger, kind: str, detail: 
 
 
 def prune_messages(session: Session, now: Optional[datetime] = None) -> int:
-    """Retention of the raw stream (age and rows per charger) and of the dedup ids, set-based."""
+    """Retention of the raw stream (age and rows per charger), set-based; it also bounds the ingest's dedup window."""
     now = now or utcnow()
     removed = session.execute(
         delete(ChargerMessage).where(
@@ -359,11 +358,6 @@ def prune_messages(session: Session, now: Optional[datetime] = None) -> int:
     removed += session.execute(
         delete(ChargerMessage).where(ChargerMessage.id.in_(excess)).execution_options(synchronize_session=False)
     ).rowcount
-    session.execute(
-        delete(ProcessedMessage).where(
-            ProcessedMessage.received_at < now - timedelta(hours=_cfg("CHARGER_DEDUP_RETENTION_HOURS"))
-        )
-    )
     return removed
 
 

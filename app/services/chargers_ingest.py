@@ -1,11 +1,12 @@
 """The MQTT ingest: charger messages -> database, in batches, one transaction per batch.
 
-paho's network thread only parses and queues (on_message); a writer thread takes up to
-INGEST_BATCH_SIZE messages or waits INGEST_BATCH_MS, applies the whole batch with one SELECT
-per table and executemany writes, commits once, and only then acknowledges the messages
-(manual_ack): a crash before the commit means the broker redelivers them, and the
-(charger, msg_id) dedup drops whatever was already applied. Events that need side effects
-(faulted, fault cleared) go to Celery after the commit.
+paho's network thread only queues (on_message); batches of up to INGEST_BATCH_SIZE messages
+(or what arrived within INGEST_BATCH_MS) go to the writer, in a process of its own by default.
+The writer applies a batch with one SELECT per table and one write per table, commits once,
+and only then are the messages acknowledged (manual_ack): a crash before the commit means the
+broker redelivers them, and the raw stream, unique on (charger, msg_id), drops whatever was
+already applied. Events that need side effects (faulted, fault cleared) go to Celery after
+the commit.
 
 Decisions where the contract is silent:
 - An identity nobody registered is auto-registered (`unregistered` = True, type L2, name = cid)
@@ -34,7 +35,7 @@ from typing import Any, Optional
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from app.models.base import utcnow
@@ -45,7 +46,6 @@ from app.models.chargers import (
     ChargerMessage,
     ChargingSession,
     Connector,
-    ProcessedMessage,
 )
 from app.services import chargers as svc
 
@@ -254,20 +254,19 @@ class HotSql:
             return f"INSERT INTO {table.name} ({', '.join(names)}) {values} {tail}"
         return self.run(conn, ("insert", table, names, tail), build, names, rows)
 
-    def claim(self, conn, table, rows: list[dict]) -> set[tuple[int, str]]:
-        """(charger, msg_id) pairs not seen before, claimed in one INSERT .. ON CONFLICT DO NOTHING RETURNING."""
-        tail = "ON CONFLICT (charger_id, msg_id) DO NOTHING RETURNING charger_id, msg_id"
-        names = ("charger_id", "msg_id", "received_at")
+    def claim(self, conn, table, names: tuple[str, ...], rows: list[dict]) -> dict[tuple[int, str], int]:
+        """Insert the rows unless their (charger_id, dedup_key) is there already: {(charger, key): new id}."""
+        tail = "ON CONFLICT (charger_id, dedup_key) DO NOTHING RETURNING id, charger_id, dedup_key"
         if self.pg:
-            return {tuple(row) for row in self.insert(conn, table, names, rows, tail)}
-        fresh = set()  # sqlite3's executemany cannot return rows: a multi-row VALUES per chunk instead
+            return {(charger_id, key): id_ for id_, charger_id, key in self.insert(conn, table, names, rows, tail)}
+        fresh = {}  # sqlite3's executemany cannot return rows: a multi-row VALUES per chunk instead
         for chunk in _chunks(rows):
-            key = ("claim", len(chunk))
+            key = ("claim", table, names, len(chunk))
             if key not in self._cache:
-                values = ", ".join(["(?, ?, ?)"] * len(chunk))
+                values = ", ".join(["(" + ", ".join("?" * len(names)) + ")"] * len(chunk))
                 self._cache[key] = f"INSERT INTO {table.name} ({', '.join(names)}) VALUES {values} {tail}"
             params = tuple(row[n] for row in chunk for n in names)
-            fresh.update(tuple(row) for row in conn.exec_driver_sql(self._cache[key], params))
+            fresh.update({(charger_id, k): id_ for id_, charger_id, k in conn.exec_driver_sql(self._cache[key], params)})
         return fresh
 
     def update_chargers(self, conn, table, heartbeat: bool, columns: tuple[str, ...], rows: list[dict]) -> None:
@@ -365,7 +364,7 @@ def parse_topic(prefix: str, topic: str) -> Optional[tuple[str, str, str]]:
 class Record:
     """One parsed message on its way to the database."""
 
-    __slots__ = ("cid", "kind", "name", "body", "payload", "msg_id", "ts", "at", "raw", "flags", "charger")
+    __slots__ = ("cid", "kind", "name", "body", "payload", "msg_id", "ts", "at", "raw", "flags", "charger", "stored")
 
     def __init__(self, cid, kind, name, raw, at):
         self.cid, self.kind, self.name, self.raw, self.at = cid, kind, name, raw, at
@@ -375,6 +374,7 @@ class Record:
         self.ts: Optional[datetime] = None
         self.flags: list[str] = []
         self.charger: Optional[ChargerUpdate] = None
+        self.stored: Optional[tuple[int, int]] = None  # (stream row id, flags it was stored with)
 
     @property
     def when(self) -> datetime:
@@ -432,7 +432,7 @@ def process_batch(session: Session, items: list[Incoming], prefix: str,
     chargers = (directory or ChargerDirectory()).resolve(session, {r.cid for r in records})
     for r in records:
         r.charger = chargers[r.cid]
-    records = _drop_duplicates(session, sql, records, outcome)
+    records = _claim_new(session.connection(), sql, records, outcome)
     if not records:
         return outcome
     # connectors and faults only for chargers that reported a status in this batch; sessions likewise
@@ -474,7 +474,7 @@ def process_batch(session: Session, items: list[Incoming], prefix: str,
         outcome.applied += 1
 
     conn = session.connection()
-    _insert_messages(conn, sql, records, outcome)
+    _store_rest(conn, sql, records, outcome)
     _write_chargers(conn, sql, {r.charger.id: r.charger for r in records}.values())
     _write_connectors(conn, sql, connectors.values())
     session.flush()
@@ -491,25 +491,60 @@ def process_batch(session: Session, items: list[Incoming], prefix: str,
     return outcome
 
 
-MESSAGE_COLUMNS = ("charger_id", "direction", "action", "msg_id", "payload", "flag", "received_at")
+STREAM_COLUMNS = ("charger_id", "direction", "action", "msg_id", "dedup_key", "payload", "flag", "received_at")
 ACTION_OF_KIND = {"telemetry": "Telemetry", "result": "CommandResult"}
 
 
-def _insert_messages(conn, sql: HotSql, records: list[Record], outcome: Outcome) -> None:
-    """The raw stream for the debug console, in one statement (PostgreSQL) or one executemany (SQLite)."""
-    rows = []
+def _stream_row(sql: HotSql, r: Record, dedup: bool) -> dict:
+    return {
+        "charger_id": r.charger.id, "direction": "in",
+        "action": r.name[:60] if r.kind == "ocpp" else ACTION_OF_KIND.get(r.kind, "Malformed"),
+        "msg_id": r.msg_id if r.kind != "result" else r.name, "dedup_key": r.msg_id if dedup else None,
+        "payload": r.raw, "flag": "; ".join(r.flags)[:200] or None, "received_at": sql.time(r.at),
+    }
+
+
+def _claim_new(conn, sql: HotSql, records: list[Record], outcome: Outcome) -> list[Record]:
+    """Incoming OCPP messages enter the raw stream first, keyed by (charger, msg_id) with
+    ON CONFLICT DO NOTHING RETURNING: what comes back is new, the rest are redelivered duplicates."""
+    keyed: dict[tuple[int, str], Record] = {}
+    dropped = set()
+    for r in records:
+        if r.msg_id is not None and r.kind == "ocpp":
+            key = (r.charger.id, r.msg_id)
+            if key in keyed:  # the same message twice in one batch
+                dropped.add(id(r))
+                continue
+            keyed[key] = r
+    if keyed:
+        fresh = sql.claim(conn, ChargerMessage.__table__, STREAM_COLUMNS,
+                          [_stream_row(sql, r, dedup=True) for r in keyed.values()])
+        for key, r in keyed.items():
+            if key in fresh:
+                r.stored = (fresh[key], len(r.flags))
+            else:
+                dropped.add(id(r))
+    outcome.duplicates += len(dropped)
+    return [r for r in records if id(r) not in dropped]
+
+
+def _store_rest(conn, sql: HotSql, records: list[Record], outcome: Outcome) -> None:
+    """After applying: the messages not stored by the claim, and flags the claimed ones picked up since."""
+    rows, reflagged = [], []
     for r in records:
         if r.flags:
             outcome.flagged += 1
         if r.kind == "malformed":
             outcome.malformed += 1
-        rows.append({
-            "charger_id": r.charger.id, "direction": "in",
-            "action": r.name[:60] if r.kind == "ocpp" else ACTION_OF_KIND.get(r.kind, "Malformed"),
-            "msg_id": r.msg_id if r.kind != "result" else r.name, "payload": r.raw,
-            "flag": "; ".join(r.flags)[:200] or None, "received_at": sql.time(r.at),
-        })
-    sql.insert(conn, ChargerMessage.__table__, MESSAGE_COLUMNS, rows)
+        if r.stored is None:
+            rows.append(_stream_row(sql, r, dedup=False))
+        elif len(r.flags) > r.stored[1]:
+            reflagged.append({"_id": r.stored[0], "flag": "; ".join(r.flags)[:200]})
+    if rows:
+        sql.insert(conn, ChargerMessage.__table__, STREAM_COLUMNS, rows)
+    if reflagged:  # rare: a problem only the database could show (an unknown transaction, say)
+        table = ChargerMessage.__table__
+        conn.execute(update(table).where(table.c.id == bindparam("_id")).values(flag=bindparam("flag")), reflagged)
 
 
 def _write_chargers(conn, sql: HotSql, chargers) -> None:
@@ -548,29 +583,6 @@ def _write_connectors(conn, sql: HotSql, connectors) -> None:
             for c in connectors if getattr(c, "dirty", False)]
     if rows:
         sql.insert(conn, Connector.__table__, CONNECTOR_COLUMNS, rows, CONNECTOR_UPSERT)
-
-
-def _drop_duplicates(session: Session, sql: HotSql, records: list[Record], outcome: Outcome) -> list[Record]:
-    """Claim every (charger, msg_id) with INSERT .. ON CONFLICT DO NOTHING RETURNING: what comes back is new."""
-    keyed: dict[tuple[int, str], Record] = {}
-    kept, dropped = [], set()
-    for r in records:
-        if r.msg_id is not None and r.kind == "ocpp":
-            key = (r.charger.id, r.msg_id)
-            if key in keyed:  # the same message twice in one batch
-                dropped.add(id(r))
-                continue
-            keyed[key] = r
-    if keyed:
-        rows = [{"charger_id": k[0], "msg_id": k[1], "received_at": sql.time(r.at)} for k, r in keyed.items()]
-        fresh = sql.claim(session.connection(), ProcessedMessage.__table__, rows)
-        dropped.update(id(r) for k, r in keyed.items() if k not in fresh)
-    for r in records:
-        if id(r) in dropped:
-            outcome.duplicates += 1
-        else:
-            kept.append(r)
-    return kept
 
 
 def _faulted(connectors) -> dict[int, str]:

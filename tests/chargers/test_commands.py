@@ -63,7 +63,7 @@ def test_every_action_reaches_the_charger_with_its_ocpp_conf(session, api_as, in
         ids.append(response.json["command_id"])
     for (action, _, expected), command_id in zip(cases, ids):
         assert wait_for(session, lambda: _status(session, command_id) == expected, timeout=15), (action, _status(session, command_id))
-    charger = wait_for(session, lambda: session.scalar(select(Charger).where(Charger.cid == "CMD-2", Charger.diagnostics_status == "Uploaded")))
+    assert wait_for(session, lambda: session.scalar(select(Charger).where(Charger.cid == "CMD-2", Charger.diagnostics_status == "Uploaded")))
     assert wait_for(session, lambda: session.scalar(select(Charger.firmware_status).where(Charger.cid == "CMD-2")) == "Installed")
     diag = session.scalar(select(ChargerCommand).where(ChargerCommand.command_id == ids[-1]))
     assert json.loads(diag.result) == {"fileName": "diagnostics-CMD-2.zip"}
