@@ -69,7 +69,7 @@ TRANSACTION_ACTIONS = ("StartTransaction", "StopTransaction", "MeterValues")
 
 
 class State:
-    """A plain mutable connector row: read per batch, written back with one executemany."""
+    """A plain mutable connector row: read per batch, written back in one upsert."""
 
     def __init__(self, **values):
         self.__dict__.update(values)
