@@ -44,6 +44,9 @@ SQLITE_BUSY_TIMEOUT_MS = env_int("SQLITE_BUSY_TIMEOUT_MS", 15000)
 # page cache per connection; SQLite's own default (2 MB) makes index inserts read from disk once the
 # charger message stream outgrows it
 SQLITE_CACHE_MB = env_int("SQLITE_CACHE_MB", 64)
+# WAL pages before a commit checkpoints them into the database file; SQLite's 1000 made the ingest's
+# commits copy the same index pages over and over once the message stream had grown
+SQLITE_WAL_AUTOCHECKPOINT = env_int("SQLITE_WAL_AUTOCHECKPOINT", 10000)
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
 MQTT_URL = env("MQTT_URL", "mqtt://127.0.0.1:1883")
 MQTT_TOPIC_PREFIX = env("MQTT_TOPIC_PREFIX", "chargeops")

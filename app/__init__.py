@@ -32,10 +32,12 @@ def _sqlite_pragmas(dbapi_connection, _record):
 
         timeout = current_app.config["SQLITE_BUSY_TIMEOUT_MS"] if has_app_context() else 15000
         cache_mb = current_app.config["SQLITE_CACHE_MB"] if has_app_context() else 64
+        checkpoint = current_app.config["SQLITE_WAL_AUTOCHECKPOINT"] if has_app_context() else 1000
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute(f"PRAGMA busy_timeout={int(timeout)}")
         cursor.execute(f"PRAGMA cache_size=-{int(cache_mb) * 1024}")
+        cursor.execute(f"PRAGMA wal_autocheckpoint={int(checkpoint)}")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()

@@ -139,7 +139,10 @@ def measure_bare(url: str, port: int, prefix: str, args, seed: int) -> tuple[flo
     bare_id = f"bench-bare-{uuid.uuid4().hex[:6]}"
     bare_subscriber(url, port, prefix, bare_id, 0, connect_only=True)
     pub_rate = burst(url, port, prefix, args.messages, args.chargers, seed=seed)
-    return bare_subscriber(url, port, prefix, bare_id, args.messages), pub_rate
+    cpu = time.process_time()
+    rate = bare_subscriber(url, port, prefix, bare_id, args.messages)
+    print(f"         bare subscriber CPU {(time.process_time() - cpu) / args.messages * 1e6:.0f} us/msg", flush=True)
+    return rate, pub_rate
 
 
 def measure_ingest(app, url: str, port: int, prefix: str, args, seed: int) -> tuple[float, str]:
@@ -159,7 +162,7 @@ def measure_ingest(app, url: str, port: int, prefix: str, args, seed: int) -> tu
     burst(url, port, prefix, args.messages, args.chargers, seed=seed)
     second = ingestor()
     second.start_writer()  # the writer process is up before the clock starts, as in a running ingest
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     second.start(wait=0)
     deadline = started + 1800
     tick = started
@@ -169,9 +172,13 @@ def measure_ingest(app, url: str, port: int, prefix: str, args, seed: int) -> tu
             tick = time.perf_counter()
             print(second.stats, second.queue.qsize(), flush=True)
     elapsed = time.perf_counter() - started
+    receiver_cpu = time.process_time() - cpu
     second.stop(discard_session=True)
-    return args.messages / elapsed, (f"{second.stats['batches']} batches, {second.stats['write_s']:.1f} s in batch writes, "
-                                     f"{second.stats['duplicates']} duplicates")
+    per = 1e6 / args.messages
+    return args.messages / elapsed, (
+        f"{second.stats['batches']} batches, {second.stats['write_s']:.1f} s in batch writes, "
+        f"{second.stats['duplicates']} duplicates; CPU per message: receiver {receiver_cpu * per:.0f} us, "
+        f"writer {second.stats['write_cpu_s'] * per:.0f} us")
 
 
 def main() -> None:

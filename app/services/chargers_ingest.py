@@ -832,10 +832,11 @@ class BatchWriter:
         return counts
 
     def _apply(self, session: Session, batch: list[Incoming], counts: dict[str, float]) -> Outcome:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
         outcome = process_batch(session, batch, self.prefix, self.directory)
         session.commit()
         counts["write_s"] = counts.get("write_s", 0.0) + time.perf_counter() - started
+        counts["write_cpu_s"] = counts.get("write_cpu_s", 0.0) + time.thread_time() - cpu
         counts["batches"] = counts.get("batches", 0) + 1
         for key in ("applied", "duplicates", "malformed", "flagged"):
             counts[key] = counts.get(key, 0) + getattr(outcome, key)
@@ -933,7 +934,7 @@ class Ingestor:
         self.writer_process = cfg["INGEST_WRITER_PROCESS"] if writer_process is None else writer_process
         self.queue: queue.Queue[Incoming] = queue.Queue()
         self.stats = {"received": 0, "applied": 0, "duplicates": 0, "malformed": 0, "flagged": 0,
-                      "batches": 0, "errors": 0, "connects": 0, "write_s": 0.0}
+                      "batches": 0, "errors": 0, "connects": 0, "write_s": 0.0, "write_cpu_s": 0.0}
         self.connected = threading.Event()
         self.subscribed = threading.Event()
         self._stop = threading.Event()
