@@ -225,16 +225,19 @@ class HotSql:
         return f"{self._staging[key]} AS v"
 
     def _stage(self, conn, key, names: tuple[str, ...], rows: list[dict]) -> None:
-        """COPY the rows into this connection's staging table for the statement (emptied at commit)."""
+        """COPY the rows into this connection's staging table for the statement (emptied at commit).
+
+        CREATE .. IF NOT EXISTS in every transaction that stages: a batch that fails takes the
+        table it created with it when it rolls back.
+        """
         staging, table = self._staging[key], key[1]
-        created = conn.connection.info.setdefault("ingest_staging", set())
-        driver = conn.connection.driver_connection
-        with driver.cursor() as cursor:
-            if staging not in created:
-                types = [self.SYNTHETIC.get(n) or table.c[n].type.compile(dialect=self.dialect) for n in names]
-                columns = ", ".join(f"{n} {t}" for n, t in zip(names, types))
-                cursor.execute(f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} ({columns}) ON COMMIT DELETE ROWS")
-                created.add(staging)
+        if ("create", key) not in self._cache:
+            types = [self.SYNTHETIC.get(n) or table.c[n].type.compile(dialect=self.dialect) for n in names]
+            columns = ", ".join(f"{n} {t}" for n, t in zip(names, types))
+            self._cache[("create", key)] = (
+                f"CREATE TEMPORARY TABLE IF NOT EXISTS {staging} ({columns}) ON COMMIT DELETE ROWS")
+        with conn.connection.driver_connection.cursor() as cursor:
+            cursor.execute(self._cache[("create", key)])
             with cursor.copy(f"COPY {staging} ({', '.join(names)}) FROM STDIN") as copy:
                 for row in rows:
                     copy.write_row(tuple(row[n] for n in names))
