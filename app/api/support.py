@@ -1,7 +1,7 @@
 """Support over REST: `calls`, `tickets`, `requests` (CRUD from ModelRestApi; writes and actions via the service)."""
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from flask import g, request
@@ -72,11 +72,11 @@ def request_json(item: CustomerRequest) -> dict[str, Any]:
     }
 
 
-def _date(value: str | None, field: str) -> datetime | None:
+def _date(value: str | None, field: str) -> date | None:
     if not value:
         return None
     try:
-        return datetime.fromisoformat(value)
+        return date.fromisoformat(value)
     except ValueError:
         raise InvalidInput(f"{field} must be a date (YYYY-MM-DD)") from None
 

@@ -9,14 +9,14 @@ Every function takes a session and leaves the commit to the caller unless its do
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from typing import Any, Callable, Optional
 
 from flask import current_app
 from flask_appbuilder.security.sqla.models import User
 from sqlalchemy import event, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from app.models.base import utcnow
 from app.models.customers import Customer
@@ -527,8 +527,8 @@ def search_calls(
     q: Optional[str] = None,
     category: Optional[str] = None,
     agent_id: Optional[int] = None,
-    date_from: Optional[datetime] = None,
-    date_to: Optional[datetime] = None,
+    date_from: Optional[date] = None,
+    date_to: Optional[date] = None,
     outcome: Optional[str] = None,
     customer_id: Optional[int] = None,
     charger_ref: Optional[str] = None,
@@ -536,8 +536,9 @@ def search_calls(
     page_size: int = 25,
 ) -> tuple[list[Call], bool]:
     """Call history, newest first: every word of q must appear in the summary, resolution, phone,
-    charger or customer name; the other filters narrow it. Returns (page of calls, has_next)."""
-    query = select(Call)
+    charger or customer name; the other filters narrow it; date_from..date_to are whole days, both
+    included. Returns (page of calls, has_next), with each call's ticket, customer and agent loaded."""
+    query = select(Call).options(selectinload(Call.ticket), joinedload(Call.customer), joinedload(Call.agent))
     if category:
         query = query.where(Call.category == _choice(category, "category", CALL_CATEGORIES))
     if outcome:
@@ -549,9 +550,9 @@ def search_calls(
     if charger_ref:
         query = query.where(Call.charger_ref == charger_ref.strip())
     if date_from:
-        query = query.where(Call.created_at >= date_from)
+        query = query.where(Call.created_at >= datetime.combine(date_from, time.min))
     if date_to:
-        query = query.where(Call.created_at < date_to)
+        query = query.where(Call.created_at < datetime.combine(date_to, time.min) + timedelta(days=1))
     if q:
         for word in q.split()[:8]:
             like = f"%{word}%"

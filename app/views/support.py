@@ -1,7 +1,7 @@
 """Support screens: call logging with the customer card, call history, tickets, the request queue."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date
 
 from flask import abort, flash, g, redirect, request, url_for
 from flask_appbuilder import BaseView, expose, has_access
@@ -88,7 +88,7 @@ def _date_arg(name: str):
     if not value:
         return None
     try:
-        return datetime.fromisoformat(value)
+        return date.fromisoformat(value)
     except ValueError:
         flash(f"{name}: not a date", "danger")
         return None
@@ -186,12 +186,11 @@ class SupportDeskView(BaseView):
     def history(self):
         args = request.args
         page = args.get("page", 0, type=int)
-        date_to = _date_arg("date_to")
         try:
             rows, has_next = desk.search_calls(
                 db.session, q=args.get("q"), category=args.get("category") or None,
                 agent_id=args.get("agent_id", type=int), date_from=_date_arg("date_from"),
-                date_to=date_to + timedelta(days=1) if date_to else None, outcome=args.get("outcome") or None,
+                date_to=_date_arg("date_to"), outcome=args.get("outcome") or None,
                 customer_id=args.get("customer_id", type=int), charger_ref=args.get("charger") or None, page=page,
             )
         except ServiceError as exc:

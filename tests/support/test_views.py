@@ -1,6 +1,8 @@
 """The support screens through a signed-in browser-like client (real login, CSRF on)."""
 from __future__ import annotations
 
+from app.models.base import utcnow
+
 from sqlalchemy import select
 
 from app.models.support import Call, CustomerRequest, SupportAudit, Ticket
@@ -56,6 +58,10 @@ def test_history_page_filters(web_as, session):
     html = browser.get("/support/calls/?category=Complaints&date_from=2020-01-01").get_data(as_text=True)
     assert "noisy site" in html and "double charge" not in html
     assert "double charge" in browser.get("/support/calls/?q=double").get_data(as_text=True)
+    today = utcnow().date()  # "to" is a whole day: today's calls are in it, on the page and over the API
+    assert "noisy site" in browser.get(f"/support/calls/?date_from={today}&date_to={today}").get_data(as_text=True)
+    found = web_as("agent").get(f"/api/v1/calls/search?date_from={today}&date_to={today}")
+    assert {c["summary"] for c in found.json["result"]} == {"noisy site", "double charge"}
 
 
 def test_request_form_queue_and_audited_override(web_as, session, celery_worker):
