@@ -9,7 +9,7 @@ from flask_appbuilder.security.decorators import permission_name, protect
 from app.api.base import API_METHOD_PERMISSIONS, ActionApi, ResourceApi, service_errors
 from app.extensions import db
 from app.models.chargers import Charger, ChargerCommand, ChargingSession
-from app.services import InvalidInput, ServiceError
+from app.services import InvalidInput
 from app.services import chargers as svc
 
 CHARGER_FIELDS = [
@@ -35,28 +35,18 @@ class ChargerApi(ResourceApi):
     order_columns = ["cid", "name", "site", "last_seen"]
 
     def pre_add(self, item: Charger) -> None:
-        self._check(item)
-
-    def pre_update(self, item: Charger) -> None:
-        self._check(item)
-        item.unregistered = False  # someone completed its record
-
-    @staticmethod
-    def _check(item: Charger) -> None:
         svc.check_registry_entry(db.session, item)
 
+    def pre_update(self, item: Charger) -> None:
+        svc.complete_registry_entry(db.session, item)
+
+    @service_errors
     def post_headless(self):
-        return self._guarded(super().post_headless)
+        return super().post_headless()
 
+    @service_errors
     def put_headless(self, pk):
-        return self._guarded(super().put_headless, pk)
-
-    def _guarded(self, fn, *args):
-        try:
-            return fn(*args)
-        except ServiceError as exc:
-            db.session.rollback()
-            return self.response(exc.status, message=exc.message)
+        return super().put_headless(pk)
 
 
 class ChargingSessionApi(ResourceApi):

@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 from flask import current_app
 from sqlalchemy import and_, case, delete, exists, func, literal, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from app.models.base import utcnow
 from app.models.chargers import (
@@ -57,9 +57,14 @@ def offline_threshold(heartbeat_interval: Optional[int]) -> timedelta:
 
 # --- status buckets (set-based) --------------------------------------------------------------
 
+def is_fault(status: Optional[str], error_code: Optional[str]) -> bool:
+    """The contract's Faulted: the status says so, or any errorCode other than NoError (bucket_expression in SQL)."""
+    return status == "Faulted" or (error_code is not None and error_code != "NoError")
+
+
 def bucket_expression(now: datetime):
     """The contract's buckets as one SQL CASE over charger + its connectors."""
-    faulted = exists().where(
+    faulted = exists().where(  # is_fault, in SQL
         Connector.charger_id == Charger.id,
         or_(Connector.status == "Faulted", and_(Connector.error_code.is_not(None), Connector.error_code != "NoError")),
     )
@@ -223,8 +228,8 @@ def session_json(s: ChargingSession, now: Optional[datetime] = None) -> dict:
 def active_sessions(session: Session) -> list[dict]:
     now = utcnow()
     rows = session.scalars(
-        select(ChargingSession).where(ChargingSession.status == "Active").order_by(ChargingSession.started_at.desc())
-        .limit(500)
+        select(ChargingSession).options(joinedload(ChargingSession.charger))
+        .where(ChargingSession.status == "Active").order_by(ChargingSession.started_at.desc()).limit(500)
     ).all()
     return [session_json(s, now) for s in rows]
 
@@ -606,9 +611,14 @@ def register_installed_charger(
     charger.latitude = latitude if latitude is not None else charger.latitude
     charger.longitude = longitude if longitude is not None else charger.longitude
     charger.site = charger.site or "Customer site"
+    complete_registry_entry(session, charger)
+    return charger
+
+
+def complete_registry_entry(session: Session, charger: Charger) -> None:
+    """Someone filled in the record: an auto-registered charger is registered from now on."""
     charger.unregistered = False
     check_registry_entry(session, charger)
-    return charger
 
 
 def ensure_charger_can_be_deleted(session: Session, charger: Charger) -> None:

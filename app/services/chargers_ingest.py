@@ -591,7 +591,7 @@ def _write_connectors(conn, sql: HotSql, connectors) -> None:
 def _faulted(connectors) -> dict[int, str]:
     out: dict[int, str] = {}
     for c in connectors:
-        if c.status == "Faulted" or (c.error_code and c.error_code != "NoError"):
+        if svc.is_fault(c.status, c.error_code):
             out.setdefault(c.charger_id, f"connector {c.connector_id}: {c.status} {c.error_code or ''}".strip())
     return out
 
@@ -722,9 +722,8 @@ def _apply_status(session, r: Record, connectors, open_faults) -> None:
     connector.vendor_error_code = str(p.get("vendorErrorCode"))[:60] if p.get("vendorErrorCode") else None
     connector.info = str(p.get("info"))[:100] if p.get("info") else None
     connector.updated_at = r.when
-    is_fault = status == "Faulted" or (error_code is not None and error_code != "NoError")
     faults = open_faults.setdefault(key, [])
-    if is_fault:
+    if svc.is_fault(status, error_code):
         code = error_code if error_code and error_code != "NoError" else "Faulted"
         current = next((f for f in faults if f.error_code == code[:60]), None)
         if current is None:

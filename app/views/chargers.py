@@ -30,18 +30,21 @@ class ChargerView(ResourceModelView):
     base_order = ("cid", "asc")
 
     def pre_add(self, item):
-        self._check(item)
+        _refusal_as_form_error(svc.check_registry_entry, item)
 
     def pre_update(self, item):
-        self._check(item)
-        item.unregistered = False
+        _refusal_as_form_error(svc.complete_registry_entry, item)
 
-    @staticmethod
-    def _check(item):
-        try:
-            svc.check_registry_entry(db.session, item)
-        except ServiceError as exc:
-            raise ValueError(exc.message) from exc
+    def pre_delete(self, item):
+        _refusal_as_form_error(svc.ensure_charger_can_be_deleted, item)
+
+
+def _refusal_as_form_error(rule, item) -> None:
+    """Flask-AppBuilder shows a ValueError from pre_add/pre_update/pre_delete on the page and writes nothing."""
+    try:
+        rule(db.session, item)
+    except ServiceError as exc:
+        raise ValueError(exc.message) from exc
 
 
 class ChargingSessionView(ReadOnlyModelView):
