@@ -30,7 +30,7 @@ from app.services import support_audit  # noqa: F401  (registers the audit trail
 from app.services.classification import classify
 from app.services.customers import balance_of, find_by_phone
 from app.services.notifications import notify_user
-from app.services.people import record_activity
+from app.services.people import member_for_user, record_activity
 from app.services.phones import try_e164
 
 log = logging.getLogger(__name__)
@@ -145,6 +145,12 @@ def _user_id(session: Session, value: Any, field: str = "assignee_id") -> Option
     if not user.active:
         raise InvalidInput(f"{field}: user {user.username} is not active")
     return user.id
+
+
+def _department_of(session: Session, user_id: int) -> Optional[int]:
+    """The department a person works in: where their work goes when no department is named."""
+    member = member_for_user(session, user_id)
+    return member.department_id if member else None
 
 
 def _department_id(session: Session, value: Any) -> Optional[int]:
@@ -341,9 +347,7 @@ def override_request_assignment(
     if assignee_id not in (None, ""):
         request.assignee_id = _user_id(session, assignee_id)
         if department_id in (None, ""):
-            member = session.scalar(select(TeamMember).where(TeamMember.user_id == request.assignee_id))
-            if member is not None and member.department_id is not None:
-                request.assigned_department_id = member.department_id
+            request.assigned_department_id = _department_of(session, request.assignee_id) or request.assigned_department_id
         notify_user(
             session, request.assignee_id, "support_request", f"Request #{request.id} assigned to you",
             body=request.summary or request.text[:200], link=f"/support/requests/{request.id}",
@@ -425,8 +429,7 @@ def log_call(
     assignee = _user_id(session, assignee_id)
     department = _department_id(session, department_id)
     if department is None and assignee is not None:
-        member = session.scalar(select(TeamMember).where(TeamMember.user_id == assignee))
-        department = member.department_id if member else None
+        department = _department_of(session, assignee)
     now = utcnow()
     resolved = outcome in ("Resolved on call", "Information given")
     call = Call(
@@ -599,8 +602,7 @@ def open_ticket(
     assignee = _user_id(session, assignee_id)
     department = _department_id(session, department_id)
     if department is None and assignee is not None:
-        member = session.scalar(select(TeamMember).where(TeamMember.user_id == assignee))
-        department = member.department_id if member else None
+        department = _department_of(session, assignee)
     now = utcnow()
     ticket = Ticket(
         title=_text(title, "title", required=True, max_len=200),
@@ -696,9 +698,7 @@ def update_ticket(session: Session, ticket_id: int, changes: dict, by_user_id: O
             ticket.assignee_id = assignee
             if assignee is not None:
                 if "department_id" not in changes:
-                    member = session.scalar(select(TeamMember).where(TeamMember.user_id == assignee))
-                    if member is not None and member.department_id is not None:
-                        ticket.department_id = member.department_id
+                    ticket.department_id = _department_of(session, assignee) or ticket.department_id
                 notify_user(
                     session, assignee, "support_ticket", f"Ticket #{ticket.id} assigned to you ({ticket.priority})",
                     body=ticket.title, link=f"/support/tickets/{ticket.id}", ref_type="ticket", ref_id=ticket.id,

@@ -21,8 +21,9 @@ from app.views.base import ReadOnlyModelView
 from app.views.customers import register_customer_panel
 
 
-def _link(kind: str):
-    return lambda pk: Markup(f'<a href="/support/{kind}/{int(pk)}">#{int(pk)}</a>')
+def _record_link(kind: str):
+    """A list column formatter: the record's number, linking to its support page."""
+    return lambda pk: _link(f"/support/{kind}/{int(pk)}", f"#{int(pk)}")
 
 
 class CallView(ReadOnlyModelView):
@@ -31,7 +32,7 @@ class CallView(ReadOnlyModelView):
     list_columns = ["id", "created_at", "caller_phone", "customer", "category", "charger_ref", "outcome", "status", "agent", "assignee"]
     show_columns = list_columns + ["summary", "resolution", "department", "resolved_at"]
     search_columns = ["category", "agent", "created_at", "outcome", "customer", "charger_ref", "summary", "caller_phone", "status"]
-    formatters_columns = {"id": _link("calls")}
+    formatters_columns = {"id": _record_link("calls")}
     base_order = ("created_at", "desc")
 
 
@@ -41,7 +42,7 @@ class TicketView(ReadOnlyModelView):
     list_columns = ["id", "title", "priority", "status", "assignee", "department", "created_at", "resolution_due", "reopen_count"]
     show_columns = list_columns + ["description", "customer", "charger_ref", "call", "first_response_due", "first_responded_at", "resolved_at", "closed_at"]
     search_columns = ["title", "priority", "status", "assignee", "department", "customer", "created_at", "category"]
-    formatters_columns = {"id": _link("tickets")}
+    formatters_columns = {"id": _record_link("tickets")}
     base_order = ("created_at", "desc")
 
 
@@ -51,7 +52,7 @@ class CustomerRequestView(ReadOnlyModelView):
     list_columns = ["id", "created_at", "channel", "summary", "category", "urgency", "priority", "classifier", "assigned_department", "assignee", "status"]
     show_columns = list_columns + ["text", "phone", "customer", "department", "confidence", "assignment_overridden"]
     search_columns = ["channel", "category", "urgency", "priority", "classifier", "assignee", "status", "created_at", "text"]
-    formatters_columns = {"id": _link("requests")}
+    formatters_columns = {"id": _record_link("requests")}
     base_order = ("created_at", "desc")
 
 
