@@ -120,8 +120,17 @@ def test_the_checker_approves_on_the_desk_but_not_their_own(web_as, session, app
     agent = web_as("agent")
     agent_desk = agent.get("/topups/").get_data(as_text=True)
     assert "Approve</button>" not in agent_desk and "New top-up" not in agent_desk
+    # an agent cannot approve either: a fresh pending top-up stays pending and credits nothing
+    finance.post("/topups/new", data={"csrf_token": csrf_token(finance.get("/topups/").get_data(as_text=True)),
+                                      "customer": str(customer.id), "amount": "2000", "receipt_no": "BIG-2", "note": "cheque"},
+                 content_type="multipart/form-data")
+    pending = session.scalar(select(TopUp).where(TopUp.receipt_no == "BIG-2"))
+    assert pending.status == "Pending approval"
     token = csrf_token(agent.get("/customerview/add").get_data(as_text=True))
-    assert agent.post(f"/topups/{topup.id}/approve", data={"csrf_token": token}).status_code in (302, 403)
+    agent.post(f"/topups/{pending.id}/approve", data={"csrf_token": token})
+    session.expire_all()
+    assert session.get(TopUp, pending.id).status == "Pending approval"
+    assert balance_of(session, customer.id) == Decimal("5000.00")
 
 
 def test_the_audit_trail_exports_to_excel_and_offers_no_edit(web_as, session, customer):
