@@ -19,7 +19,7 @@ from flask_appbuilder import BaseView, expose, has_access
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.urltools import get_filter_args
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 from wtforms import StringField
 from wtforms.validators import ValidationError
 
@@ -270,7 +270,10 @@ class WalletEntryView(ReadOnlyModelView):
         from reporting.wallets import ledger_workbook, EXPORT_LIMIT
 
         get_filter_args(self._filters)
-        _count, entries = self.datamodel.query(self._filters, "id", "desc", page=0, page_size=EXPORT_LIMIT)
+        # each entry's wallet, customer and author come with it: one query, not one per wallet and person
+        query = db.session.query(WalletEntry).options(
+            joinedload(WalletEntry.wallet).joinedload(Wallet.customer), joinedload(WalletEntry.created_by))
+        entries = self.datamodel.apply_all(query, self._filters, "id", "desc", page=0, page_size=EXPORT_LIMIT).all()
         data = ledger_workbook(entries)
         name = f"wallet-audit-{datetime.utcnow():%Y%m%d-%H%M}.xlsx"
         return send_file(io.BytesIO(data), as_attachment=True, download_name=name,
