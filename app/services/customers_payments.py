@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from app.models.base import utcnow
 from app.models.customers import PROVIDERS, Customer, Payment, SettlementImport
 from app.services import InvalidInput
-from app.services.customers import default_currency, find_by_phone
+from app.services.customers import customer_ids_by_phone, default_currency
 from app.services.people import record_activity
 
 STATUS_WORDS = {
@@ -133,6 +133,7 @@ def import_settlement_csv(
         p.provider_ref: p
         for p in session.scalars(select(Payment).where(Payment.provider == provider, Payment.provider_ref.in_([r for r in refs if r])))
     } if refs else {}
+    customers = _CustomersOfRows(session, rows, cols)
     for line, row in enumerate(rows, start=2):  # line 1 is the header
         report.total += 1
         try:
@@ -150,7 +151,7 @@ def import_settlement_csv(
             currency = ((row.get(cols["currency"]) if "currency" in cols else "") or default_currency()).strip().upper()
             if len(currency) != 3 or not currency.isalpha():
                 raise ValueError(f"'{currency}' is not a currency code")
-            customer_id = _customer_for_row(session, row, cols)
+            customer_id = customers.of(row)
             key = (amount, status, currency, customer_id)
             if ref in seen:
                 if seen[ref] != key:
@@ -206,19 +207,35 @@ def import_settlement_csv(
     return report
 
 
-def _customer_for_row(session: Session, row: dict, cols: dict) -> Optional[int]:
-    if "customer_id" in cols and (row.get(cols["customer_id"]) or "").strip():
-        raw = row[cols["customer_id"]].strip()
-        if not raw.isdigit() or session.get(Customer, int(raw)) is None:
-            raise ValueError(f"no customer #{raw}")
-        return int(raw)
-    if "phone" in cols and (row.get(cols["phone"]) or "").strip():
-        raw = row[cols["phone"]].strip()
-        customer = find_by_phone(session, raw)
-        if customer is None:
-            raise ValueError(f"no customer with phone {raw}")
-        return customer.id
-    return None
+class _CustomersOfRows:
+    """The customer a settlement row names (customer_id or phone column), looked up for the whole file at once."""
+
+    def __init__(self, session: Session, rows: list[dict], cols: dict):
+        self.cols = cols
+        ids = {int(v) for v in self._cells(rows, "customer_id") if v.isdigit()}
+        self.known_ids = {
+            found for chunk in (sorted(ids)[i:i + 500] for i in range(0, len(ids), 500))
+            for found in session.scalars(select(Customer.id).where(Customer.id.in_(chunk)))
+        }
+        self.by_phone = customer_ids_by_phone(session, self._cells(rows, "phone"))
+
+    def _cells(self, rows: list[dict], name: str) -> list[str]:
+        if name not in self.cols:
+            return []
+        return [cell for cell in ((row.get(self.cols[name]) or "").strip() for row in rows) if cell]
+
+    def of(self, row: dict) -> Optional[int]:
+        raw = (row.get(self.cols["customer_id"]) or "").strip() if "customer_id" in self.cols else ""
+        if raw:
+            if not raw.isdigit() or int(raw) not in self.known_ids:
+                raise ValueError(f"no customer #{raw}")
+            return int(raw)
+        raw = (row.get(self.cols["phone"]) or "").strip() if "phone" in self.cols else ""
+        if raw:
+            if raw not in self.by_phone:
+                raise ValueError(f"no customer with phone {raw}")
+            return self.by_phone[raw]
+        return None
 
 
 def payments_for_customer(session: Session, customer_id: int, limit: int = 50) -> list[Payment]:

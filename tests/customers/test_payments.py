@@ -123,3 +123,30 @@ def test_payment_history_filters_by_provider_status_date_and_customer(api_as, se
     assert refs("(filters:!((col:paid_at,opr:gt,value:'2026-11-01T12:00:00')))") == ["CS-1003"]
     assert refs(f"(filters:!((col:customer,opr:rel_o_m,value:{customer.id})))") == ["CS-1001", "CS-1003", "D-1"]
     assert agent.post("/api/v1/payments/", json={}).status_code in (403, 404, 405)
+
+
+def test_a_settlement_import_looks_customers_up_for_the_whole_file_at_once(api_as, make_customer):
+    """A settlement file of many customers must not cost a query per row."""
+    from sqlalchemy import event
+
+    from app.extensions import db
+
+    phones = [f"+9477{n:07d}" for n in range(40)]
+    for n, phone in enumerate(phones):
+        make_customer(name=f"Customer {n}", phone=phone)
+    finance = api_as("finance")
+
+    def selects_for(rows: int) -> int:
+        content = "Transaction ID,Date,Amount,Currency,Status,Customer Phone\n" + "".join(
+            f"Q{rows}-{n},2026-11-01,10.00,LKR,Settled,0{phones[n][3:]}\n" for n in range(rows))
+        seen = []
+        listener = lambda conn, cur, stmt, *a: stmt.lstrip().upper().startswith("SELECT") and seen.append(stmt)  # noqa: E731
+        event.listen(db.engine, "before_cursor_execute", listener)
+        try:
+            response = _import(finance, "Dialog", content)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", listener)
+        assert response.status_code == 200 and response.json["created"] == rows and not response.json["rejected"], response.json
+        return len(seen)
+
+    assert selects_for(40) == selects_for(4)  # the lookups do not grow with the rows
