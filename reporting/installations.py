@@ -5,20 +5,19 @@ Dagster assets and the `flask installations-report` command both call these func
 from __future__ import annotations
 
 import io
-import smtplib
 from datetime import date, datetime, time, timedelta
-from email.message import EmailMessage
 from pathlib import Path
-from typing import Optional
-from urllib.parse import unquote, urlparse
 
 import pandas as pd
 from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
+from app.integrations.email import send_mail
 from app.models.base import utcnow
 from app.models.installations import InstallationJob, JobVisit, Lead, Oem, OemReport, Payout, PayoutItem
+
+XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 JOB_COLUMNS = [
     "job", "oem_ref", "customer", "district", "source", "lead_logged", "stage", "stage_since", "survey_date",
@@ -100,25 +99,6 @@ def recipients(oem: Oem) -> list[str]:
     return ([oem.contact_email] if oem.contact_email else []) + extra
 
 
-def send_report_email(to: list[str], subject: str, body: str, filename: str, data: bytes, smtp_url: Optional[str] = None) -> None:
-    """Send one workbook over SMTP (SMTP_URL: smtp://user:pass@host:port, smtps:// for TLS)."""
-    url = urlparse(smtp_url or current_app.config["SMTP_URL"])
-    message = EmailMessage()
-    message["From"] = current_app.config.get("INSTALLATIONS_REPORT_FROM") or current_app.config["MAIL_FROM"]
-    message["To"] = ", ".join(to)
-    message["Subject"] = subject
-    message.set_content(body)
-    message.add_attachment(data, maintype="application", subtype="vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-                           filename=filename)
-    smtp_class = smtplib.SMTP_SSL if url.scheme == "smtps" else smtplib.SMTP
-    with smtp_class(url.hostname or "127.0.0.1", url.port or (465 if url.scheme == "smtps" else 25), timeout=30) as smtp:
-        if url.scheme == "smtp+starttls":
-            smtp.starttls()
-        if url.username:
-            smtp.login(unquote(url.username), unquote(url.password or ""))
-        smtp.send_message(message)
-
-
 def oem_report(session: Session, oem: Oem, period: str, start: date, email: bool = True) -> tuple[OemReport, pd.DataFrame]:
     """Build (or rebuild) the OEM's report for the period, keep it for the portal, and e-mail it to the OEM."""
     start, end = period_bounds(period, start)
@@ -133,9 +113,10 @@ def oem_report(session: Session, oem: Oem, period: str, start: date, email: bool
     record.rows, record.period_end, record.stored_name, record.created_at = len(jobs), end, name, utcnow()
     to = recipients(oem)
     if email and to:
-        send_report_email(to, f"{oem.name}: EV charger installations, {period} report {start} to {end}",
-                          f"Dear {oem.contact_name or oem.name},\n\nAttached: {len(jobs)} installation jobs, {start} to {end}.\n\nChargeOps OEM Reporting",
-                          name, data)
+        send_mail(", ".join(to), f"{oem.name}: EV charger installations, {period} report {start} to {end}",
+                  f"Dear {oem.contact_name or oem.name},\n\nAttached: {len(jobs)} installation jobs, {start} to {end}.\n\nChargeOps OEM Reporting",
+                  sender=current_app.config.get("INSTALLATIONS_REPORT_FROM") or current_app.config["MAIL_FROM"],
+                  attachments=[(name, data, XLSX_MIMETYPE)])
         record.emailed_to = ", ".join(to)
     session.flush()
     return record, jobs

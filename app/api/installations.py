@@ -128,11 +128,10 @@ class JobApi(ResourceApi):
           responses:
             200: {description: Ranked teams for the open visit and free slots}
         """
-        from app.services.installations_scheduling import propose_slots, propose_teams
+        from app.services.installations_scheduling import propose_slots, propose_teams, visit_kind
 
         job = svc.get_job(db.session, pk, g.user)
-        kind = request.args.get("kind") or ("installation" if "nstallation" in job.stage or job.stage in (
-            svc.MATERIALS_ALLOCATED, svc.LOCAL_PROCUREMENT) else "survey")
+        kind = request.args.get("kind") or visit_kind(job)
         return self.response(200, kind=kind, teams=propose_teams(db.session, job, kind), slots=propose_slots(db.session, job, kind))
 
 

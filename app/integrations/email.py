@@ -1,11 +1,12 @@
 """Thin wrapper around smtplib: one message to the relay named by SMTP_URL.
 
-SMTP_URL forms: smtp://host:port (plain), smtp://user:pass@host:587?starttls=1, smtps://host:465."""
+SMTP_URL forms: smtp://host:port (plain), smtp://user:pass@host:587?starttls=1, smtps://host:465.
+Attachments are (filename, data, mimetype) triples, e.g. ("r.xlsx", b"...", "application/vnd...sheet")."""
 from __future__ import annotations
 
 import smtplib
 from email.message import EmailMessage
-from typing import Optional
+from typing import Iterable, Optional
 from urllib.parse import parse_qs, unquote, urlsplit
 
 from flask import current_app
@@ -16,7 +17,8 @@ class SmtpRefused(Exception):
 
 
 def send_mail(to: str, subject: str, body: str, *, message_id: Optional[str] = None,
-              smtp_url: Optional[str] = None, sender: Optional[str] = None) -> None:
+              smtp_url: Optional[str] = None, sender: Optional[str] = None,
+              attachments: Iterable[tuple[str, bytes, str]] = ()) -> None:
     config = current_app.config
     url = urlsplit(smtp_url or config["SMTP_URL"])
     timeout = config.get("MESSAGING_HTTP_TIMEOUT_S", 15)
@@ -27,6 +29,9 @@ def send_mail(to: str, subject: str, body: str, *, message_id: Optional[str] = N
     if message_id:
         msg["Message-ID"] = message_id
     msg.set_content(body)
+    for filename, data, mimetype in attachments:
+        maintype, _, subtype = (mimetype or "application/octet-stream").partition("/")
+        msg.add_attachment(data, maintype=maintype, subtype=subtype or "octet-stream", filename=filename)
     host, port = url.hostname or "127.0.0.1", url.port
     if url.scheme == "smtps":
         smtp = smtplib.SMTP_SSL(host, port or 465, timeout=timeout)

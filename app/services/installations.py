@@ -18,13 +18,13 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.models.base import utcnow
-from app.models.customers import Customer
 from app.models.installations import (
     InstallationJob, InstallationReport, JobCall, JobEvent, JobFile, JobMessage, Lead, Oem, OemUser,
     SurveyReport, VendorPurchase,
 )
 from app.security import ADMIN, CENTRAL_OPS, DISPATCHER, FIELD_TEAM, FINANCE, MANAGER, OEM, OEM_REPORTING, PROCUREMENT
 from app.services import Conflict, Forbidden, InvalidInput, NotFound
+from app.services import customers
 from app.services.chargers import register_installed_charger
 from app.services.notifications import notify_user
 from app.services.people import active_users_with_roles
@@ -441,11 +441,12 @@ def create_lead(session: Session, payload: dict, user: Optional[User], source: s
         if first is None:
             raise
         return first, False
-    customer = session.scalar(select(Customer).where(Customer.phone == phone))
+    customer = customers.find_by_phone(session, phone)
     if customer is None:
-        customer = Customer(name=name, phone=phone, email=values["email"], address=values["address"])
-        session.add(customer)
-        session.flush()
+        customer = customers.create_customer(
+            session, {"name": name, "phone": phone, "email": values["email"], "address": values["address"]},
+            user.id if user is not None else None,
+        )
     job = InstallationJob(
         lead_id=lead.id, oem_id=oem.id, customer_id=customer.id, stage=LEAD_LOGGED,
         district=values["district"], address=values["address"], stage_changed_at=utcnow(),

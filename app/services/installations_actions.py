@@ -65,7 +65,7 @@ def perform_action(session: Session, job: InstallationJob, action: str, data: di
     have = svc.role_names(actor)
     if roles and svc.ADMIN not in have and not have & set(roles):
         raise Forbidden(f"'{action.replace('_', ' ')}' is for {', '.join(roles)}")
-    kind = data.get("kind") or ("installation" if "installation" in job.stage.lower() else "survey")
+    kind = data.get("kind") or scheduling.visit_kind(job)
     if action == "transition":
         to = data.get("to") or ""
         comment = (data.get("comment") or "").strip()

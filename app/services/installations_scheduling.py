@@ -31,6 +31,12 @@ SCHEDULED_STAGE = {SURVEY: SURVEY_SCHEDULED, INSTALLATION: INSTALLATION_SCHEDULE
 ASSIGNED_STAGE = {SURVEY: SURVEY_ASSIGNED, INSTALLATION: INSTALLATION_ASSIGNED}
 SCHEDULE_FROM = {SURVEY: (DOCUMENTS_COMPLETE,), INSTALLATION: (MATERIALS_ALLOCATED, LOCAL_PROCUREMENT)}
 LOAD_WINDOW_DAYS = 7
+INSTALLATION_VISIT_STAGES = (INSTALLATION_SCHEDULED, INSTALLATION_ASSIGNED, MATERIALS_ALLOCATED, LOCAL_PROCUREMENT)
+
+
+def visit_kind(job: InstallationJob) -> str:
+    """The visit the job is on now: 'installation' from materials allocation to the assigned installation, else 'survey'."""
+    return INSTALLATION if job.stage in INSTALLATION_VISIT_STAGES else SURVEY
 
 
 def _kind(kind: str) -> str:
@@ -141,9 +147,6 @@ def propose_teams(session: Session, job: InstallationJob, kind: str) -> list[dic
     return [{"team_id": t.id, "name": t.name, "load": load.get(t.id, 0), "areas": t.service_areas} for t in ranked]
 
 
-propose_backup_teams = propose_teams
-
-
 def assign_team(
     session: Session, job: InstallationJob, kind: str, team_id: int, actor: User, emergency: bool = False, comment: str = ""
 ) -> JobVisit:
@@ -183,10 +186,6 @@ def assign_team(
     if kind == INSTALLATION:
         notify_customer(session, job, "pre_installation", date=visit.visit_date.isoformat(), slot=visit.slot, team=team.name, code=visit.code)
     return visit
-
-
-def assign_backup_team(session: Session, job: InstallationJob, kind: str, team_id: int, actor: User) -> JobVisit:
-    return assign_team(session, job, kind, team_id, actor, emergency=True)
 
 
 def report_team_unavailable(session: Session, job: InstallationJob, kind: str, actor: User, reason: str) -> list[dict]:

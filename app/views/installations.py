@@ -128,8 +128,7 @@ class InstallationJobView(BaseView):
         oem_view = svc.is_oem_user(g.user)
         survey_report = db.session.scalar(select(SurveyReport).where(SurveyReport.job_id == job.id))
         install_report = db.session.scalar(select(InstallationReport).where(InstallationReport.job_id == job.id))
-        kind = "installation" if job.stage in (svc.INSTALLATION_SCHEDULED, svc.INSTALLATION_ASSIGNED, svc.MATERIALS_ALLOCATED,
-                                               svc.LOCAL_PROCUREMENT) else "survey"
+        kind = scheduling.visit_kind(job)
         context = dict(
             job=job, oem_view=oem_view, roles=roles, can_write=not oem_view and self.appbuilder.sm.has_access("can_write", "InstallationJob"),
             events=list(db.session.scalars(select(JobEvent).where(JobEvent.job_id == job.id).order_by(JobEvent.id))),

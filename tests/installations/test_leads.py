@@ -95,3 +95,29 @@ def test_an_oem_login_without_an_oem_sees_nothing(api_as, refs, session):
     session.commit()
     assert api_as("oem_mg").get("/api/v1/leads/").json["count"] == 0
     assert api_as("oem_mg").post("/api/v1/leads/", json={**LEAD, "oem_ref": "Z"}).status_code == 403
+
+
+def test_a_lead_with_a_known_number_written_differently_attaches_to_that_customer(api_as, session, refs):
+    from app.models.customers import Customer
+    from app.models.installations import InstallationJob
+    from app.services.customers import create_customer
+
+    known = create_customer(session, {"name": "Nimal Perera", "phone": "+94771234567"})
+    session.commit()
+    before = session.scalar(select(func.count()).select_from(Customer))
+    response = api_as("oem_tata").post("/api/v1/leads/", json={**LEAD, "oem_ref": "TM-901", "phone": "077 123 4567"})
+    assert response.status_code == 201
+    job = session.scalar(select(InstallationJob).where(InstallationJob.id == response.json["result"]["job_id"]))
+    assert job.customer_id == known.id
+    assert session.scalar(select(func.count()).select_from(Customer)) == before
+
+
+def test_a_lead_from_a_new_number_makes_a_customer_with_its_phone_row_and_wallet(api_as, session, refs):
+    from app.models.customers import CustomerPhone, Wallet
+    from app.models.installations import InstallationJob
+
+    response = api_as("oem_tata").post("/api/v1/leads/", json={**LEAD, "oem_ref": "TM-902", "phone": "0779998877"})
+    assert response.status_code == 201
+    job = session.scalar(select(InstallationJob).where(InstallationJob.id == response.json["result"]["job_id"]))
+    assert session.scalar(select(CustomerPhone.phone).where(CustomerPhone.customer_id == job.customer_id)) == "+94779998877"
+    assert session.scalar(select(func.count()).select_from(Wallet).where(Wallet.customer_id == job.customer_id)) == 1

@@ -219,3 +219,14 @@ def test_no_action_answers_bad_input_with_a_5xx(flow, api_as):
     assert ops.post(f"/api/v1/jobs/{job_id}/call", json=[1, 2]).status_code == 400
     assert ops.post(f"/api/v1/jobs/{job_id}/nonsense", json={}).status_code == 404
     assert ops.post("/api/v1/jobs/99999/call", json={}).status_code == 404
+
+
+def test_visit_kind_names_the_visit_the_stage_is_on():
+    from app.models.installations import InstallationJob
+    from app.services import installations as svc
+    from app.services.installations_scheduling import visit_kind
+
+    assert visit_kind(InstallationJob(stage=svc.SURVEY_ASSIGNED)) == "survey"
+    assert visit_kind(InstallationJob(stage=svc.DOCUMENTS_COMPLETE)) == "survey"
+    assert visit_kind(InstallationJob(stage=svc.MATERIALS_ALLOCATED)) == "installation"
+    assert visit_kind(InstallationJob(stage=svc.INSTALLATION_ASSIGNED)) == "installation"
