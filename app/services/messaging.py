@@ -30,7 +30,7 @@ from typing import Any, Callable, Optional
 from flask import current_app
 from sqlalchemy import event, func, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from app.models.base import utcnow
 from app.models.customers import Customer
@@ -142,13 +142,36 @@ def last_inbound_at(session: Session, phone: str) -> Optional[datetime]:
 
 def window_closes_at(session: Session, phone: str) -> Optional[datetime]:
     """When the customer's free-text window closes (None: no inbound message ever)."""
-    last = last_inbound_at(session, phone)
+    return _closes(last_inbound_at(session, phone))
+
+
+def _closes(last: Optional[datetime]) -> Optional[datetime]:
     return last + timedelta(hours=current_app.config["MESSAGING_WINDOW_HOURS"]) if last else None
 
 
-def window_is_open(session: Session, phone: str, now: Optional[datetime] = None) -> bool:
-    closes = window_closes_at(session, phone)
-    return closes is not None and (now or utcnow()) < closes
+def window_is_open(session: Session, target: "Conversation | str", now: Optional[datetime] = None) -> bool:
+    """Whether free text may be sent to this phone (or conversation's phone) now: the one rule that
+    send_whatsapp enforces and the screens display."""
+    phone = target.phone if isinstance(target, Conversation) else target
+    return windows_open(session, [phone], now).get(phone, False)
+
+
+def windows_open(session: Session, phones: list[str], now: Optional[datetime] = None) -> dict[str, bool]:
+    """window_is_open for many phones in one query (the inbox list): {phone: open}."""
+    phones = sorted({p for p in phones if p})
+    if not phones:
+        return {}
+    last = dict(session.execute(
+        select(Message.from_addr, func.max(Message.created_at)).where(
+            Message.channel == "whatsapp", Message.direction == "inbound", Message.from_addr.in_(phones)
+        ).group_by(Message.from_addr)
+    ).all())
+    now = now or utcnow()
+    result = {}
+    for phone in phones:
+        closes = _closes(last.get(phone))
+        result[phone] = closes is not None and now < closes
+    return result
 
 
 # --- templates --------------------------------------------------------------------------------
@@ -199,16 +222,22 @@ def conversation_for(session: Session, customer: Customer, phone: str) -> Conver
 
 
 def _customer_for_phone(session: Session, phone: str, profile_name: Optional[str]) -> Customer:
-    from app.services.customers import find_by_phone
+    """The customer with this number, or a new contact made by Contacts' create_customer (phone row,
+    wallet) on first contact."""
+    from app.services.customers import create_customer, find_by_phone
 
     customer = find_by_phone(session, phone)
     if customer is not None:
         return customer
+    # No savepoint: create_customer reads before it writes, and on SQLite a read inside a SAVEPOINT
+    # pins a snapshot that makes the write fail with "database is locked" when a worker committed in
+    # between. create_customer answers a concurrent save of the number with Conflict (rolling back;
+    # nothing of this webhook is pending yet).
     try:
-        with session.begin_nested():
-            customer = Customer(name=(profile_name or "").strip()[:120] or f"WhatsApp {phone}", phone=phone)
-            session.add(customer)
-    except IntegrityError:  # created by a concurrent message from the same number
+        customer = create_customer(
+            session, {"name": (profile_name or "").strip()[:120] or f"WhatsApp {phone}", "phone": phone}
+        )
+    except (IntegrityError, Conflict):  # created by a concurrent message from the same number
         customer = find_by_phone(session, phone)
     return customer
 
@@ -222,7 +251,7 @@ def _touch(conversation: Conversation, message: Message) -> None:
 def list_conversations(session: Session, *, box: str = "open", user_id: Optional[int] = None,
                        limit: int = 100) -> list[Conversation]:
     """The inbox, newest activity first. box: open | unread | mine | unassigned | resolved | all."""
-    query = select(Conversation)
+    query = select(Conversation).options(joinedload(Conversation.customer), joinedload(Conversation.assignee))
     if box == "open":
         query = query.where(Conversation.status == "open")
     elif box == "unread":
@@ -240,14 +269,17 @@ def list_conversations(session: Session, *, box: str = "open", user_id: Optional
 
 def history(session: Session, conversation_id: int) -> list[Message]:
     return list(session.scalars(
-        select(Message).where(Message.conversation_id == conversation_id).order_by(Message.created_at, Message.id)
+        select(Message).where(Message.conversation_id == conversation_id)
+        .options(selectinload(Message.media), joinedload(Message.template), joinedload(Message.created_by))
+        .order_by(Message.created_at, Message.id)
     ))
 
 
-def customer_history(session: Session, customer_id: int) -> list[Message]:
-    """Every WhatsApp message and e-mail with one customer, oldest first (the customer page panel)."""
+def recent_customer_messages(session: Session, customer_id: int, limit: int = 20) -> list[Message]:
+    """The customer's latest WhatsApp messages and e-mails, newest first (the customer page panel)."""
     return list(session.scalars(
-        select(Message).where(Message.customer_id == customer_id).order_by(Message.created_at, Message.id)
+        select(Message).where(Message.customer_id == customer_id)
+        .order_by(Message.created_at.desc(), Message.id.desc()).limit(limit)
     ))
 
 

@@ -18,7 +18,6 @@ from datetime import datetime, timedelta
 from typing import Any, Optional
 
 from flask import current_app
-from flask_appbuilder.security.sqla.models import User
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -160,12 +159,6 @@ def resolve_alert(session: Session, alert_id: Any, by_user_id: Optional[int], re
     alert.resolved_by_id = by_user_id
     alert.resolution = (resolution or "").strip()[:2000] or None
     return alert
-
-
-def set_group_members(session: Session, group_code: str, user_ids: list[int]) -> NotificationGroup:
-    group = group_by_code(session, group_code)
-    group.members = list(session.scalars(select(User).where(User.id.in_([int(u) for u in user_ids]))))
-    return group
 
 
 def alert_json(alert: Alert) -> dict:

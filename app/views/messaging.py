@@ -13,7 +13,6 @@ from markupsafe import Markup
 from sqlalchemy import select
 
 from app.extensions import csrf, db
-from app.models.base import utcnow
 from app.models.messaging import Alert, Conversation, Message, MessageMedia, MessageTemplate, NotificationGroup
 from app.services import ServiceError
 from app.services import messaging as inbox
@@ -163,10 +162,8 @@ class InboxView(BaseView):
         except ServiceError as exc:
             flash(exc.message, "danger")
             rows = []
-        window_hours = current_app.config["MESSAGING_WINDOW_HOURS"]
-        now = utcnow()
-        return self.render_template("messaging/inbox.html", conversations=rows, box=box, now=now,
-                                    window_hours=window_hours)
+        window_open = inbox.windows_open(db.session, [c.phone for c in rows])
+        return self.render_template("messaging/inbox.html", conversations=rows, box=box, window_open=window_open)
 
     @expose("/conversations/<int:pk>")
     @has_access
@@ -178,7 +175,7 @@ class InboxView(BaseView):
         closes = inbox.window_closes_at(db.session, conv.phone)
         return self.render_template(
             "messaging/conversation.html", conv=conv, messages=inbox.history(db.session, pk),
-            window_open=closes is not None and utcnow() < closes, window_closes=closes,
+            window_open=inbox.window_is_open(db.session, conv), window_closes=closes,
             templates=inbox.approved_templates(db.session), members=_members(), reply_key=uuid.uuid4().hex,
         )
 
@@ -328,10 +325,7 @@ def register(appbuilder) -> None:
 @register_customer_panel
 def messages_panel(session, customer):
     """The customer page's WhatsApp and e-mail history (Contacts' panel registry)."""
-    messages = session.scalars(
-        select(Message).where(Message.customer_id == customer.id)
-        .order_by(Message.created_at.desc(), Message.id.desc()).limit(20)
-    ).all()
+    messages = inbox.recent_customer_messages(session, customer.id, limit=20)
     return {
         "title": "Messages", "order": 60, "empty": "No WhatsApp or e-mail messages yet.",
         "link": f"/messaging/customers/{customer.id}",

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from app.models.base import utcnow
 from app.models.messaging import Conversation, Message
@@ -114,20 +114,45 @@ def test_demo_seed_is_idempotent_and_shows_in_the_inbox(session, web_as):
     assert "Nadeesha Fernando" in page and "Sunil Perera" in page
 
 
-def test_customer_history_panel_and_link(app, client, session, web_as, twilio, customer):
-    from flask import render_template_string
-
-    from app.services.messaging import customer_history
+def test_customer_panel_and_link(app, client, session, web_as, twilio, customer):
+    from app.views.messaging import messages_panel
 
     receive(client, "Hello from Sunil", phone=customer.phone)
-    messages = customer_history(session, customer.id)
-    with app.test_request_context():
-        html = render_template_string(
-            '{% from "messaging/_customer_history.html" import customer_messages %}{{ customer_messages(c, m) }}',
-            c=customer, m=messages)
-    assert "Hello from Sunil" in html and f"/messaging/customers/{customer.id}" in html
+    panel = messages_panel(session, customer)
+    assert panel["link"] == f"/messaging/customers/{customer.id}"
+    assert [row[1:] for row in panel["rows"]] == [["whatsapp", "inbound", "received", "Hello from Sunil"]]
     response = web_as("agent").get(f"/messaging/customers/{customer.id}")
     assert response.status_code == 302 and "/messaging/conversations/" in response.headers["Location"]
+
+
+def test_unknown_number_becomes_a_customer_contacts_can_find(client, session, twilio):
+    from app.services.customers import balance_of, find_by_phone
+
+    receive(client, "hi, new here", phone="+94775550042", name="Ruwan")
+    customer = find_by_phone(session, "+94775550042")
+    assert customer is not None and customer.name == "Ruwan"
+    assert [p.phone for p in customer.phones] == ["+94775550042"]
+    assert balance_of(session, customer.id) is not None  # the wallet create_customer opens
+    assert session.scalar(select(Conversation).where(Conversation.customer_id == customer.id)) is not None
+
+
+def test_inbound_race_on_a_new_number_uses_the_customer_already_saved(client, session, twilio, monkeypatch):
+    """A concurrent first message saved the customer between the lookup and create_customer."""
+    from app.services import customers
+
+    receive(client, "first", phone="+94775550043", name="Ruwan")
+    real = customers.find_by_phone
+    calls = []
+
+    def stale_first_lookup(s, phone):
+        calls.append(phone)
+        return None if len(calls) == 1 else real(s, phone)
+
+    monkeypatch.setattr(customers, "find_by_phone", stale_first_lookup)
+    receive(client, "second", phone="+94775550043", name="Ruwan")
+    assert len(calls) == 2
+    assert session.scalar(select(func.count()).select_from(Conversation)) == 1
+    assert session.scalar(select(func.count()).select_from(Message).where(Message.direction == "inbound")) == 2
 
 
 def test_reply_outside_the_window_is_refused_on_screen_and_over_the_api(client, session, web_as, api_as, twilio, templates):
@@ -142,6 +167,8 @@ def test_reply_outside_the_window_is_refused_on_screen_and_over_the_api(client, 
     refused = api.post("/api/v1/messages/", json={"conversation_id": conv.id, "body": "Still there?", "idempotency_key": "c2"})
     assert refused.status_code == 409
     agent = web_as("agent")
+    listing = agent.get("/messaging/inbox/").get_data(as_text=True)  # the inbox shows what send refuses
+    assert "template only" in listing and "free text" not in listing
     page = agent.get(f"/messaging/conversations/{conv.id}").get_data(as_text=True)
     response = agent.post(f"/messaging/conversations/{conv.id}/reply", data={
         "csrf_token": csrf_token(page), "body": "Still there?", "idempotency_key": "c3"}, follow_redirects=True)
