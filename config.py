@@ -110,16 +110,30 @@ CELERY = {
     "task_serializer": "json",
     "result_serializer": "json",
     "accept_content": ["json"],
-    "task_acks_late": True,
     "task_reject_on_worker_lost": True,
     "worker_prefetch_multiplier": 1,
     "task_default_queue": env("CELERY_QUEUE", "chargeops"),
     "result_expires": 3600,
-    # longer than any countdown/eta we schedule, so Redis does not redeliver early
-    "broker_transport_options": {"visibility_timeout": 6 * 3600},
+    # acks_late is set task by task (on only where the task is idempotent, see app/tasks/)
+    "task_acks_late": False,
+    # Redis redelivers a task a dead worker held after this long; longer than any task runs (delays are
+    # the outbox's due_at, never a countdown/eta, so nothing waits in Redis for longer)
+    "broker_transport_options": {
+        "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600),
+        "socket_connect_timeout": 3, "socket_timeout": 10,
+    },
+    "broker_connection_timeout": 3,
+    "redis_socket_connect_timeout": 3,
+    "redis_socket_timeout": 10,
     "timezone": "UTC",
     "beat_schedule": {},
 }
+
+# --- outbox (every side effect goes through it: app/services/outbox.py) ------------------
+OUTBOX_POLL_SECONDS = float(env("OUTBOX_POLL_SECONDS", "0.25"))  # the relay looks for rows this often
+OUTBOX_BATCH = env_int("OUTBOX_BATCH", 200)  # rows per relay round
+OUTBOX_RETRY_MAX_SECONDS = float(env("OUTBOX_RETRY_MAX_SECONDS", "5"))  # backoff cap while the broker is away
+OUTBOX_KEEP_HOURS = float(env("OUTBOX_KEEP_HOURS", "24"))  # sent rows are pruned after this
 
 # === Each module's settings, in its own section (SLA targets, thresholds, beat entries...) ===
 # Beat entries go in <DOMAIN>_BEAT; they are merged into CELERY["beat_schedule"] at the end.

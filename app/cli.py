@@ -34,8 +34,27 @@ def seed_demo_command(only):
     click.echo(f"demo password for every user: {current_app.config['DEMO_PASSWORD']}")
 
 
+@click.command("outbox-relay")
+@with_appcontext
+def outbox_relay_command():
+    """Hand outbox rows (every queued side effect) to Celery until stopped (the Procfile's relay)."""
+    import signal
+    import threading
+
+    from app.services.outbox import OutboxRelay
+
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    relay = OutboxRelay(current_app._get_current_object()).start()
+    click.echo(f"outbox relay: polling every {relay.poll}s")
+    while not stop.wait(1.0):
+        pass
+    relay.stop()
+
+
 def register_cli(app: Flask) -> None:
-    for command in (sync_roles_command, seed_demo_command):
+    for command in (sync_roles_command, seed_demo_command, outbox_relay_command):
         app.cli.add_command(command)
     for domain in ("chargers", "customers", "installations", "messaging", "support"):
         try:

@@ -24,7 +24,7 @@ def health():
     config = current_app.config
     parts = {
         "db": _check(lambda: db.session.execute(text("SELECT 1")).scalar() == 1),
-        "redis": _check(lambda: redis.Redis.from_url(config["REDIS_URL"], socket_timeout=2).ping()),
+        "redis": _check(lambda: redis.Redis.from_url(config["REDIS_URL"], socket_timeout=2, socket_connect_timeout=2).ping()),
         "mqtt": _check(lambda: broker_reachable(config["MQTT_URL"], timeout=2)),
     }
     db.session.rollback()

@@ -115,6 +115,7 @@ def _seed_people():
 
 
 _worker_app = None  # the Celery app of the running test worker, once started
+_relay = None  # the outbox relay that runs beside it
 
 
 def _wait_for_worker_idle(timeout: float = 15.0) -> None:
@@ -125,8 +126,18 @@ def _wait_for_worker_idle(timeout: float = 15.0) -> None:
 
     from celery.worker import state
 
+    from app.services.outbox import pending_count
+
     queue = _worker_app.conf.task_default_queue
     deadline = time.monotonic() + timeout
+    if _relay is not None and not _relay.paused.is_set():  # first the rows due, handed to the broker
+        from app.extensions import db
+
+        with _relay.app.app_context():
+            while time.monotonic() < deadline and pending_count(db.session):
+                db.session.rollback()
+                time.sleep(0.05)
+            db.session.remove()
     with _worker_app.connection_for_write() as conn:
         client = conn.default_channel.client
         while time.monotonic() < deadline:
@@ -258,12 +269,29 @@ def celery_worker(app):
     """A real Celery worker (threads, in-process) consuming this run's queue on Redis."""
     from celery.contrib.testing.worker import start_worker
 
-    global _worker_app
+    from app.services.outbox import OutboxRelay
+
+    global _worker_app, _relay
     celery_app = app.extensions["celery"]
     with start_worker(celery_app, pool="threads", concurrency=2, perform_ping_check=False, shutdown_timeout=30):
         _worker_app = celery_app
+        _relay = OutboxRelay(app).start()  # what the Procfile's relay process does: outbox rows -> Celery
         yield celery_app
-        _worker_app = None
+        _relay.stop()
+        _worker_app = _relay = None
+
+
+@pytest.fixture
+def session_relay_paused():
+    """The session's outbox relay hands nothing over during the test (a test that runs its own relay
+    and worker against a private broker); outbox rows left are dropped with the tables."""
+    if _relay is not None:
+        _relay.paused.set()
+        with _relay.round_lock:  # a round under way finishes first
+            pass
+    yield
+    if _relay is not None:
+        _relay.paused.clear()
 
 
 @pytest.fixture(scope="session")

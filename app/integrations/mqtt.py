@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from urllib.parse import urlparse
 
 import paho.mqtt.client as mqtt
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 
 @dataclass(frozen=True)
@@ -81,22 +83,44 @@ class Publisher:
     """One connected client per process for QoS 1 publishes (commands); reconnects on its own."""
 
     def __init__(self, url: str):
+        self.url = url
         self.client, self.address = make_client(url)
         self.connected = threading.Event()
         self.client.on_connect = lambda c, u, f, reason, p: reason.is_failure or self.connected.set()
         self.client.on_disconnect = lambda c, u, f, reason, p: self.connected.clear()
-        self.client.reconnect_delay_set(min_delay=1, max_delay=10)
+        self.client.reconnect_delay_set(min_delay=1, max_delay=5)
         self.client.connect_async(self.address.host, self.address.port, keepalive=30)
         self.client.loop_start()
         self.connected.wait(3.0)
 
-    def publish(self, topic: str, payload: str | bytes, timeout: float = 5.0) -> bool:
-        info = self.client.publish(topic, payload, qos=1)
+    def publish(self, topic: str, payload: str | bytes, timeout: float = 5.0, expiry: int | None = None) -> bool:
+        """QoS 1; True once the broker acknowledged it. Never sent later: while the broker is away it
+        returns False at once without queueing, and a publish not acknowledged within `timeout` gets
+        this client thrown away with its queue (paho would resend it on reconnect). `expiry`: the MQTT 5
+        message expiry interval, in seconds, after which the broker drops it for its subscribers."""
+        if not self.connected.is_set():
+            return False
+        properties = None
+        if expiry is not None:
+            properties = Properties(PacketTypes.PUBLISH)
+            properties.MessageExpiryInterval = max(1, int(expiry))
+        info = self.client.publish(topic, payload, qos=1, properties=properties)
         try:
-            info.wait_for_publish(timeout=timeout)
+            info.wait_for_publish(timeout=max(timeout, 0.1))
         except (RuntimeError, ValueError):
-            return False  # queued in paho; sent when the connection is back
-        return info.is_published()
+            pass
+        if info.is_published():
+            return True
+        self.discard()
+        return False
+
+    def discard(self) -> None:
+        """Forget this client and whatever it still holds; the next publish builds a fresh one."""
+        with _publishers_lock:
+            if _publishers.get(self.url) is self:
+                del _publishers[self.url]
+        self.client.disconnect()  # from here on paho's loop does not reconnect, so nothing queued goes out
+        threading.Thread(target=self.client.loop_stop, daemon=True).start()
 
     def close(self) -> None:
         self.client.disconnect()

@@ -149,6 +149,8 @@ class ChargerCommand(Model):
     sent_at: Mapped[Optional[datetime]] = mapped_column()
     answered_at: Mapped[Optional[datetime]] = mapped_column()
     timed_out_at: Mapped[Optional[datetime]] = mapped_column()
+    # its turn came (Pending) + the timeout: never published after this, and Timeout once it passes unanswered
+    expires_at: Mapped[Optional[datetime]] = mapped_column()
 
 
 class ChargerFault(Model):

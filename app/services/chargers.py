@@ -26,6 +26,7 @@ from app.models.chargers import (
     Connector,
 )
 from app.services import Conflict, InvalidInput, NotFound
+from app.services.outbox import enqueue_after_commit
 
 log = logging.getLogger(__name__)
 
@@ -277,7 +278,11 @@ def sweep_command_timeouts(session: Session, now: Optional[datetime] = None) -> 
     ids = session.scalars(
         select(ChargerCommand.command_id).where(
             ChargerCommand.status.in_(IN_FLIGHT),
-            func.coalesce(ChargerCommand.sent_at, ChargerCommand.created_at) < cutoff,  # a queued one waited its turn
+            or_(
+                ChargerCommand.expires_at < now,  # the clock started when its turn came, not when it was queued
+                ChargerCommand.sent_at < cutoff,
+                and_(ChargerCommand.expires_at.is_(None), ChargerCommand.created_at < cutoff),
+            ),
         )
     ).all()
     return [cid for cid in ids if time_out_command(session, cid, now=now)]
@@ -437,11 +442,14 @@ def command_message(command: ChargerCommand) -> dict:
 
 
 def create_command(session: Session, cid: str, action: Any, payload: Any, user_id: Optional[int]) -> ChargerCommand:
-    """Store the command; it goes out now (Pending) or waits its turn (Queued). Caller commits, then publishes."""
+    """Store the command; it goes out now (Pending) or waits its turn (Queued). Caller commits, then publishes.
+    A charger that is Offline is refused at once (Conflict): the command would never reach it."""
     from app.services.people import record_activity
 
     payload = validate_command(action, payload)
     charger = get_charger(session, cid)
+    if charger.offline_after is None or charger.offline_after < utcnow():  # the Offline bucket's own rule
+        raise Conflict(f"charger {charger.cid} is Offline: the command would not be delivered")
     # take the charger's row lock first so two senders cannot both see "nothing in flight"
     session.execute(update(Charger).where(Charger.id == charger.id).values(commands_sent=Charger.commands_sent + 1))
     busy = session.scalar(
@@ -452,9 +460,11 @@ def create_command(session: Session, cid: str, action: Any, payload: Any, user_i
     command = ChargerCommand(
         command_id=str(uuid.uuid4()), charger_id=charger.id, action=action,
         payload=json.dumps(payload, separators=(",", ":")),
-        status="Queued" if busy else "Pending", created_by_id=user_id, created_at=utcnow(),
+        status="Queued", created_by_id=user_id, created_at=utcnow(),
     )
     session.add(command)
+    if not busy:
+        _its_turn(session, command)
     session.flush()
     record_activity(
         session, user_id, "charger_command",
@@ -464,39 +474,55 @@ def create_command(session: Session, cid: str, action: Any, payload: Any, user_i
     return command
 
 
-def mark_sent(session: Session, command: ChargerCommand) -> None:
-    command.status = "Sent"
-    command.sent_at = utcnow()
+def _its_turn(session: Session, command: ChargerCommand) -> None:
+    """The command may go out now, until its deadline; its time-out is queued for then (caller commits)."""
+    timeout = _cfg("CHARGER_COMMAND_TIMEOUT")
+    command.status = "Pending"
+    command.expires_at = utcnow() + timedelta(seconds=timeout)
+    enqueue_after_commit(session, "chargers.command_timeout", command.command_id, delay=timeout)
 
 
-def publish_command(command_id: str) -> None:
-    """Publish a Pending command on its topic (after the row is committed) and mark it Sent."""
+def publish_command(command_id: str) -> bool:
+    """Publish a Pending command (after its row is committed) and mark it Sent once the broker has it.
+
+    It goes out only before its deadline (expires_at), with the MQTT 5 message expiry interval set
+    to what is left, so neither we nor the broker deliver it late. When the broker is away it stays
+    Pending ("not delivered") and is tried again through the outbox until the deadline; then the
+    time-out marks it Timeout, never sent. Returns whether it was published. Commits."""
     from app.extensions import db
     from app.integrations.mqtt import shared_publisher
 
     session = db.session
     command = session.scalar(select(ChargerCommand).where(ChargerCommand.command_id == command_id))
     if command is None or command.status != "Pending":
-        return
-    mark_sent(session, command)
-    session.add(ChargerMessage(
-        charger_id=command.charger_id, direction="out", action=command.action, msg_id=command.command_id,
-        payload=command.payload, received_at=utcnow(),
-    ))
-    body = json.dumps(command_message(command))
+        session.rollback()
+        return False
+    now = utcnow()
+    expires_at = command.expires_at or command.created_at + timedelta(seconds=_cfg("CHARGER_COMMAND_TIMEOUT"))
+    left = (expires_at - now).total_seconds()
+    if left <= 0.2:  # its deadline has come: never goes out
+        session.rollback()
+        return False
+    body = json.dumps({"ts": _iso(now), "action": command.action, "payload": json.loads(command.payload)})
     topic = command_topic(_cfg("MQTT_TOPIC_PREFIX"), command.charger.cid, command.command_id)
+    charger_id, action, payload = command.charger_id, command.action, command.payload
+    session.rollback()  # no transaction held while waiting for the broker
+    published = shared_publisher(_cfg("MQTT_URL")).publish(topic, body, timeout=min(5.0, left - 0.1), expiry=max(1, int(left)))
+    if not published:
+        retry_in = min(2.0, left - 0.5)
+        if retry_in > 0:
+            enqueue_after_commit(session, "chargers.publish_command", command_id, delay=retry_in)
+            session.commit()
+        return False
+    # conditional: a result that came back meanwhile is not overwritten
+    session.execute(update(ChargerCommand).where(
+        ChargerCommand.command_id == command_id, ChargerCommand.status == "Pending",
+    ).values(status="Sent", sent_at=now))
+    session.add(ChargerMessage(
+        charger_id=charger_id, direction="out", action=action, msg_id=command_id, payload=payload, received_at=now,
+    ))
     session.commit()
-    shared_publisher(_cfg("MQTT_URL")).publish(topic, body)
-    schedule_timeout(command_id)
-
-
-def schedule_timeout(command_id: str) -> None:
-    try:
-        from app.tasks.chargers import command_timeout
-
-        command_timeout.apply_async((command_id,), countdown=_cfg("CHARGER_COMMAND_TIMEOUT"))
-    except Exception:  # the sweep still times it out if Redis is away
-        log.warning("could not schedule the timeout of command %s", command_id, exc_info=True)
+    return True
 
 
 def send_command(session: Session, cid: str, action: Any, payload: Any, user_id: Optional[int]) -> ChargerCommand:
@@ -522,7 +548,7 @@ def next_queued(session: Session, charger_id: int) -> Optional[ChargerCommand]:
         .order_by(ChargerCommand.id).limit(1)
     )
     if command is not None:
-        command.status = "Pending"
+        _its_turn(session, command)
     return command
 
 

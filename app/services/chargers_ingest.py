@@ -48,6 +48,7 @@ from app.models.chargers import (
     Connector,
 )
 from app.services import chargers as svc
+from app.services.outbox import enqueue_after_commit
 
 log = logging.getLogger("chargeops.ingest")
 
@@ -836,6 +837,9 @@ class BatchWriter:
     def _apply(self, session: Session, batch: list[Incoming], counts: dict[str, float]) -> Outcome:
         started, cpu = time.perf_counter(), time.thread_time()
         outcome = process_batch(session, batch, self.prefix, self.directory)
+        if self.dispatch_events:  # in the batch's own transaction: an alert is never lost to a Redis outage
+            for task_name, charger_id, detail in outcome.events:
+                enqueue_after_commit(session, task_name, charger_id, detail)
         session.commit()
         counts["write_s"] = counts.get("write_s", 0.0) + time.perf_counter() - started
         counts["write_cpu_s"] = counts.get("write_cpu_s", 0.0) + time.thread_time() - cpu
@@ -850,13 +854,6 @@ class BatchWriter:
                 svc.publish_command(command_id)
             except Exception:
                 log.exception("ingest: could not publish queued command %s", command_id)
-        if not self.dispatch_events:
-            return
-        for task_name, charger_id, detail in outcome.events:
-            try:
-                self.app.extensions["celery"].send_task(task_name, args=(charger_id, detail))
-            except Exception:
-                log.exception("ingest: could not hand %s for charger %s to Celery", task_name, charger_id)
 
 
 def _portable_config(app) -> dict[str, Any]:

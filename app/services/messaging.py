@@ -25,10 +25,10 @@ from __future__ import annotations
 import logging
 import re
 from datetime import datetime, timedelta
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from flask import current_app
-from sqlalchemy import event, func, select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, selectinload
 
@@ -38,6 +38,7 @@ from app.models.messaging import (
     FINAL_STATUSES, STATUS_RANK, Conversation, Message, MessageMedia, MessageStatusEvent, MessageTemplate,
 )
 from app.services import Conflict, InvalidInput, NotFound
+from app.services.outbox import enqueue_after_commit
 from app.services.phones import try_e164
 
 log = logging.getLogger(__name__)
@@ -48,46 +49,6 @@ _PLACEHOLDER = re.compile(r"\{\{\s*(\w+)\s*\}\}")
 
 class TransientSendError(Exception):
     """The provider or the network failed in a way worth retrying (the task retries with backoff)."""
-
-
-# --- after-commit hand-off to Celery ------------------------------------------------------
-
-
-def after_commit(session: Session, fn: Callable[[], None]) -> None:
-    """Run fn once the session commits (the worker must see the row); dropped on rollback."""
-    session.info.setdefault("messaging_after_commit", []).append(fn)
-
-
-@event.listens_for(Session, "after_commit")
-def _run_after_commit(session: Session) -> None:
-    for fn in session.info.pop("messaging_after_commit", []):
-        try:
-            fn()
-        except Exception:  # a broker outage must not undo a stored message; sweeps re-queue
-            log.exception("messaging: could not queue follow-up work")
-
-
-@event.listens_for(Session, "after_rollback")
-def _drop_after_commit(session: Session) -> None:
-    session.info.pop("messaging_after_commit", None)
-
-
-def _queue_send(message_id: int) -> None:
-    from app.tasks.messaging import send_message_task
-
-    send_message_task.delay(message_id)
-
-
-def _queue_classify(message_id: int) -> None:
-    from app.tasks.messaging import classify_message_task
-
-    classify_message_task.delay(message_id)
-
-
-def _queue_media(media_id: int) -> None:
-    from app.tasks.messaging import download_media_task
-
-    download_media_task.delay(media_id)
 
 
 # --- helpers ---------------------------------------------------------------------------------
@@ -375,10 +336,9 @@ def receive_whatsapp(session: Session, params: dict) -> tuple[Message, bool]:
     _touch(conversation, message)
     message_id = message.id
     if message.body.strip():
-        after_commit(session, lambda: _queue_classify(message_id))
+        enqueue_after_commit(session, "messaging.classify_message", message_id)
     for media in message.media:
-        media_id = media.id
-        after_commit(session, lambda media_id=media_id: _queue_media(media_id))
+        enqueue_after_commit(session, "messaging.download_media", media.id)
     session.commit()
     return message, True
 
@@ -465,8 +425,7 @@ def _store_outbound(session: Session, message: Message, key: str) -> Message:
         if existing is None:
             raise
         return existing
-    message_id = message.id
-    after_commit(session, lambda: _queue_send(message_id))
+    enqueue_after_commit(session, "messaging.send_message", message.id)
     return message
 
 
@@ -751,8 +710,8 @@ def record_status(session: Session, params: dict) -> Optional[Message]:
 
 
 def sweep_outbox(session: Session, now: Optional[datetime] = None) -> dict:
-    """The beat's safety net. Re-queues messages still "pending" after 5 minutes (the broker was down
-    when they were committed; the atomic claim makes a double queue harmless). Marks messages stuck
+    """The beat's safety net. Re-queues messages still "pending" after 5 minutes (a backstop: the outbox
+    hands every send over within a second; the atomic claim makes a double queue harmless). Marks messages stuck
     in "sending" for 15 minutes as failed with a note, never resending them: the worker died during
     the provider call, so only a person can tell whether it went out. Commits."""
     now = now or utcnow()
@@ -766,9 +725,9 @@ def sweep_outbox(session: Session, now: Optional[datetime] = None) -> dict:
         .values(status="failed", error_code="unknown", status_at=now,
                 error_message="the worker stopped during the provider call: check the provider before sending again")
     ).rowcount
+    for message_id in pending:  # a second row for a queued one is harmless: the send claims the message
+        enqueue_after_commit(session, "messaging.send_message", message_id)
     session.commit()
-    for message_id in pending:
-        _queue_send(message_id)
     return {"requeued": len(pending), "stuck": stuck}
 
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import logging
 from datetime import date, datetime, time, timedelta
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 from flask import current_app
 from flask_appbuilder.security.sqla.models import User
-from sqlalchemy import event, func, or_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, selectinload
 
@@ -30,6 +30,7 @@ from app.services import support_audit  # noqa: F401  (registers the audit trail
 from app.services.classification import classify
 from app.services.customers import balance_of, find_by_phone
 from app.services.notifications import notify_user
+from app.services.outbox import enqueue_after_commit
 from app.services.people import member_for_user, record_activity
 from app.services.phones import try_e164
 
@@ -73,25 +74,6 @@ TICKET_TRANSITIONS: dict[tuple[str, str], str] = {
 
 
 # --- helpers ---------------------------------------------------------------------------
-
-
-def _after_commit(session: Session, fn: Callable[[], None]) -> None:
-    """Run fn once the session commits (a worker must see the row); dropped on rollback."""
-    session.info.setdefault("support_after_commit", []).append(fn)
-
-
-@event.listens_for(Session, "after_commit")
-def _run_after_commit(session: Session) -> None:
-    for fn in session.info.pop("support_after_commit", []):
-        try:
-            fn()
-        except Exception:  # the broker being down must not undo a stored request; the sweep retries
-            log.exception("support: could not queue follow-up work")
-
-
-@event.listens_for(Session, "after_rollback")
-def _drop_after_commit(session: Session) -> None:
-    session.info.pop("support_after_commit", None)
 
 
 def _get(session: Session, model, obj_id, what: str, lock: bool = False):
@@ -292,15 +274,13 @@ def create_request(
     request._actor_id = created_by
     session.add(request)
     session.flush()
-    request_id = request.id
-    _after_commit(session, lambda: queue_classification(request_id))
+    queue_classification(session, request.id)
     return request
 
 
-def queue_classification(request_id: int) -> None:
-    from app.tasks.support import classify_request_task
-
-    classify_request_task.delay(request_id)
+def queue_classification(session: Session, request_id: int) -> None:
+    """Classify and route the request once the caller commits (the outbox hands it to a worker)."""
+    enqueue_after_commit(session, "support.classify_request", request_id)
 
 
 def classify_request(session: Session, request_id: int, force: bool = False) -> Optional[CustomerRequest]:

@@ -1,13 +1,17 @@
-"""Chargers Celery tasks: load by id, call a service, decide retries."""
+"""Chargers Celery tasks: load by id, call a service, decide retries.
+
+acks_late (redelivered if a worker dies mid-task) is on where running twice changes nothing: alerts are
+deduplicated per charger and kind, time-outs and publishes check the command's status first."""
 from __future__ import annotations
 
 from celery import shared_task
 
 from app.extensions import db
 from app.services import chargers as svc
+from app.services.outbox import enqueue_after_commit
 
 
-@shared_task(name="chargers.charger_faulted")
+@shared_task(name="chargers.charger_faulted", acks_late=True)
 def charger_faulted(charger_id: int, detail: str = "") -> int:
     """Handed over by the ingest when a charger turns Faulted; in-app alert to CPO/Manager (deduplicated)."""
     sent = svc.alert_charger_event(db.session, charger_id, "charger_faulted", detail)
@@ -15,38 +19,38 @@ def charger_faulted(charger_id: int, detail: str = "") -> int:
     return sent
 
 
-@shared_task(name="chargers.charger_offline")
+@shared_task(name="chargers.charger_offline", acks_late=True)
 def charger_offline(charger_id: int, detail: str = "") -> int:
     sent = svc.alert_charger_event(db.session, charger_id, "charger_offline", detail)
     db.session.commit()
     return sent
 
 
-@shared_task(name="chargers.fault_cleared")
+@shared_task(name="chargers.fault_cleared", acks_late=True)
 def fault_cleared(charger_id: int, detail: str = "") -> int:
     sent = svc.alert_charger_event(db.session, charger_id, "fault_cleared", detail)
     db.session.commit()
     return sent
 
 
-@shared_task(name="chargers.sweep")
+@shared_task(name="chargers.sweep", acks_late=True)
 def sweep() -> dict:
     """Beat, every ~15 s: the fleet's offline sweep (one UPDATE) and command time-outs backstop."""
     crossed = svc.sweep_offline(db.session)
     timed_out = svc.sweep_command_timeouts(db.session)
     released = {svc.get_command(db.session, c).charger_id for c in timed_out}
     to_publish = [cid for cid in (svc.release_after(db.session, charger_id) for charger_id in released) if cid]
+    for charger_id in crossed:
+        enqueue_after_commit(db.session, "chargers.charger_offline", charger_id, "no message within the offline threshold")
     db.session.commit()
     for command_id in to_publish:
         svc.publish_command(command_id)
-    for charger_id in crossed:
-        charger_offline.delay(charger_id, "no message within the offline threshold")
     return {"offline": len(crossed), "timed_out": len(timed_out)}
 
 
-@shared_task(name="chargers.command_timeout")
+@shared_task(name="chargers.command_timeout", acks_late=True)
 def command_timeout(command_id: str) -> bool:
-    """Scheduled with countdown = CHARGER_COMMAND_TIMEOUT when a command is published."""
+    """Queued through the outbox, due at the command's deadline, when its turn comes."""
     if not svc.time_out_command(db.session, command_id):
         db.session.rollback()
         return False
@@ -58,7 +62,13 @@ def command_timeout(command_id: str) -> bool:
     return True
 
 
-@shared_task(name="chargers.prune_messages")
+@shared_task(name="chargers.publish_command", acks_late=True)
+def publish_command(command_id: str) -> bool:
+    """Another try at a command the broker was away for; the service never publishes it past its deadline."""
+    return svc.publish_command(command_id)
+
+
+@shared_task(name="chargers.prune_messages", acks_late=True)
 def prune_messages() -> int:
     removed = svc.prune_messages(db.session)
     db.session.commit()

@@ -1,6 +1,8 @@
-"""Messaging Celery tasks: load by id, call a service, decide retries."""
-from __future__ import annotations
+"""Messaging Celery tasks: load by id, call a service, decide retries.
 
+acks_late is on for the three per-message tasks: each claims or checks its row first, so a task
+redelivered after a worker died never calls the provider a second time."""
+from __future__ import annotations
 
 from celery import shared_task
 
@@ -8,6 +10,7 @@ import config
 from app.extensions import db
 from app.services.messaging import TransientSendError
 from app.services.messaging_media import TransientMediaError
+from app.services.outbox import enqueue_after_commit
 
 
 @shared_task(
@@ -58,5 +61,6 @@ def sweep_task() -> dict:
     result = sweep_outbox(db.session)
     ids = pending_media_ids(db.session)
     for media_id in ids:
-        download_media_task.delay(media_id)
+        enqueue_after_commit(db.session, "messaging.download_media", media_id)
+    db.session.commit()
     return {**result, "media": len(ids)}

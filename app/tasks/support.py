@@ -38,5 +38,6 @@ def send_reminders_task() -> int:
 
     sent = send_reminders(db.session)
     for request_id in unclassified_request_ids(db.session, timedelta(minutes=10)):
-        queue_classification(request_id)
+        queue_classification(db.session, request_id)
+    db.session.commit()
     return sent

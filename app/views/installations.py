@@ -332,7 +332,7 @@ class OemPortalView(BaseView):
     @has_access
     def send_reports(self):
         """OEM Reporting builds and e-mails every OEM's report for a period now (on the Celery worker)."""
-        from app.tasks.installations import send_oem_report_task
+        from app.services.outbox import enqueue_after_commit
         from reporting.installations import period_bounds
 
         if svc.is_oem_user(g.user):
@@ -345,7 +345,8 @@ class OemPortalView(BaseView):
             return redirect(url_for("OemPortalView.portal"))
         oems = list(db.session.scalars(select(Oem).where(Oem.active.is_(True))))
         for oem in oems:
-            send_oem_report_task.delay(oem.id, period, start.isoformat())
+            enqueue_after_commit(db.session, "installations.send_oem_report", oem.id, period, start.isoformat())
+        db.session.commit()
         flash(f"Building and e-mailing the {period} report from {start} for {len(oems)} OEM(s)", "success")
         return redirect(url_for("OemPortalView.portal"))
 

@@ -11,8 +11,13 @@ from tests.chargers.conftest import wait_for
 
 
 def _register(session, *cids):
-    for cid in cids:
-        session.add(Charger(cid=cid, name=f"Charger {cid}", type="L2", heartbeat_interval=60))
+    from datetime import timedelta
+
+    from app.models.base import utcnow
+
+    for cid in cids:  # heard from a moment ago: online (commands to an Offline charger are refused)
+        session.add(Charger(cid=cid, name=f"Charger {cid}", type="L2", heartbeat_interval=60, offline=False,
+                            last_seen=utcnow(), offline_after=utcnow() + timedelta(minutes=10)))
     session.commit()
 
 

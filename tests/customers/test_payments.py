@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import threading
 from decimal import Decimal
 
 from sqlalchemy import func, select
@@ -140,7 +141,8 @@ def test_a_settlement_import_looks_customers_up_for_the_whole_file_at_once(api_a
         content = "Transaction ID,Date,Amount,Currency,Status,Customer Phone\n" + "".join(
             f"Q{rows}-{n},2026-11-01,10.00,LKR,Settled,0{phones[n][3:]}\n" for n in range(rows))
         seen = []
-        listener = lambda conn, cur, stmt, *a: stmt.lstrip().upper().startswith("SELECT") and seen.append(stmt)  # noqa: E731
+        me = threading.get_ident()  # this request's queries, not a background relay's
+        listener = lambda conn, cur, stmt, *a: threading.get_ident() == me and stmt.lstrip().upper().startswith("SELECT") and seen.append(stmt)  # noqa: E731
         event.listen(db.engine, "before_cursor_execute", listener)
         try:
             response = _import(finance, "Dialog", content)
