@@ -98,6 +98,24 @@ def _exempt_apis_from_csrf(app: Flask) -> None:
             csrf.exempt(view.blueprint)
 
 
+def _answer_busy_database(app: Flask) -> None:
+    """A write that could not get SQLite's lock in time answers 503 + Retry-After, on screens and APIs."""
+    from flask import request
+    from sqlalchemy.exc import OperationalError
+
+    from app.api.base import DATABASE_BUSY, database_busy_response, is_database_busy
+
+    @app.errorhandler(OperationalError)
+    def _busy(exc):
+        if not is_database_busy(exc):
+            raise exc
+        response = database_busy_response()
+        if not request.path.startswith("/api/"):
+            response.set_data(f"<!doctype html><title>Busy</title><p>{DATABASE_BUSY}.</p>")
+            response.mimetype = "text/html"
+        return response
+
+
 def create_app(overrides: Optional[dict[str, Any]] = None) -> Flask:
     from app.security import fab_roles, grant_categories
 
@@ -127,6 +145,7 @@ def create_app(overrides: Optional[dict[str, Any]] = None) -> Flask:
     app.register_blueprint(health_bp)
     csrf.exempt(health_bp)
     celery_init_app(app)
+    _answer_busy_database(app)
 
     from app.cli import register_cli
 

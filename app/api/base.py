@@ -1,9 +1,12 @@
 """REST API bases: read/write permissions, JSON errors from service exceptions."""
 from __future__ import annotations
 
+import sys
 from functools import wraps
 
+from flask import Response, jsonify
 from flask_appbuilder.api import BaseApi, ModelRestApi
+from sqlalchemy.exc import OperationalError
 
 from app.extensions import db
 from app.services import ServiceError
@@ -18,6 +21,33 @@ API_METHOD_PERMISSIONS = {
 }
 
 
+RETRY_AFTER_SECONDS = 2
+DATABASE_BUSY = "the database is busy right now: nothing was saved, try again in a moment"
+
+
+def is_database_busy(exc: BaseException | None) -> bool:
+    """SQLite gave up waiting for the write lock (SQLITE_BUSY_TIMEOUT_MS): worth a retry, not a bug."""
+    return isinstance(exc, OperationalError) and "database is locked" in str(exc).lower()
+
+
+def database_busy_response() -> Response:
+    """503 + Retry-After, the one answer to a write that could not get the lock in time (UI and API)."""
+    db.session.rollback()
+    response = jsonify(message=DATABASE_BUSY)
+    response.status_code = 503
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+class BusyAware:
+    """FAB's @safe turns any exception into a 500; a busy database answers 503 with Retry-After instead."""
+
+    def response_500(self, message=None):
+        if is_database_busy(sys.exc_info()[1]):
+            return database_busy_response()
+        return super().response_500(message=message)
+
+
 def describe_errors(message) -> str:
     """Marshmallow's {field: [errors]} as one sentence a client can show."""
     if isinstance(message, dict):
@@ -30,7 +60,7 @@ def describe_errors(message) -> str:
     return str(message)
 
 
-class ResourceApi(ModelRestApi):
+class ResourceApi(BusyAware, ModelRestApi):
     """ModelRestApi with permissions collapsed to can_read/can_write on `class_permission_name`.
 
     Bad input is a 400 with one readable message (FAB's default is a 422 with a dict).
@@ -47,7 +77,7 @@ class ResourceApi(ModelRestApi):
         return super().response_400(message=describe_errors(message) if message is not None else None)
 
 
-class ActionApi(BaseApi):
+class ActionApi(BusyAware, BaseApi):
     """Non-CRUD actions (`@expose` + `@protect`); permission names map to read/write."""
 
     allow_browser_login = True
@@ -64,5 +94,9 @@ def service_errors(fn):
         except ServiceError as exc:
             db.session.rollback()
             return self.response(exc.status, message=exc.message)
+        except OperationalError as exc:
+            if is_database_busy(exc):
+                return database_busy_response()
+            raise
 
     return wrapper
