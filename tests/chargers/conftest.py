@@ -10,7 +10,7 @@ from app.services.chargers_ingest import Ingestor
 from app.services.chargers_simulator import Fleet
 
 
-def wait_for(session, check, timeout: float = 10.0, interval: float = 0.05):
+def wait_for(session, check, timeout: float = 30.0, interval: float = 0.05):
     """Re-read the database (new transaction each time) until check() returns something truthy."""
     deadline = time.monotonic() + timeout
     while True:

