@@ -588,6 +588,7 @@ def command_json(c: ChargerCommand) -> dict:
     return {
         "command_id": c.command_id, "cid": c.charger.cid if c.charger else None, "action": c.action,
         "payload": json.loads(c.payload or "{}"), "status": c.status,
+        "delivered": c.sent_at is not None,  # handed to the broker; False for a Pending or Timeout never sent
         "result": json.loads(c.result) if c.result else None, "late": c.late,
         "created_by": c.created_by.username if c.created_by else None,
         "created_at": _iso(c.created_at), "sent_at": _iso(c.sent_at), "answered_at": _iso(c.answered_at),

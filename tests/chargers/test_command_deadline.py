@@ -62,6 +62,8 @@ def test_a_command_sent_during_a_broker_outage_times_out_and_never_reaches_the_c
     poll(lambda: _status(session, command_id) == "Timeout", what="the time-out while the broker is down")
     command = session.scalar(select(ChargerCommand).where(ChargerCommand.command_id == command_id))
     assert command.sent_at is None
+    shown = api.get(f"/api/v1/commands/{command_id}").json
+    assert shown["status"] == "Timeout" and shown["delivered"] is False
 
     private_broker.start()  # down for longer than the command's timeout
     poll(charger.ready.is_set, timeout=120, what="the charger to reconnect")
@@ -71,3 +73,12 @@ def test_a_command_sent_during_a_broker_outage_times_out_and_never_reaches_the_c
     poll(lambda: any(c["command_id"] == after["command_id"] for c in charger.commands_seen), what="the command after the outage")
     assert command_id not in {c["command_id"] for c in charger.commands_seen}
     assert _status(session, command_id) == "Timeout"
+
+
+def test_a_command_to_an_offline_charger_is_refused_at_once(session, api_as):
+    session.add(Charger(cid="DL-OFF", name="Charger DL-OFF", type="L2", heartbeat_interval=60,
+                        last_seen=utcnow() - timedelta(hours=1), offline_after=utcnow() - timedelta(minutes=55)))
+    session.commit()
+    refused = api_as("cpo").post("/api/v1/chargers/DL-OFF/commands", json={"action": "Reset", "payload": {"type": "Soft"}})
+    assert refused.status_code == 409 and "Offline" in refused.json["message"]
+    assert session.scalar(select(ChargerCommand)) is None
