@@ -48,8 +48,9 @@ class SimCharger:
 class Fleet:
     def __init__(self, url: str, prefix: str, cids: list[str], answer: str = "accept",
                  heartbeat_interval: float = 30.0, client_id: Optional[str] = None, seed: Optional[int] = None,
-                 lively: bool = True, answer_delay: float = 0.0):
+                 lively: bool = True, answer_delay: float = 0.0, session_expiry: int = 0):
         self.url, self.prefix, self.answer = url, prefix, answer
+        self.session_expiry = session_expiry  # > 0: the broker keeps our subscription and queues commands meanwhile
         self.heartbeat_interval = heartbeat_interval
         self.lively = lively  # random sessions/faults/silence; False: only what tests drive
         self.answer_delay = answer_delay
@@ -233,7 +234,15 @@ class Fleet:
 
     # --- running -----------------------------------------------------------------------------------
     def start(self, boot: bool = True, wait: float = 10.0) -> "Fleet":
-        self.client.connect(self.address.host, self.address.port, keepalive=30)
+        properties = None
+        if self.session_expiry:
+            from paho.mqtt.packettypes import PacketTypes
+            from paho.mqtt.properties import Properties
+
+            properties = Properties(PacketTypes.CONNECT)
+            properties.SessionExpiryInterval = self.session_expiry
+        self.client.connect(self.address.host, self.address.port, keepalive=30,
+                            clean_start=not self.session_expiry, properties=properties)
         self.client.loop_start()
         self.ready.wait(wait)
         time.sleep(0.1)  # let the SUBACK land before results are expected

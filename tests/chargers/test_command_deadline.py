@@ -4,6 +4,8 @@ shown Sent, ends Timeout, and the charger never receives it when the broker come
 A PRIVATE mosquitto the test stops and starts; the simulated charger (chargers_simulator.Fleet) on it."""
 from __future__ import annotations
 
+import time
+import uuid
 from datetime import timedelta
 
 import pytest
@@ -82,3 +84,28 @@ def test_a_command_to_an_offline_charger_is_refused_at_once(session, api_as):
     refused = api_as("cpo").post("/api/v1/chargers/DL-OFF/commands", json={"action": "Reset", "payload": {"type": "Soft"}})
     assert refused.status_code == 409 and "Offline" in refused.json["message"]
     assert session.scalar(select(ChargerCommand)) is None
+
+
+def test_the_broker_drops_a_command_whose_time_is_up_before_the_charger_comes_back(
+        app, session, api_as, fleet, celery_worker, private_broker):
+    """The charger's link drops (its session stays on the broker, which queues commands for it): a
+    command published meanwhile carries the MQTT 5 message expiry of what was left of its timeout, so
+    a charger back after that never gets it."""
+    session.add(Charger(cid="DL-2", name="Charger DL-2", type="L2", heartbeat_interval=60, offline=False,
+                        last_seen=utcnow(), offline_after=utcnow() + timedelta(minutes=10)))
+    session.commit()
+    client_id = f"charger-DL-2-{uuid.uuid4().hex[:6]}"
+    away = fleet(["DL-2"], answer="silent", client_id=client_id, session_expiry=300)
+    away.stop()  # gone; the broker keeps its subscription
+    api = api_as("cpo")
+    late = api.post("/api/v1/chargers/DL-2/commands", json={"action": "Reset", "payload": {"type": "Hard"}}).json
+    assert late["status"] == "Sent"  # the broker has it, queued for the charger
+    poll(lambda: _status(session, late["command_id"]) == "Timeout", what="the time-out")
+    time.sleep(1.5)  # past the expiry interval, which counts whole seconds
+    back = fleet(["DL-2"], answer="silent", client_id=client_id, session_expiry=300)
+    app.config["CHARGER_COMMAND_TIMEOUT"] = 120
+    after = api.post("/api/v1/chargers/DL-2/commands", json={"action": "UnlockConnector", "payload": {"connectorId": 1}}).json
+    assert after["status"] == "Sent"
+    # the broker delivers a session's queued messages before newer ones: once this one is in, the late one is not coming
+    poll(lambda: any(c["command_id"] == after["command_id"] for c in back.commands_seen), what="the next command")
+    assert late["command_id"] not in {c["command_id"] for c in back.commands_seen}
