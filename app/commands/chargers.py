@@ -1,4 +1,4 @@
-"""flask ingest / flask simulate: the two long-running charger processes of the Procfile."""
+"""flask ingest / flask simulate / flask ocpp-gateway: the long-running charger processes of the Procfile."""
 from __future__ import annotations
 
 import logging
@@ -59,4 +59,19 @@ def simulate_command(count, answer, heartbeat, duration, from_registry, seed):
         fleet.stop()
 
 
-COMMANDS = [ingest_command, simulate_command]
+@click.command("ocpp-gateway")
+@click.option("--host", default=None, help="Listen address (default OCPP_HOST).")
+@click.option("--port", type=int, default=None, help="Listen port (default OCPP_PORT).")
+@click.option("--node", default=None, help="This gateway's name in the registry (default OCPP_NODE_ID or host:port).")
+@with_appcontext
+def ocpp_gateway_command(host, port, node):
+    """Accept OCPP 1.6J chargers over WebSocket and carry their traffic onto MQTT both ways (runs until stopped)."""
+    from app.ocpp.gateway import Gateway
+
+    logging.getLogger("chargeops.ocpp").setLevel(logging.INFO)
+    gateway = Gateway(current_app._get_current_object(), host=host, port=port, node=node)
+    click.echo(f"ocpp-gateway: {gateway.node} on {gateway.host}:{gateway.port}{gateway.path_prefix}<cid>")
+    gateway.run_forever()
+
+
+COMMANDS = [ingest_command, simulate_command, ocpp_gateway_command]
