@@ -219,6 +219,7 @@ OCPP_NODE_STALE_SECONDS = env_int("OCPP_NODE_STALE_SECONDS", 45)  # a gateway si
 OCPP_PASSWORD_HASH_METHOD = env("OCPP_PASSWORD_HASH_METHOD", "pbkdf2:sha256:50000")
 OCPP_PASSWORD_MIN_LENGTH = 16
 OCPP_URL = env("OCPP_URL", "ws://127.0.0.1:9000/ocpp/")  # where `flask simulate --ocpp` connects
+OCPP_DEMO_PASSWORD = env("OCPP_DEMO_PASSWORD", "chargeops-demo-ocpp-key")  # the seeded chargers' (and the simulator's)
 # (end of OCPP gateway)
 
 # --- installations (leads to payouts, OEM reporting) -------------------------------

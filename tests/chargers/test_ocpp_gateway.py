@@ -271,3 +271,31 @@ def test_ocpp_password_api(session, api_as):
     link = session.scalar(select(ChargerOcppLink).join(Charger).where(Charger.cid == "OCPP-9"))
     assert PASSWORD not in link.password_hash and chargers_ocpp.password_matches(link.password_hash, PASSWORD)
     assert "password" not in json.dumps(api_as("admin").get("/api/v1/network/chargers/OCPP-9").json["ocpp"]).replace("password_set", "")
+
+
+def test_the_simulated_fleet_speaks_ocpp_through_the_gateway(app, session, api_as, ingest, gateway, clients):
+    from app.demo.chargers import give_ocpp_passwords
+    from app.ocpp.simulator import OcppFleet
+
+    for cid in ("LK-SIM-01", "LK-SIM-02"):
+        session.add(Charger(cid=cid, name=cid, type="L2", heartbeat_interval=60))
+    session.commit()
+    give_ocpp_passwords(session)
+    session.commit()
+    fleet = OcppFleet(gateway.url, ["LK-SIM-01", "LK-SIM-02"], lambda cid: app.config["OCPP_DEMO_PASSWORD"],
+                      lively=False, seed=3)
+    running = asyncio.run_coroutine_threadsafe(fleet.main(), clients.loop)
+    try:
+        api = api_as("dispatcher")
+        assert wait_for(session, lambda: all(
+            api.get(f"/api/v1/network/chargers/{cid}").json["bucket"] == "Available" for cid in ("LK-SIM-01", "LK-SIM-02")),
+            timeout=30)
+        command_id = api.post("/api/v1/chargers/LK-SIM-02/commands",
+                              json={"action": "GetDiagnostics", "payload": {"location": "ftp://diag.example/"}}).json["command_id"]
+        assert wait_for(session, lambda: session.scalar(select(Charger.diagnostics_status).where(Charger.cid == "LK-SIM-02")) == "Uploaded",
+                        timeout=30)
+        command = session.scalar(select(ChargerCommand).where(ChargerCommand.command_id == command_id))
+        assert command.status == "Accepted" and json.loads(command.result) == {"fileName": "diagnostics-LK-SIM-02.zip"}
+    finally:
+        running.cancel()
+        clients.run(asyncio.sleep(1.0))  # let the chargers close their sockets before the loop stops
