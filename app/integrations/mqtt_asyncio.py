@@ -30,7 +30,6 @@ class LoopMqtt:
                  on_message: Optional[Callable[[mqtt.MQTTMessage], None]] = None):
         self.loop = loop
         self.client, self.address = make_client(url, client_id)
-        self.client.max_inflight_messages_set(1000)  # QoS 1 publishes in flight before paho queues them
         self.client.connect_timeout = 3.0
         self.connected = asyncio.Event()
         self._user_connect, self._user_message = on_connect, on_message
@@ -62,11 +61,15 @@ class LoopMqtt:
         self._on_loop(self.loop.add_reader, sock, self._read)
 
     def _socket_close(self, client, userdata, sock) -> None:
+        self._sock = None
         self._on_loop(self._forget, sock)
 
     def _forget(self, sock) -> None:
-        self.loop.remove_reader(sock)
-        self.loop.remove_writer(sock)
+        try:
+            self.loop.remove_reader(sock)
+            self.loop.remove_writer(sock)
+        except (ValueError, OSError):  # already closed: the loop dropped it with its descriptor
+            pass
 
     def _register_write(self, client, userdata, sock) -> None:
         self._on_loop(self.loop.add_writer, sock, self._write)

@@ -41,7 +41,6 @@ from datetime import datetime, timezone
 from typing import Optional
 from urllib.parse import unquote
 
-from ocpp import messages as ocpp_messages
 from websockets.asyncio.server import ServerConnection, serve
 from websockets.exceptions import ConnectionClosed, InvalidHeader
 from websockets.headers import build_www_authenticate_basic, parse_authorization_basic
@@ -55,8 +54,6 @@ from app.services import chargers_ocpp as rules
 log = logging.getLogger("chargeops.ocpp")
 SUBPROTOCOL = "ocpp1.6"
 SHARED_GROUP = "ocpp-gateway"
-# schema validation of each frame inline: the library's default hands every frame to a thread and back
-ocpp_messages.ASYNC_VALIDATION = False
 
 
 def _parse_ts(value) -> Optional[datetime]:
@@ -170,11 +167,10 @@ class Gateway:
         if websocket.subprotocol != SUBPROTOCOL:
             await websocket.close(1002, "ocpp1.6 required")
             return
-        previous = self.chargers.get(cid)
+        connection = ChargerConnection(cid, websocket, self, uuid.uuid4().hex[:8])
+        previous, self.chargers[cid] = self.chargers.get(cid), connection
         if previous is not None:  # the charger reconnected before its old socket died: the new one wins
             await previous._connection.close(1000, "replaced by a new connection")
-        connection = ChargerConnection(cid, websocket, self, uuid.uuid4().hex[:8])
-        self.chargers[cid] = connection
         self.stats["connections"] += 1
         remote = websocket.remote_address[0] if websocket.remote_address else None
         try:

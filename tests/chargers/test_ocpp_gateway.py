@@ -299,3 +299,28 @@ def test_the_simulated_fleet_speaks_ocpp_through_the_gateway(app, session, api_a
     finally:
         running.cancel()
         clients.run(asyncio.sleep(1.0))  # let the chargers close their sockets before the loop stops
+
+
+def test_two_gateways_a_command_reaches_only_the_one_holding_the_socket(app, session, api_as, ingest, gateway, clients):
+    from app.models.chargers import ChargerMessage
+
+    other = Gateway(app, host="127.0.0.1", port=0, node=f"test-gw-b-{uuid.uuid4().hex[:6]}").start()
+    try:
+        _charger_with_password(session, "OCPP-10")
+        cp = clients.connect(other.url, "OCPP-10")  # the load balancer sent it to the second gateway
+        clients.run(cp.call(call.BootNotification(charge_point_model="S", charge_point_vendor="Kempower")))
+        assert wait_for(session, lambda: session.scalar(
+            select(ChargerOcppLink.gateway_node).join(Charger).where(Charger.cid == "OCPP-10", ChargerOcppLink.connected)) == other.node)
+        ids = []
+        for _ in range(4):  # the shared subscription spreads them over both gateways
+            command_id = api_as("cpo").post("/api/v1/chargers/OCPP-10/commands",
+                                            json={"action": "Reset", "payload": {"type": "Soft"}}).json["command_id"]
+            assert wait_for(session, lambda: session.scalar(
+                select(ChargerCommand.status).where(ChargerCommand.command_id == command_id)) == "Accepted", timeout=20)
+            ids.append(command_id)
+        assert cp.resets == ["Soft"] * 4
+        assert gateway.stats["commands"] == 0 and gateway.stats["commands_not_connected"] == 0
+        results = session.scalars(select(ChargerMessage.msg_id).where(ChargerMessage.action == "CommandResult")).all()
+        assert sorted(results) == sorted(ids)  # one result each: nobody answered NotConnected besides
+    finally:
+        other.stop()
