@@ -210,6 +210,32 @@ CHARGERS_BEAT: dict = {
 }
 # (end of chargers)
 
+# --- OCPP 1.6J gateway (`flask ocpp-gateway`) -------------------------------------------
+# ws://OCPP_HOST:OCPP_PORT{OCPP_PATH_PREFIX}<cid>, subprotocol ocpp1.6, HTTP Basic <cid>:<password>;
+# wss:// (security profile 2) when OCPP_TLS_CERT and OCPP_TLS_KEY are set.
+OCPP_HOST = env("OCPP_HOST", "127.0.0.1")
+OCPP_PORT = env_int("OCPP_PORT", 9000)
+OCPP_PATH_PREFIX = env("OCPP_PATH_PREFIX", "/ocpp/")
+OCPP_TLS_CERT = env("OCPP_TLS_CERT")
+OCPP_TLS_KEY = env("OCPP_TLS_KEY")
+OCPP_AUTO_REGISTER = env_bool("OCPP_AUTO_REGISTER", False)  # unknown identities: registered as pending, not refused
+OCPP_HEARTBEAT_INTERVAL = env_int("OCPP_HEARTBEAT_INTERVAL", 60)  # BootNotification's answer when the registry has none
+OCPP_PENDING_RETRY_SECONDS = env_int("OCPP_PENDING_RETRY_SECONDS", 300)  # a Pending charger boots again after this
+OCPP_OPERATOR_TAGS = tuple(t.strip() for t in (env("OCPP_OPERATOR_TAGS", "") or "").split(",") if t.strip())
+OCPP_DATA_TRANSFER_VENDORS = tuple(
+    v.strip() for v in (env("OCPP_DATA_TRANSFER_VENDORS", "") or "").split(",") if v.strip()
+)  # DataTransfer from these vendorIds is Accepted; from others UnknownVendorId (it is recorded either way)
+OCPP_AUTH_CACHE_SECONDS = env_int("OCPP_AUTH_CACHE_SECONDS", 30)  # an id tag's answer is reused this long
+OCPP_NODE_ID = env("OCPP_NODE_ID")  # default <hostname>:<OCPP_PORT>; stable, so a restart clears its own links
+OCPP_NODE_HEARTBEAT_SECONDS = env_int("OCPP_NODE_HEARTBEAT_SECONDS", 10)
+OCPP_NODE_STALE_SECONDS = env_int("OCPP_NODE_STALE_SECONDS", 45)  # a gateway silent this long holds nothing
+# charger passwords are long machine secrets checked at every (re)connect: a strong but quick hash
+OCPP_PASSWORD_HASH_METHOD = env("OCPP_PASSWORD_HASH_METHOD", "pbkdf2:sha256:50000")
+OCPP_PASSWORD_MIN_LENGTH = 16
+OCPP_URL = env("OCPP_URL", "ws://127.0.0.1:9000/ocpp/")  # where `flask simulate --ocpp` connects
+OCPP_DEMO_PASSWORD = env("OCPP_DEMO_PASSWORD", "chargeops-demo-ocpp-key")  # the seeded chargers' (and the simulator's)
+# (end of OCPP gateway)
+
 # --- installations (leads to payouts, OEM reporting) -------------------------------
 INSTALLATIONS_UPLOAD_LINK_HOURS = env_int("INSTALLATIONS_UPLOAD_LINK_HOURS", 72)
 INSTALLATIONS_MAX_UPLOAD_BYTES = env_int("INSTALLATIONS_MAX_UPLOAD_BYTES", 8 * 1024 * 1024)

@@ -77,6 +77,7 @@ PERMISSION_MATRIX: dict[str, dict[str, str]] = {
     "ChargingSession": grant(READ, CHARGER_ROLES),
     "ChargerFault": grant(READ, CHARGER_ROLES),
     "ChargerCommand": grant(WRITE, (MANAGER, CPO, DISPATCHER, INSTALLER)),  # remote commands
+    "ChargerOcppPassword": {CPO: WRITE},  # a charger's OCPP gateway password (Admin too, as everywhere)
     # (end of chargers)
     # --- installations (leads to payouts) ----------------------------------------
     # Fine-grained who-moves-what is the transition table in app/services/installations.py.

@@ -2,15 +2,17 @@
 from __future__ import annotations
 
 from flask import g, request
+from marshmallow import Schema, ValidationError, fields, validate
 from flask_appbuilder.api import expose, safe
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import permission_name, protect
 
-from app.api.base import API_METHOD_PERMISSIONS, ActionApi, ResourceApi, service_errors
+from app.api.base import API_METHOD_PERMISSIONS, ActionApi, ResourceApi, describe_errors, service_errors
 from app.extensions import db
 from app.models.chargers import Charger, ChargerCommand, ChargingSession
 from app.services import InvalidInput
 from app.services import chargers as svc
+from app.services import chargers_ocpp
 
 CHARGER_FIELDS = [
     "cid", "name", "type", "power_kw", "vendor", "model", "serial", "firmware_version", "site", "address",
@@ -111,6 +113,35 @@ class ChargerCommandActionApi(ActionApi):
         return self.response(202, command_id=command.command_id, status=command.status)
 
 
+class OcppPasswordSchema(Schema):
+    """`PUT /api/v1/chargers/<cid>/ocpp-password` body."""
+
+    password = fields.String(required=True, validate=validate.Length(min=16, max=128))
+
+
+class ChargerOcppPasswordApi(ActionApi):
+    """`PUT /api/v1/chargers/<cid>/ocpp-password` `{"password"}` -> 204: the charger's OCPP Basic-auth password
+    (security profiles 1 and 2), stored hashed and never shown again."""
+
+    resource_name = "chargers"
+    class_permission_name = "ChargerOcppPassword"
+    method_permission_name = {"set_password": "write"}
+
+    @expose("/<cid>/ocpp-password", methods=["PUT"])
+    @protect()
+    @safe
+    @permission_name("put")
+    @service_errors
+    def set_password(self, cid: str):
+        try:
+            body = OcppPasswordSchema().load(request.get_json(silent=True) or {})
+        except ValidationError as exc:
+            raise InvalidInput(describe_errors(exc.messages))
+        chargers_ocpp.set_ocpp_password(db.session, cid, body["password"], g.user.id)
+        db.session.commit()
+        return self.response(204)
+
+
 class NetworkApi(ActionApi):
     """Live network status: summary, filtered list, one charger, active sessions, heartbeat health."""
 
@@ -178,5 +209,5 @@ class NetworkApi(ActionApi):
 
 
 def register(appbuilder) -> None:
-    for api in (ChargerApi, ChargingSessionApi, ChargerCommandApi, ChargerCommandActionApi, NetworkApi):
+    for api in (ChargerApi, ChargingSessionApi, ChargerCommandApi, ChargerCommandActionApi, ChargerOcppPasswordApi, NetworkApi):
         appbuilder.add_api(api)

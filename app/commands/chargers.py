@@ -1,4 +1,4 @@
-"""flask ingest / flask simulate: the two long-running charger processes of the Procfile."""
+"""flask ingest / flask simulate / flask ocpp-gateway: the long-running charger processes of the Procfile."""
 from __future__ import annotations
 
 import logging
@@ -28,27 +28,43 @@ def ingest_command(client_id, batch_size, batch_ms):
 @click.option("--chargers", "count", type=int, default=50, show_default=True, help="Fleet size.")
 @click.option("--answer", type=click.Choice(["accept", "reject", "silent"]), default="accept", show_default=True,
               help="How commands are answered.")
-@click.option("--heartbeat", type=float, default=30.0, show_default=True, help="Heartbeat interval in seconds.")
+@click.option("--heartbeat", type=float, default=None,
+              help="Heartbeat interval in seconds (default 30; with --ocpp, what the gateway answers at boot).")
 @click.option("--duration", type=float, default=None, help="Stop after this many seconds (default: run until stopped).")
 @click.option("--from-registry/--numbered", default=True, show_default=True,
               help="Play the chargers in the registry (demo data) or SIM-0001.. identities.")
 @click.option("--seed", type=int, default=None)
+@click.option("--ocpp", "over_ocpp", is_flag=True, default=False,
+              help="Speak OCPP 1.6J to the gateway (OCPP_URL, OCPP_DEMO_PASSWORD) instead of publishing on MQTT.")
 @with_appcontext
-def simulate_command(count, answer, heartbeat, duration, from_registry, seed):
-    """Run a fleet of simulated chargers that speak the MQTT contract and answer commands."""
+def simulate_command(count, answer, heartbeat, duration, from_registry, seed, over_ocpp):
+    """Run a fleet of simulated chargers that speak the MQTT contract (or OCPP, with --ocpp) and answer commands."""
     from sqlalchemy import select
 
     from app.extensions import db
     from app.models.chargers import Charger
+    from app.models.customers import CustomerTag
     from app.services.chargers_simulator import Fleet
 
     cids: list[str] = []
     if from_registry:
         cids = list(db.session.scalars(select(Charger.cid).where(Charger.unregistered.is_(False)).order_by(Charger.cid).limit(count)))
     cids += [f"SIM-{i:04d}" for i in range(1, count - len(cids) + 1)]
+    tags = list(db.session.scalars(select(CustomerTag.tag).where(CustomerTag.active.is_(True)).order_by(CustomerTag.id).limit(200)))
     db.session.remove()
+    if over_ocpp:
+        from app.ocpp.simulator import OcppFleet
+
+        if answer == "silent":
+            raise click.UsageError("--ocpp chargers always answer: use --answer accept or reject")
+        password = current_app.config["OCPP_DEMO_PASSWORD"]
+        fleet = OcppFleet(current_app.config["OCPP_URL"], cids, lambda cid: password, answer=answer,
+                          heartbeat_interval=heartbeat, tags=tags, seed=seed)
+        click.echo(f"simulator: {len(cids)} OCPP chargers on {fleet.url}, answering {answer}")
+        fleet.run(duration)
+        return
     fleet = Fleet(current_app.config["MQTT_URL"], current_app.config["MQTT_TOPIC_PREFIX"], cids,
-                  answer=answer, heartbeat_interval=heartbeat, seed=seed)
+                  answer=answer, heartbeat_interval=heartbeat or 30.0, seed=seed)
     fleet.start()
     click.echo(f"simulator: {len(cids)} chargers on prefix {fleet.prefix}, answering {answer}")
     try:
@@ -59,4 +75,19 @@ def simulate_command(count, answer, heartbeat, duration, from_registry, seed):
         fleet.stop()
 
 
-COMMANDS = [ingest_command, simulate_command]
+@click.command("ocpp-gateway")
+@click.option("--host", default=None, help="Listen address (default OCPP_HOST).")
+@click.option("--port", type=int, default=None, help="Listen port (default OCPP_PORT).")
+@click.option("--node", default=None, help="This gateway's name in the registry (default OCPP_NODE_ID or host:port).")
+@with_appcontext
+def ocpp_gateway_command(host, port, node):
+    """Accept OCPP 1.6J chargers over WebSocket and carry their traffic onto MQTT both ways (runs until stopped)."""
+    from app.ocpp.gateway import Gateway
+
+    logging.getLogger("chargeops.ocpp").setLevel(logging.INFO)
+    gateway = Gateway(current_app._get_current_object(), host=host, port=port, node=node)
+    click.echo(f"ocpp-gateway: {gateway.node} on {gateway.host}:{gateway.port}{gateway.path_prefix}<cid>")
+    gateway.run_forever()
+
+
+COMMANDS = [ingest_command, simulate_command, ocpp_gateway_command]

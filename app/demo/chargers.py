@@ -4,11 +4,14 @@ from __future__ import annotations
 import random
 from datetime import timedelta
 
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.models.base import utcnow
 from app.models.chargers import Charger, Connector
+from app.models.chargers_ocpp import ChargerOcppLink
+from app.services.chargers_ocpp import hash_ocpp_password
 
 # (site, town, latitude, longitude, chargers there)
 SITES = [
@@ -77,3 +80,25 @@ def seed(session: Session) -> None:
                     status = "Charging"
                 session.add(Connector(charger_id=charger.id, connector_id=connector_id, status=status,
                                       error_code=error, updated_at=seen))
+    give_ocpp_passwords(session)
+
+
+def give_ocpp_passwords(session: Session) -> None:
+    """Every demo charger gets OCPP_DEMO_PASSWORD, so `flask simulate --ocpp` can play it through the gateway.
+
+    One hash for all of them: the demo password is shared anyway, and 200 slow hashes would slow the seed.
+    """
+    missing = session.scalars(
+        select(Charger.id).outerjoin(ChargerOcppLink, ChargerOcppLink.charger_id == Charger.id)
+        .where(Charger.cid.like("LK-%"), ChargerOcppLink.password_hash.is_(None))
+    ).all()
+    if not missing:
+        return
+    hashed, now = hash_ocpp_password(current_app.config["OCPP_DEMO_PASSWORD"]), utcnow()
+    for charger_id in missing:
+        link = session.get(ChargerOcppLink, charger_id)
+        if link is None:
+            session.add(ChargerOcppLink(charger_id=charger_id, connected=False, password_hash=hashed, password_set_at=now))
+        else:
+            link.password_hash, link.password_set_at = hashed, now
+    session.flush()

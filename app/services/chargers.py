@@ -27,6 +27,7 @@ from app.models.chargers import (
 )
 from app.services import Conflict, InvalidInput, NotFound
 from app.services.outbox import enqueue_after_commit
+from app.services.chargers_ocpp import link_summary
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +181,7 @@ def charger_detail(session: Session, cid: str, messages: int = 30) -> dict:
         "rssi_dbm": charger.last_rssi,
         "temperature_c": charger.temperature_c,
         "unregistered": charger.unregistered,
+        "ocpp": link_summary(session, charger.id),  # connected to an OCPP gateway, and since when
         "connectors": [
             {
                 "connector_id": c.connector_id, "status": c.status, "error_code": c.error_code,

@@ -1,0 +1,177 @@
+"""One charger's OCPP 1.6J session on the gateway: the `ocpp` library's ChargePoint with our answers.
+
+Every CALL from the charger is published on the MQTT contract (`{p}/chargers/{cid}/ocpp/{Action}`)
+and answered here at once; whatever needs the database (boot status, id tags, transaction ids)
+goes through the gateway's small thread pool and caches, never blocking the event loop.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from datetime import datetime, timezone
+from typing import TYPE_CHECKING, Optional
+
+from ocpp.charge_point import camel_to_snake_case, remove_nones, serialize_as_dict, snake_to_camel_case
+from ocpp.exceptions import OCPPError, ProtocolError
+from ocpp.messages import Call, CallError, MessageType, unpack
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint, call, call_result
+from ocpp.v16.datatypes import IdTagInfo
+from ocpp.v16.enums import Action
+from websockets.exceptions import ConnectionClosed
+
+if TYPE_CHECKING:
+    from app.ocpp.gateway import Gateway
+
+log = logging.getLogger("chargeops.ocpp")
+quiet = logging.getLogger("chargeops.ocpp.frames")  # the library logs every frame at INFO: too much for a fleet
+quiet.setLevel(logging.WARNING)
+
+SHORT_ID = 16  # message ids shorter than this are counters that restart with the charger: made unique per connection
+
+
+def iso_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def garbage_error(raw, error: OCPPError) -> str:
+    """A CALLERROR for a frame that is no OCPP message; its id if one can be read, else "-1" (as OCPP 2.0.1 says)."""
+    unique_id = "-1"
+    try:
+        frame = json.loads(raw)
+        if isinstance(frame, list) and len(frame) > 1 and isinstance(frame[1], str):
+            unique_id = frame[1][:36]
+    except (ValueError, TypeError):
+        pass
+    return CallError(unique_id, error.code, error.description or "Not an OCPP message", {}).to_json()
+
+
+class ChargerConnection(ChargePoint):
+    """The central-system side of one charger's WebSocket."""
+
+    def __init__(self, cid: str, connection, gateway: "Gateway", connection_tag: str):
+        super().__init__(cid, connection, response_timeout=gateway.command_timeout, logger=quiet)
+        self.gateway = gateway
+        self.connection_tag = connection_tag
+        self._inbound: Optional[Call] = None  # the CALL being answered (messages of one socket are handled in turn)
+
+    # --- inbound frames ---------------------------------------------------------------------------
+    async def route_message(self, raw_msg):
+        """The library's routing, except that a frame it cannot read gets a CALLERROR (the socket stays up)."""
+        try:
+            msg = unpack(raw_msg)
+        except OCPPError as error:
+            self.gateway.stats["malformed"] += 1
+            await self._send(garbage_error(raw_msg, error))
+            return
+        if msg.message_type_id == MessageType.Call:
+            if not isinstance(msg.action, str) or not isinstance(msg.payload, dict):
+                self.gateway.stats["malformed"] += 1
+                await self._send(garbage_error(raw_msg, ProtocolError("Action must be a string and payload an object")))
+                return
+            self._inbound = msg
+            try:
+                await self._handle_call(msg)
+            except OCPPError as error:
+                await self._send(msg.create_call_error(error).to_json())
+            finally:
+                self._inbound = None
+        elif msg.message_type_id in (MessageType.CallResult, MessageType.CallError):
+            self._response_queue.put_nowait(msg)
+
+    def _msg_id(self, unique_id: str) -> str:
+        return unique_id if len(unique_id) >= SHORT_ID else f"{self.connection_tag}-{unique_id}"
+
+    def _forward(self, **extra) -> None:
+        """Publish the CALL being answered on the MQTT contract (payload as the charger sent it)."""
+        msg = self._inbound
+        payload = {**msg.payload, **extra} if extra else msg.payload
+        self.gateway.publish_ocpp(self.id, msg.action, self._msg_id(str(msg.unique_id)), payload)
+
+    # --- answers --------------------------------------------------------------------------------------
+    @on(Action.boot_notification)
+    async def on_boot_notification(self, **_):
+        self._forward()
+        status, interval = await self.gateway.boot_answer(self.id)
+        return call_result.BootNotification(current_time=iso_now(), interval=interval, status=status)
+
+    @on(Action.heartbeat)
+    def on_heartbeat(self, **_):
+        self._forward()
+        return call_result.Heartbeat(current_time=iso_now())
+
+    @on(Action.authorize)
+    async def on_authorize(self, id_tag: str, **_):
+        self._forward()
+        return call_result.Authorize(id_tag_info=IdTagInfo(status=await self.gateway.authorize(id_tag)))
+
+    @on(Action.start_transaction)
+    async def on_start_transaction(self, connector_id: int, id_tag: str, **_):
+        status = await self.gateway.authorize(id_tag)
+        transaction_id = await self.gateway.issue_transaction_id(self.id, connector_id, id_tag, status)
+        self._forward(transactionId=transaction_id)  # the ingest opens the session under the id we answer
+        return call_result.StartTransaction(transaction_id=transaction_id, id_tag_info=IdTagInfo(status=status))
+
+    @on(Action.stop_transaction)
+    async def on_stop_transaction(self, id_tag: Optional[str] = None, **_):
+        self._forward()
+        if id_tag is None:
+            return call_result.StopTransaction()
+        return call_result.StopTransaction(id_tag_info=IdTagInfo(status=await self.gateway.authorize(id_tag)))
+
+    @on(Action.status_notification)
+    def on_status_notification(self, **_):
+        self._forward()
+        return call_result.StatusNotification()
+
+    @on(Action.meter_values)
+    def on_meter_values(self, **_):
+        self._forward()
+        return call_result.MeterValues()
+
+    @on(Action.firmware_status_notification)
+    def on_firmware_status_notification(self, **_):
+        self._forward()
+        return call_result.FirmwareStatusNotification()
+
+    @on(Action.diagnostics_status_notification)
+    def on_diagnostics_status_notification(self, **_):
+        self._forward()
+        return call_result.DiagnosticsStatusNotification()
+
+    @on(Action.data_transfer)
+    def on_data_transfer(self, vendor_id: str, **_):
+        self._forward()  # recorded either way; only configured vendors' extensions are understood
+        accepted = vendor_id in self.gateway.app.config["OCPP_DATA_TRANSFER_VENDORS"]
+        return call_result.DataTransfer(status="Accepted" if accepted else "UnknownVendorId")
+
+    # --- commands from ChargeOps ---------------------------------------------------------------------
+    async def send_command(self, action: str, payload: dict) -> tuple[Optional[str], Optional[dict]]:
+        """Send one command as an OCPP CALL: (status, conf payload) for the result topic, or (None, None)
+        when the charger did not answer (ChargeOps times the command out itself)."""
+        request_class = getattr(call, action, None) if action in COMMAND_ACTIONS else None
+        if request_class is None:
+            return "Rejected", {"reason": f"{action} is not a command the gateway sends"}
+        try:
+            request = request_class(**camel_to_snake_case(payload))
+        except TypeError as exc:
+            return "Rejected", {"reason": f"not an OCPP 1.6 {action} request: {exc}"}
+        try:
+            conf = await self.call(request, suppress=False)
+        except OCPPError as error:  # the charger's CALLERROR (or a request the schema refuses)
+            return error.code, {"errorCode": error.code, "errorDescription": error.description,
+                                "errorDetails": error.details if isinstance(error.details, dict) else {}}
+        except (asyncio.TimeoutError, ConnectionClosed):
+            return None, None
+        except Exception as exc:  # e.g. a CALLERROR code OCPP does not define
+            log.warning("ocpp: %s answered %s oddly: %s", self.id, action, exc)
+            return "Rejected", {"reason": str(exc)[:200]}
+        body = snake_to_camel_case(remove_nones(serialize_as_dict(conf)))
+        return str(body.get("status") or "Accepted"), body  # UpdateFirmware.conf is empty: delivered is accepted
+
+
+COMMAND_ACTIONS = (
+    "Reset", "RemoteStartTransaction", "RemoteStopTransaction", "UnlockConnector", "ChangeAvailability",
+    "TriggerMessage", "UpdateFirmware", "GetDiagnostics",
+)
