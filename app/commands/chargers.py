@@ -33,8 +33,12 @@ def ingest_command(client_id, batch_size, batch_ms):
 @click.option("--from-registry/--numbered", default=True, show_default=True,
               help="Play the chargers in the registry (demo data) or SIM-0001.. identities.")
 @click.option("--seed", type=int, default=None)
+@click.option("--firmware-failure-rate", type=float, default=0.0, show_default=True,
+              help="Share of UpdateFirmware attempts that end in InstallationFailed.")
+@click.option("--firmware-fail", "firmware_fail", multiple=True,
+              help="CID=DownloadFailed,ok,...: the outcome of each firmware attempt of that charger in turn.")
 @with_appcontext
-def simulate_command(count, answer, heartbeat, duration, from_registry, seed):
+def simulate_command(count, answer, heartbeat, duration, from_registry, seed, firmware_failure_rate, firmware_fail):
     """Run a fleet of simulated chargers that speak the MQTT contract and answer commands."""
     from sqlalchemy import select
 
@@ -48,7 +52,9 @@ def simulate_command(count, answer, heartbeat, duration, from_registry, seed):
     cids += [f"SIM-{i:04d}" for i in range(1, count - len(cids) + 1)]
     db.session.remove()
     fleet = Fleet(current_app.config["MQTT_URL"], current_app.config["MQTT_TOPIC_PREFIX"], cids,
-                  answer=answer, heartbeat_interval=heartbeat, seed=seed)
+                  answer=answer, heartbeat_interval=heartbeat, seed=seed,
+                  firmware_failure_rate=firmware_failure_rate,
+                  firmware_failures={k: v.split(",") for k, _, v in (item.partition("=") for item in firmware_fail)})
     fleet.start()
     click.echo(f"simulator: {len(cids)} chargers on prefix {fleet.prefix}, answering {answer}")
     try:
