@@ -232,10 +232,22 @@ class Fleet:
                                  name=f"firmware-{cid}", daemon=True).start()
             return "Accepted", {}, install
         if action == "GetDiagnostics":
+            name = f"diagnostics-{cid}.zip"
+
             def upload():
-                for status in ("Uploading", "Uploaded"):
-                    self.ocpp(cid, "DiagnosticsStatusNotification", {"status": status})
-            return "Accepted", {"fileName": f"diagnostics-{cid}.zip"}, upload
+                self.ocpp(cid, "DiagnosticsStatusNotification", {"status": "Uploading"})
+                location, status = p.get("location", ""), "Uploaded"
+                if location.startswith(("http://", "https://")):  # an HTTP location: PUT the file there
+                    body = f"simulated diagnostics of {cid} at {iso_now()}\n".encode() * 50
+                    request = urllib.request.Request(f"{location.rstrip('/')}/{name}", data=body, method="PUT",
+                                                     headers={"Content-Type": "application/octet-stream"})
+                    try:
+                        urllib.request.urlopen(request, timeout=30).close()
+                    except (OSError, ValueError):
+                        status = "UploadFailed"
+                self.ocpp(cid, "DiagnosticsStatusNotification", {"status": status})
+            # the upload runs beside the MQTT loop, as the firmware download does
+            return "Accepted", {"fileName": name}, lambda: threading.Thread(target=upload, daemon=True).start()
         return "NotSupported", {"status": "NotSupported"}, None
 
     def update_firmware(self, cid: str, location: str) -> None:

@@ -37,7 +37,7 @@ def check_host(session: Session, host: SshHost) -> None:
     except ValueError as exc:
         raise InvalidInput(f"host_key: {exc}")
     check_key_secret(host.key_secret or "")
-    if not host.charger_id and not (host.site or "").strip():
+    if not (host.charger_id or host.charger) and not (host.site or "").strip():
         raise InvalidInput("give the charger (its own Linux) or the site (the site controller)")
     if not (host.reboot_command or "").strip():
         raise InvalidInput("reboot_command is required")
