@@ -189,6 +189,8 @@ def charger_page_panels(session, charger) -> dict:
             "diagnostics": sm.has_access("can_write", "DiagnosticsFile"),
             "firmware": sm.has_access("can_write", "FirmwareCampaign"),
             "ssh_reboot": sm.has_access("can_write", "SshReboot"),
+            "ssh_jobs": sm.has_access("can_read", "SshReboot"),
+            "firmware_history": sm.has_access("can_read", "FirmwareStatusEvent"),
             "error_log": sm.has_access("can_read", "ChargerFault"),
             "download": sm.has_access("can_read", "DiagnosticsFile"),
         },
