@@ -70,8 +70,8 @@ LIST_ORDER = ("Faulted", "Offline", "Weak Signal", "Charging", "Available")
 SORTS = {"cid": Charger.cid, "name": Charger.name, "last_seen": Charger.last_seen}
 
 
-def bucket_expression(now: datetime):
-    """The contract's buckets as one SQL CASE over charger + its connectors."""
+def _bucket_rules(now: datetime):
+    """The contract's bucket conditions over charger + its connectors, in precedence order."""
     # uncorrelated IN: the database builds each (small, partially indexed) set once and hashes it,
     # instead of probing the connectors of every one of 100k chargers
     faulted = Charger.id.in_(select(Connector.charger_id).where(FAULTED_CONNECTOR))  # is_fault, in SQL
@@ -81,13 +81,19 @@ def bucket_expression(now: datetime):
         Charger.last_rssi < _cfg("CHARGER_WEAK_RSSI_DBM"),
         Charger.last_heartbeat_gap > interval * _cfg("CHARGER_LATE_HEARTBEAT_FACTOR"),
     )
-    return case(
-        (or_(Charger.offline_after.is_(None), Charger.offline_after < now), literal("Offline")),
-        (faulted, literal("Faulted")),
-        (weak, literal("Weak Signal")),
-        (charging, literal("Charging")),
-        else_=literal("Available"),
-    )
+    offline = or_(Charger.offline_after.is_(None), Charger.offline_after < now)
+    return (("Offline", offline), ("Faulted", faulted), ("Weak Signal", weak), ("Charging", charging))
+
+
+def bucket_expression(now: datetime):
+    """The contract's buckets as one SQL CASE over charger + its connectors."""
+    return case(*((rule, literal(name)) for name, rule in _bucket_rules(now)), else_=literal("Available"))
+
+
+def bucket_rank_expression(now: datetime):
+    """The same CASE, answering the bucket's place in LIST_ORDER (one CASE to sort and filter the list by)."""
+    return case(*((rule, LIST_ORDER.index(name)) for name, rule in _bucket_rules(now)),
+                else_=LIST_ORDER.index("Available"))
 
 
 def network_summary(session: Session, now: Optional[datetime] = None) -> dict:
@@ -120,10 +126,12 @@ def list_network(
         raise InvalidInput("type must be L2 or L3")
     if page < 0:
         raise InvalidInput("page must be 0 or more")
-    expr = bucket_expression(now or utcnow())
-    query = select(Charger, expr.label("bucket"))
+    rank = bucket_rank_expression(now or utcnow())
+    # only the columns the list shows: the sort moves narrow rows, not whole charger records
+    query = select(Charger.cid, Charger.name, Charger.type, Charger.site, Charger.last_seen, Charger.last_rssi,
+                   Charger.latitude, Charger.longitude, rank.label("rank"))
     if bucket:
-        query = query.where(expr == bucket)
+        query = query.where(rank == LIST_ORDER.index(bucket))
     if ctype:
         query = query.where(Charger.type == ctype)
     if q:
@@ -136,7 +144,7 @@ def list_network(
         column = SORTS[field]
         order = [column.desc() if sort.startswith("-") else column.asc(), Charger.id]
     else:
-        order = [case(*((expr == b, i) for i, b in enumerate(LIST_ORDER)), else_=len(LIST_ORDER)), Charger.cid]
+        order = [rank, Charger.cid]
     # the count leaves the bucket out of its columns: without a bucket filter it is a plain count
     count = session.scalar(query.with_only_columns(func.count(), maintain_column_froms=True))
     rows = session.execute(query.order_by(*order).limit(page_size).offset(page * page_size)).all()
@@ -144,11 +152,11 @@ def list_network(
         "count": count, "page": page, "page_size": page_size,
         "result": [
             {
-                "cid": c.cid, "name": c.name, "type": c.type, "bucket": b, "site": c.site,
+                "cid": c.cid, "name": c.name, "type": c.type, "bucket": LIST_ORDER[c.rank], "site": c.site,
                 "last_seen": _iso(c.last_seen), "rssi_dbm": c.last_rssi,
                 "latitude": c.latitude, "longitude": c.longitude,
             }
-            for c, b in rows
+            for c in rows
         ],
     }
 
