@@ -208,6 +208,16 @@ CHARGERS_BEAT: dict = {
     "chargers-sweep": {"task": "chargers.sweep", "schedule": float(env_int("CHARGER_SWEEP_SECONDS", 15))},
     "chargers-prune": {"task": "chargers.prune_messages", "schedule": 600.0},
 }
+# fleet operations: firmware campaigns, diagnostics uploads, SSH reboot
+FIRMWARE_LINK_HOURS = env_int("FIRMWARE_LINK_HOURS", 24)  # a signed firmware download URL expires after
+FIRMWARE_MAX_BYTES = env_int("FIRMWARE_MAX_BYTES", 256 * 1024 * 1024)
+FIRMWARE_ATTEMPT_TIMEOUT_S = env_int("FIRMWARE_ATTEMPT_TIMEOUT_S", 3600)  # no progress for this long: attempt failed
+DIAGNOSTICS_LINK_MINUTES = env_int("DIAGNOSTICS_LINK_MINUTES", 60)  # the signed upload URL of one request
+DIAGNOSTICS_MAX_BYTES = env_int("DIAGNOSTICS_MAX_BYTES", 50 * 1024 * 1024)
+SSH_CONNECT_TIMEOUT_S = env_int("SSH_CONNECT_TIMEOUT_S", 15)
+FLEET_BEAT: dict = {
+    "firmware-campaigns": {"task": "firmware.advance_campaigns", "schedule": float(env_int("FIRMWARE_BEAT_SECONDS", 15))},
+}
 # (end of chargers)
 
 # --- OCPP 1.6J gateway (`flask ocpp-gateway`) -------------------------------------------
@@ -273,4 +283,4 @@ MESSAGING_BEAT: dict = {
 }
 # (end of messaging)
 
-CELERY["beat_schedule"] = {**CUSTOMERS_BEAT, **SUPPORT_BEAT, **CHARGERS_BEAT, **INSTALLATIONS_BEAT, **MESSAGING_BEAT}
+CELERY["beat_schedule"] = {**CUSTOMERS_BEAT, **SUPPORT_BEAT, **CHARGERS_BEAT, **FLEET_BEAT, **INSTALLATIONS_BEAT, **MESSAGING_BEAT}

@@ -19,6 +19,7 @@ TASK_MODULES = [
     "app.tasks.customers",
     "app.tasks.support",
     "app.tasks.chargers",
+    "app.tasks.fleet",
     "app.tasks.installations",
     "app.tasks.messaging",
 ]

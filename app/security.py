@@ -78,6 +78,13 @@ PERMISSION_MATRIX: dict[str, dict[str, str]] = {
     "ChargerFault": grant(READ, CHARGER_ROLES),
     "ChargerCommand": grant(WRITE, (MANAGER, CPO, DISPATCHER, INSTALLER)),  # remote commands
     "ChargerOcppPassword": {CPO: WRITE},  # a charger's OCPP gateway password (Admin too, as everywhere)
+    # --- fleet operations (firmware, diagnostics, SSH reboot) ---
+    "Firmware": {CPO: WRITE},  # the firmware catalogue
+    "FirmwareCampaign": {CPO: WRITE, MANAGER: READ},
+    "FirmwareStatusEvent": grant(READ, (CPO, MANAGER)),  # every charger's firmware history
+    "DiagnosticsFile": {**grant(WRITE, (MANAGER, CPO, DISPATCHER, INSTALLER)), OPS_AGENT: READ},
+    "SshHost": {CPO: WRITE},  # the registry of hosts that may be rebooted over SSH
+    "SshReboot": {CPO: WRITE},  # SSH reboot jobs
     # (end of chargers)
     # --- installations (leads to payouts) ----------------------------------------
     # Fine-grained who-moves-what is the transition table in app/services/installations.py.

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Start PostgreSQL, Redis and Mosquitto on 127.0.0.1 if they are not running; install any that is missing.
+# Start PostgreSQL, Redis and Mosquitto on 127.0.0.1 if they are not running; install any that is missing
+# (and openssh-server, which only the tests run).
 set -euo pipefail
 
 SUDO=""
@@ -48,4 +49,10 @@ if ! port_open 1883; then
   $SUDO mosquitto -d -c /etc/mosquitto/mosquitto.conf
   wait_port 1883
   echo "started Mosquitto"
+fi
+
+# OpenSSH server: the SSH reboot tests start their own sshd (own host key and config) on a free port
+if [ ! -x /usr/sbin/sshd ]; then
+  apt_install openssh-server
+  echo "installed openssh-server"
 fi

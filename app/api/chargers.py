@@ -169,7 +169,7 @@ class NetworkApi(ActionApi):
             raise InvalidInput("page and page_size must be integers")
         return self.response(200, **svc.list_network(
             db.session, bucket=request.args.get("bucket") or None, ctype=request.args.get("type") or None,
-            q=request.args.get("q") or None, page=page, page_size=page_size,
+            q=request.args.get("q") or None, page=page, page_size=page_size, sort=request.args.get("sort") or None,
         ))
 
     @expose("/chargers/<cid>", methods=["GET"])

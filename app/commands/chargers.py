@@ -36,8 +36,12 @@ def ingest_command(client_id, batch_size, batch_ms):
 @click.option("--seed", type=int, default=None)
 @click.option("--ocpp", "over_ocpp", is_flag=True, default=False,
               help="Speak OCPP 1.6J to the gateway (OCPP_URL, OCPP_DEMO_PASSWORD) instead of publishing on MQTT.")
+@click.option("--firmware-failure-rate", type=float, default=0.0, show_default=True,
+              help="Share of UpdateFirmware attempts that end in InstallationFailed.")
+@click.option("--firmware-fail", "firmware_fail", multiple=True,
+              help="CID=DownloadFailed,ok,...: the outcome of each firmware attempt of that charger in turn.")
 @with_appcontext
-def simulate_command(count, answer, heartbeat, duration, from_registry, seed, over_ocpp):
+def simulate_command(count, answer, heartbeat, duration, from_registry, seed, over_ocpp, firmware_failure_rate, firmware_fail):
     """Run a fleet of simulated chargers that speak the MQTT contract (or OCPP, with --ocpp) and answer commands."""
     from sqlalchemy import select
 
@@ -64,7 +68,9 @@ def simulate_command(count, answer, heartbeat, duration, from_registry, seed, ov
         fleet.run(duration)
         return
     fleet = Fleet(current_app.config["MQTT_URL"], current_app.config["MQTT_TOPIC_PREFIX"], cids,
-                  answer=answer, heartbeat_interval=heartbeat or 30.0, seed=seed)
+                  answer=answer, heartbeat_interval=heartbeat or 30.0, seed=seed,
+                  firmware_failure_rate=firmware_failure_rate,
+                  firmware_failures={k: v.split(",") for k, _, v in (item.partition("=") for item in firmware_fail)})
     fleet.start()
     click.echo(f"simulator: {len(cids)} chargers on prefix {fleet.prefix}, answering {answer}")
     try:

@@ -6,7 +6,7 @@ from typing import Optional
 
 from flask_appbuilder import Model
 from flask_appbuilder.security.sqla.models import User
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import created_at_column
@@ -59,11 +59,20 @@ class Charger(Model):
         return self.cid
 
 
+# the network list's buckets read these two small sets of chargers (partial indexes)
+_FAULTED = text("status = 'Faulted' OR (error_code IS NOT NULL AND error_code <> 'NoError')")
+_CHARGING = text("status IN ('Charging', 'SuspendedEV', 'SuspendedEVSE')")
+
+
 class Connector(Model):
     """A connector's last OCPP StatusNotification; connector 0 is the charger as a whole."""
 
     __tablename__ = "charger_connector"
-    __table_args__ = (UniqueConstraint("charger_id", "connector_id", name="uq_charger_connector"),)
+    __table_args__ = (
+        UniqueConstraint("charger_id", "connector_id", name="uq_charger_connector"),
+        Index("ix_charger_connector_faulted", "charger_id", postgresql_where=_FAULTED, sqlite_where=_FAULTED),
+        Index("ix_charger_connector_charging", "charger_id", postgresql_where=_CHARGING, sqlite_where=_CHARGING),
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     charger_id: Mapped[int] = mapped_column(ForeignKey("charger.id", ondelete="CASCADE"), index=True)
     charger: Mapped[Charger] = relationship(back_populates="connectors")

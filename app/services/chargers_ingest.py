@@ -49,6 +49,7 @@ from app.models.chargers import (
 )
 from app.services import chargers as svc
 from app.services.outbox import enqueue_after_commit
+from app.services import firmware
 
 log = logging.getLogger("chargeops.ingest")
 
@@ -476,6 +477,12 @@ def process_batch(session: Session, items: list[Incoming], prefix: str,
                 if was_open:
                     released.add(charger.id)
         outcome.applied += 1
+
+    # firmware campaigns keep every FirmwareStatusNotification in their own history and move on it
+    firmware_notes = [(r.charger.id, r.payload.get("status"), r.when)
+                      for r in records if r.kind == "ocpp" and r.name == "FirmwareStatusNotification"]
+    if firmware_notes:
+        outcome.events += firmware.record_firmware_statuses(session, firmware_notes)
 
     conn = session.connection()
     _store_rest(conn, sql, records, outcome)

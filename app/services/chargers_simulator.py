@@ -13,6 +13,7 @@ import logging
 import random
 import threading
 import time
+import urllib.request
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -43,17 +44,23 @@ class SimCharger:
     last_heartbeat: float = 0.0
     last_meter: float = 0.0
     last_telemetry: float = 0.0
+    firmware_version: str = "1.4.2"
 
 
 class Fleet:
     def __init__(self, url: str, prefix: str, cids: list[str], answer: str = "accept",
                  heartbeat_interval: float = 30.0, client_id: Optional[str] = None, seed: Optional[int] = None,
-                 lively: bool = True, answer_delay: float = 0.0, session_expiry: int = 0):
+                 lively: bool = True, answer_delay: float = 0.0, session_expiry: int = 0,
+                 firmware_failures: Optional[dict] = None, firmware_failure_rate: float = 0.0,
+                 firmware_step_s: float = 0.3):
         self.url, self.prefix, self.answer = url, prefix, answer
         self.session_expiry = session_expiry  # > 0: the broker keeps our subscription and queues commands meanwhile
         self.heartbeat_interval = heartbeat_interval
         self.lively = lively  # random sessions/faults/silence; False: only what tests drive
         self.answer_delay = answer_delay
+        self.firmware_failures = {cid: list(outcomes) for cid, outcomes in (firmware_failures or {}).items()}
+        self.firmware_failure_rate = firmware_failure_rate
+        self.firmware_step_s = firmware_step_s
         self.rng = random.Random(seed)
         self.chargers = {
             cid: SimCharger(cid, power_kw=self.rng.choice([7.4, 11.0, 22.0]), meter_wh=self.rng.randint(0, 10**6))
@@ -96,7 +103,7 @@ class Fleet:
         ch = self.chargers[cid]
         self.ocpp(cid, "BootNotification", {
             "chargePointVendor": "SimCharge", "chargePointModel": f"SC-{int(ch.power_kw)}",
-            "chargePointSerialNumber": f"SN-{cid}", "firmwareVersion": "1.4.2",
+            "chargePointSerialNumber": f"SN-{cid}", "firmwareVersion": ch.firmware_version,
         })
         ch.last_heartbeat = time.monotonic()
         for connector in range(0, ch.connectors + 1):
@@ -221,16 +228,65 @@ class Fleet:
                 return "NotImplemented", {"status": "NotImplemented"}, None
             return "Accepted", {"status": "Accepted"}, triggers[wanted]
         if action == "UpdateFirmware":
+            # the download and install take a while: in a thread, so the MQTT loop keeps answering
             def install():
-                for status in ("Downloading", "Downloaded", "Installing", "Installed"):
-                    self.ocpp(cid, "FirmwareStatusNotification", {"status": status})
+                threading.Thread(target=self.update_firmware, args=(cid, p.get("location", "")),
+                                 name=f"firmware-{cid}", daemon=True).start()
             return "Accepted", {}, install
         if action == "GetDiagnostics":
+            name = f"diagnostics-{cid}.zip"
+
             def upload():
-                for status in ("Uploading", "Uploaded"):
-                    self.ocpp(cid, "DiagnosticsStatusNotification", {"status": status})
-            return "Accepted", {"fileName": f"diagnostics-{cid}.zip"}, upload
+                self.ocpp(cid, "DiagnosticsStatusNotification", {"status": "Uploading"})
+                location, status = p.get("location", ""), "Uploaded"
+                if location.startswith(("http://", "https://")):  # an HTTP location: PUT the file there
+                    body = f"simulated diagnostics of {cid} at {iso_now()}\n".encode() * 50
+                    request = urllib.request.Request(f"{location.rstrip('/')}/{name}", data=body, method="PUT",
+                                                     headers={"Content-Type": "application/octet-stream"})
+                    try:
+                        urllib.request.urlopen(request, timeout=30).close()
+                    except (OSError, ValueError):
+                        status = "UploadFailed"
+                self.ocpp(cid, "DiagnosticsStatusNotification", {"status": status})
+            # the upload runs beside the MQTT loop, as the firmware download does
+            return "Accepted", {"fileName": name}, lambda: threading.Thread(target=upload, daemon=True).start()
         return "NotSupported", {"status": "NotSupported"}, None
+
+    def update_firmware(self, cid: str, location: str) -> None:
+        """UpdateFirmware as a charger does it: download (over HTTP when the location is http[s]),
+        install, reboot and boot with the new version; `firmware_failures[cid]` lists the outcome of each
+        attempt in turn ("DownloadFailed", "InstallationFailed" or "ok"), `firmware_failure_rate` fails at random."""
+        ch = self.chargers[cid]
+        planned = self.firmware_failures.get(cid) or []
+        outcome = planned.pop(0) if planned else (
+            "InstallationFailed" if self.rng.random() < self.firmware_failure_rate else "ok")
+        step = self.firmware_step_s
+        self.ocpp(cid, "FirmwareStatusNotification", {"status": "Downloading"})
+        image = b""
+        if outcome != "DownloadFailed" and location.startswith(("http://", "https://")):
+            try:
+                with urllib.request.urlopen(location, timeout=30) as response:
+                    image = response.read()
+            except (OSError, ValueError):
+                outcome = "DownloadFailed"
+        time.sleep(step)
+        if outcome == "DownloadFailed":
+            self.ocpp(cid, "FirmwareStatusNotification", {"status": "DownloadFailed"})
+            return
+        self.ocpp(cid, "FirmwareStatusNotification", {"status": "Downloaded"})
+        time.sleep(step)
+        self.ocpp(cid, "FirmwareStatusNotification", {"status": "Installing"})
+        time.sleep(step)
+        if outcome == "InstallationFailed":
+            self.ocpp(cid, "FirmwareStatusNotification", {"status": "InstallationFailed"})
+            return
+        self.ocpp(cid, "FirmwareStatusNotification", {"status": "Installed"})
+        first = image.split(b"\n", 1)[0]
+        # a simulated image says its version on its first line: "SIMFW 1.5.0"
+        ch.firmware_version = first[6:].decode(errors="replace").strip() if first.startswith(b"SIMFW ") else (
+            ch.firmware_version + "+1")
+        time.sleep(step)
+        self.boot(cid)
 
     # --- running -----------------------------------------------------------------------------------
     def start(self, boot: bool = True, wait: float = 10.0) -> "Fleet":

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask_appbuilder import BaseView, expose, has_access
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 
-from app.extensions import db
+from app.extensions import appbuilder, db
 from app.models.chargers import Charger, ChargerCommand, ChargerFault, ChargingSession
 from app.services import ServiceError
 from app.services import chargers as svc
@@ -95,7 +95,9 @@ class NetworkView(BaseView):
         charger = db.session.query(Charger).filter_by(cid=cid).first()
         if charger is None:
             return self.render_template("chargers/missing.html", cid=cid), 404
-        return self.render_template("chargers/charger.html", charger=charger)
+        from app.views.fleet import charger_page_panels
+
+        return self.render_template("chargers/charger.html", charger=charger, **charger_page_panels(db.session, charger))
 
     @expose("/sessions/")
     @has_access
@@ -111,7 +113,9 @@ class NetworkView(BaseView):
     @has_access
     def console(self):
         cids = [c for (c,) in db.session.query(Charger.cid).order_by(Charger.cid).limit(1000)]
-        return self.render_template("chargers/console.html", cids=cids)
+        can = {"command": appbuilder.sm.has_access("can_write", "ChargerCommand"),
+               "diagnostics": appbuilder.sm.has_access("can_write", "DiagnosticsFile")}
+        return self.render_template("chargers/console.html", cids=cids, can=can)
 
     @expose("/map/")
     @has_access

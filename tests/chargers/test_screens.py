@@ -35,12 +35,12 @@ def test_live_pages_render_for_charger_roles_only(session, web_as):
     session.add(Charger(cid="PG-1", name="Page charger", type="L2"))
     session.commit()
     agent = web_as("agent")
-    pages = {  # each page's heading and the live endpoint it polls
-        "/chargers/network/": ("Network status", "/api/v1/network/summary"),
-        "/chargers/network/PG-1": ("Page charger", "/api/v1/network/chargers/"),
+    pages = {  # each page's heading and the live endpoint it polls (or the script that does)
+        "/chargers/network/": ("Network status", "/static/js/network.js"),
+        "/chargers/network/PG-1": ("Page charger", "/static/js/charger.js"),
         "/chargers/network/sessions/": ("Active sessions", "/api/v1/network/sessions"),
         "/chargers/network/health/": ("Heartbeat health", "/api/v1/network/health"),
-        "/chargers/network/console/": ("OCPP debug console", "/api/v1/network/chargers/"),
+        "/chargers/network/console/": ("OCPP debug console", "/static/js/console.js"),
         "/chargers/network/map/": ("Map", "/api/v1/network/chargers"),
     }
     for url, expected in pages.items():

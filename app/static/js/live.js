@@ -1,0 +1,31 @@
+// Live pages poll a JSON endpoint (no websockets, nothing from the internet).
+window.ChargeOps = {
+  poll: function (url, render, ms) {
+    var busy = false;
+    function tick() {
+      if (busy) return; busy = true;
+      fetch(typeof url === "function" ? url() : url, {credentials: "same-origin", headers: {"Accept": "application/json"}})
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (data) { if (data) render(data); })
+        .catch(function () {})
+        .finally(function () { busy = false; });
+    }
+    tick(); return setInterval(tick, ms || 1500);
+  },
+  esc: function (v) { return v === null || v === undefined ? "" : String(v).replace(/[&<>"']/g, function (c) {
+    return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]; }); },
+  badge: function (b) { return '<span class="badge-bucket bucket-' + b.replace(" ", "-") + '">' + b + '</span>'; },
+  // POST JSON (or FormData) to the API with the session cookie; done(status, body)
+  post: function (url, body, done) {
+    var form = body instanceof FormData;
+    var headers = {"Accept": "application/json"};
+    if (!form) headers["Content-Type"] = "application/json";
+    fetch(url, {method: "POST", credentials: "same-origin", headers: headers, body: form ? body : JSON.stringify(body || {})})
+      .then(function (r) { return r.json().then(function (j) { done(r.status, j); }, function () { done(r.status, {}); }); });
+  },
+  send: function (cid, action, payload, done) {
+    window.ChargeOps.post("/api/v1/chargers/" + encodeURIComponent(cid) + "/commands", {action: action, payload: payload}, done);
+  },
+  // the confirmation step of a command that cannot be taken back
+  confirmed: function (el) { return !el.dataset.confirm || window.confirm(el.dataset.confirm); }
+};
