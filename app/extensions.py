@@ -21,6 +21,7 @@ TASK_MODULES = [
     "app.tasks.chargers",
     "app.tasks.installations",
     "app.tasks.messaging",
+    "app.tasks.field",
 ]
 
 
