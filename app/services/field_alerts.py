@@ -14,9 +14,10 @@ from app.models.chargers import Charger
 
 
 def offline_alerts(session: Session, crossed: list[int], now: Optional[datetime] = None) -> list[int]:
-    """Given the chargers the sweep just marked offline: when, with those that went offline within
-    CHARGER_MASS_OFFLINE_WINDOW_S, they reach CHARGER_MASS_OFFLINE_MIN, send ONE mass alert (repeats within
-    the de-duplication window count on it) and return no one to alert singly; otherwise return `crossed`."""
+    """Given the chargers the sweep just marked offline: when the chargers that crossed their offline
+    threshold (offline_after) within CHARGER_MASS_OFFLINE_WINDOW_S reach CHARGER_MASS_OFFLINE_MIN, send ONE
+    mass alert listing them (repeats within the de-duplication window count on it) and return only the
+    others to alert one by one; otherwise return `crossed` unchanged."""
     if not crossed:
         return []
     now = now or utcnow()
@@ -24,19 +25,19 @@ def offline_alerts(session: Session, crossed: list[int], now: Optional[datetime]
     # offline_after is the moment each charger crossed its threshold
     recent = session.execute(
         select(Charger.id, Charger.cid, Charger.site).where(
-            Charger.offline.is_(True), Charger.offline_after >= now - window - timedelta(seconds=60),
+            Charger.offline.is_(True), Charger.offline_after >= now - window, Charger.offline_after <= now,
         ).order_by(Charger.cid)
     ).all()
-    ids = {r.id for r in recent} | set(crossed)
-    if len(ids) < current_app.config["CHARGER_MASS_OFFLINE_MIN"]:
+    ids = {r.id for r in recent}
+    if len(ids) < current_app.config["CHARGER_MASS_OFFLINE_MIN"] or not ids & set(crossed):
         return crossed
-    rows = [r for r in recent if r.id in ids]
+    rows = list(recent)
     sites = sorted({r.site for r in rows if r.site})
     where = f"site {sites[0]}" if len(sites) == 1 else "the network"
     title = f"{len(ids)} chargers went offline ({where})"
     body = "Chargers: " + ", ".join(r.cid for r in rows)
     _send_mass_alert(session, title, body, now)
-    return []
+    return [c for c in crossed if c not in ids]  # went offline long before the window: alerted on their own
 
 
 def _send_mass_alert(session: Session, title: str, body: str, now: datetime) -> None:
@@ -50,6 +51,14 @@ def _send_mass_alert(session: Session, title: str, body: str, now: datetime) -> 
         alert_group(session, code, kind="network_offline", title=title, body=body, ref_type="network",
                     ref_id="offline", dedupe_key="network:offline", now=now)
         return
+    from sqlalchemy import func
+
+    from app.models.messaging import Notification
+
+    window = timedelta(minutes=current_app.config["MESSAGING_ALERT_DEDUPE_MINUTES"])
+    if session.scalar(select(func.count()).select_from(Notification).where(
+            Notification.kind == "network_offline", Notification.created_at > now - window)):
+        return  # the outage is already announced; the list on the screen is live
     users = recipients_for(session, role=CPO) + recipients_for(session, role=MANAGER)
     notify(session, users, "network_offline", title, body=body, link="/chargers/network/?bucket=Offline",
            ref_type="network", ref_id=None)

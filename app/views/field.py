@@ -88,7 +88,7 @@ class IssueTrackerView(BaseView):
             abort(404)
         moves = [to for (frm, to) in issues.ISSUE_TRANSITIONS if frm == issue.status]
         return self.render_template("field/issue.html", issue=issue, moves=moves, people=_people(),
-                                    audit=history_of(db.session, "issue", issue.id))
+                                    trail=history_of(db.session, "issue", issue.id))
 
     @expose("/<int:pk>/transition", methods=["POST"])
     @has_access
@@ -218,7 +218,7 @@ class MaintenanceView(BaseView):
             task = maintenance.get_task(db.session, pk)
         except ServiceError:
             abort(404)
-        return self.render_template("field/task.html", task=task, audit=history_of(db.session, "maintenance", task.id))
+        return self.render_template("field/task.html", task=task, trail=history_of(db.session, "maintenance", task.id))
 
     @expose("/<int:pk>/start", methods=["POST"])
     @has_access
@@ -313,7 +313,7 @@ class ForceChargeView(BaseView):
             fc = force.get_force_charge(db.session, pk)
         except ServiceError:
             abort(404)
-        return self.render_template("field/force_charge_status.html", fc=fc, audit=history_of(db.session, "force_charge", fc.id))
+        return self.render_template("field/force_charge_status.html", fc=fc, trail=history_of(db.session, "force_charge", fc.id))
 
 
 class FeedView(BaseView):

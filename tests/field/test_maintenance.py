@@ -87,3 +87,28 @@ def test_the_calendar_is_a_month_grid_rendered_by_the_server(web_as, session, ma
     assert 'data-date="2026-06-01"' in html  # the grid starts on the Monday of the first week
     assert "Emergency MT-3" not in browser.get("/field/maintenance/calendar/?month=2026-06&type=L2").get_data(as_text=True)
     assert web_as("finance").get("/field/maintenance/calendar/").status_code in (302, 403)
+
+
+def test_the_completion_report_from_the_task_page_with_a_photo_and_readings(web_as, session, make_charger):
+    import io
+
+    from tests.conftest import csrf_token
+
+    make_charger("MT-4", site="Matara")
+    task = plan_task(session, {"kind": "Inspection", "charger_cid": "MT-4", "due_date": "2026-08-01", "repeat_days": 90,
+                               "checklist": ["Torque the terminals"]}, None)
+    session.commit()
+    browser = web_as("installer")
+    page = browser.get(f"/field/maintenance/{task.id}").get_data(as_text=True)
+    assert "Torque the terminals" in page and "Audit trail" in page
+    sent = browser.post(f"/field/maintenance/{task.id}/complete", content_type="multipart/form-data", data={
+        "csrf_token": csrf_token(page), "done": "0", "report": "Terminals torqued", "reading_name": ["voltage_v", ""],
+        "reading_value": ["229", ""], "photo": (io.BytesIO(b"\xff\xd8\xff" + b"\x00" * 32), "t.jpg")})
+    assert sent.status_code == 302
+    session.rollback()
+    done = session.get(MaintenanceTask, task.id)
+    assert done.status == "Done" and done.readings == {"voltage_v": "229"} and len(done.photos) == 1
+    assert done.checklist[0]["done"] is True
+    nxt = session.scalar(select(MaintenanceTask).where(MaintenanceTask.previous_id == task.id))
+    assert nxt is not None and nxt.repeat_days == 90
+    assert browser.get(f"/field/maintenance/photos/{done.photos[0].id}").status_code == 200
