@@ -283,4 +283,32 @@ MESSAGING_BEAT: dict = {
 }
 # (end of messaging)
 
-CELERY["beat_schedule"] = {**CUSTOMERS_BEAT, **SUPPORT_BEAT, **CHARGERS_BEAT, **FLEET_BEAT, **INSTALLATIONS_BEAT, **MESSAGING_BEAT}
+# --- field operations (issues, maintenance, force charge, alerts) -------------------
+# Reminders to an unresolved issue's assignee, and escalation to the CPO group, once per interval (minutes).
+FIELD_ISSUE_REMINDER_MIN = {
+    "Critical": env_int("ISSUE_CRITICAL_REMINDER_MIN", 30), "High": env_int("ISSUE_HIGH_REMINDER_MIN", 120),
+    "Medium": env_int("ISSUE_MEDIUM_REMINDER_MIN", 480), "Low": env_int("ISSUE_LOW_REMINDER_MIN", 1440),
+}
+FIELD_ISSUE_ESCALATION_MIN = {
+    "Critical": env_int("ISSUE_CRITICAL_ESCALATION_MIN", 60), "High": env_int("ISSUE_HIGH_ESCALATION_MIN", 240),
+    "Medium": env_int("ISSUE_MEDIUM_ESCALATION_MIN", 1440), "Low": env_int("ISSUE_LOW_ESCALATION_MIN", 4320),
+}
+FIELD_ISSUE_ESCALATION_GROUP = env("FIELD_ISSUE_ESCALATION_GROUP", "cpo_technical")
+FIELD_ISSUE_FAULT_PRIORITY = env("FIELD_ISSUE_FAULT_PRIORITY", "High")
+FIELD_ISSUE_OFFLINE_PRIORITY = env("FIELD_ISSUE_OFFLINE_PRIORITY", "Medium")
+# this many chargers offline within the window are one "mass offline" alert, not one each
+CHARGER_MASS_OFFLINE_MIN = env_int("CHARGER_MASS_OFFLINE_MIN", 5)
+CHARGER_MASS_OFFLINE_WINDOW_S = env_int("CHARGER_MASS_OFFLINE_WINDOW_S", 120)
+FORCE_CHARGE_TARIFF_PER_KWH = env("FORCE_CHARGE_TARIFF_PER_KWH", "70.00")  # money per kWh, Decimal
+FORCE_CHARGE_MIN_BALANCE = env("FORCE_CHARGE_MIN_BALANCE", "500.00")  # held for a timed force charge
+FORCE_CHARGE_MAX_MINUTES = env_int("FORCE_CHARGE_MAX_MINUTES", 720)
+FORCE_CHARGE_START_TIMEOUT = env_int("FORCE_CHARGE_START_TIMEOUT", 120)  # seconds from request to a session
+FIELD_BEAT: dict = {
+    "field-force-charges": {"task": "field.check_force_charges", "schedule": 15.0},
+    "field-issue-reminders": {"task": "field.send_issue_reminders", "schedule": 300.0},
+    "field-maintenance-overdue": {"task": "field.remind_overdue_maintenance", "schedule": 3600.0},
+    "field-push": {"task": "field.send_push", "schedule": 300.0},
+}
+# (end of field operations)
+
+CELERY["beat_schedule"] = {**CUSTOMERS_BEAT, **SUPPORT_BEAT, **CHARGERS_BEAT, **FLEET_BEAT, **INSTALLATIONS_BEAT, **MESSAGING_BEAT, **FIELD_BEAT}

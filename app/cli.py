@@ -9,7 +9,7 @@ from flask.cli import with_appcontext
 
 from app.extensions import appbuilder, db
 
-DEMO_DOMAINS = ["people", "customers", "support", "chargers", "installations", "messaging"]
+DEMO_DOMAINS = ["people", "customers", "support", "chargers", "installations", "messaging", "field"]
 
 
 @click.command("sync-roles")

@@ -22,6 +22,7 @@ TASK_MODULES = [
     "app.tasks.fleet",
     "app.tasks.installations",
     "app.tasks.messaging",
+    "app.tasks.field",
 ]
 
 

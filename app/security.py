@@ -119,6 +119,12 @@ PERMISSION_MATRIX: dict[str, dict[str, str]] = {
     "NotificationGroup": {MANAGER: WRITE, **grant(READ, (DISPATCHER, CPO, CENTRAL_OPS))},
     "Alert": {**grant(WRITE, (MANAGER, DISPATCHER, OPS_AGENT, CPO, INSTALLER, CENTRAL_OPS)), FIELD_TEAM: READ},
     # (end of messaging)
+    # --- field operations (issue tracker, maintenance, force charge, broadcasts) -------
+    "ChargerIssue": grant(WRITE, (CPO, INSTALLER, DISPATCHER, MANAGER)),
+    "MaintenanceTask": grant(WRITE, (CPO, INSTALLER, DISPATCHER, MANAGER)),
+    "ForceCharge": grant(WRITE, (MANAGER, CPO, DISPATCHER, OPS_AGENT, INSTALLER)),
+    "Broadcast": grant(WRITE, (MANAGER, CPO, DISPATCHER, CENTRAL_OPS)),
+    # (end of field operations)
 }
 
 # Every signed-in person: their own profile, password, API keys and notifications.

@@ -55,6 +55,6 @@ def test_my_notifications_show_only_mine(session, web_as):
     notify_user(session, agent.id, "reminder", "Ticket #12 is waiting for you")
     notify_user(session, manager.id, "sla", "Ticket #9 breached its SLA")
     session.commit()
-    page = web_as("agent").get("/notificationview/list/").get_data(as_text=True)
+    page = web_as("agent").get("/field/feed/").get_data(as_text=True)
     assert "Ticket #12 is waiting" in page and "Ticket #9" not in page
     assert unread_count(session, agent.id) == 1

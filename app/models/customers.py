@@ -119,6 +119,8 @@ class Wallet(Model):
     customer: Mapped[Customer] = relationship(back_populates="wallets")
     currency: Mapped[str] = mapped_column(String(3))
     balance: Mapped[Decimal] = mapped_column(Money, default=ZERO)
+    # set aside by open holds (force charges): a debit may spend only balance - held
+    held: Mapped[Decimal] = mapped_column(Money, default=ZERO, server_default="0", nullable=False)
     created_at: Mapped[datetime] = created_at_column()
     updated_at: Mapped[Optional[datetime]] = mapped_column()
 

@@ -72,7 +72,9 @@ class Ticket(Model):
     status: Mapped[str] = mapped_column(String(20), default="Open")
     customer_id: Mapped[Optional[int]] = mapped_column(ForeignKey("customer.id", ondelete="SET NULL"), index=True)
     customer: Mapped[Optional[Customer]] = relationship(Customer)
-    charger_ref: Mapped[Optional[str]] = mapped_column(String(60))
+    # the charger it is about: a registry row, not free text (0016 moved the old text by cid)
+    charger_id: Mapped[Optional[int]] = mapped_column(ForeignKey("charger.id", ondelete="SET NULL"), index=True)
+    charger: Mapped[Optional["Charger"]] = relationship("Charger")
     # unique: escalating the same call twice finds this ticket instead of creating another
     call_id: Mapped[Optional[int]] = mapped_column(ForeignKey("support_call.id", ondelete="SET NULL"), unique=True)
     call: Mapped[Optional[Call]] = relationship(foreign_keys=[call_id], overlaps="ticket")
@@ -114,6 +116,11 @@ class Ticket(Model):
             return False
         done = self.resolved_at if self.status in ("Resolved", "Closed") else None
         return (done or utcnow()) > self.resolution_due
+
+    @property
+    def charger_ref(self) -> Optional[str]:
+        """The charger's OCPP identity, as screens and the API have always shown it."""
+        return self.charger.cid if self.charger is not None else None
 
     def __repr__(self) -> str:
         return f"Ticket #{self.id}: {self.title}"

@@ -499,6 +499,12 @@ def process_batch(session: Session, items: list[Incoming], prefix: str,
         next_id = svc.release_after(session, charger_id)
         if next_id:
             outcome.publish.append(next_id)
+    # force charges follow their charger's session traffic and command results (field_force_charge)
+    watched = {r.charger.id for r in records if r.kind == "result" or (r.kind == "ocpp" and r.name in TRANSACTION_ACTIONS)}
+    if watched:
+        from app.services.field_force_charge import force_charge_events
+
+        outcome.events.extend(force_charge_events(session, watched))
     return outcome
 
 

@@ -75,9 +75,11 @@ def post_entry(
     source_type: Optional[str] = None,
     source_ref: Optional[str] = None,
     reverses_id: Optional[int] = None,
+    allow_overdraft: bool = False,
 ) -> WalletEntry:
-    """Apply a signed amount to the wallet and append its ledger row (caller commits)."""
-    allow_overdraft = entry_type in OVERDRAFT_ALLOWED or amount > 0
+    """Apply a signed amount to the wallet and append its ledger row (caller commits).
+    A debit may not spend money set aside by holds (balance - held); allow_overdraft: energy already delivered."""
+    allow_overdraft = allow_overdraft or entry_type in OVERDRAFT_ALLOWED or amount > 0
     new_balance = func.round(Wallet.balance + amount, 2)  # round: SQLite adds REALs; keep exact cents
     statement = (
         update(Wallet)
@@ -87,10 +89,10 @@ def post_entry(
         .execution_options(synchronize_session=False)
     )
     if not allow_overdraft:
-        statement = statement.where(new_balance >= 0)
+        statement = statement.where(new_balance >= Wallet.held)
     balance_after = session.execute(statement).scalar_one_or_none()
     if balance_after is None:
-        available = session.scalar(select(Wallet.balance).where(Wallet.id == wallet.id))
+        available = session.scalar(select(Wallet.balance - Wallet.held).where(Wallet.id == wallet.id))
         raise Conflict(f"insufficient balance: {available:.2f} {wallet.currency} available, {-amount:.2f} needed")
     entry = WalletEntry(
         wallet_id=wallet.id,
@@ -439,3 +441,75 @@ def report_wallets_out_of_balance(session: Session) -> int:
             notify_user(session, user.id, "wallet_mismatch", f"{len(bad)} wallet(s) do not match their ledger",
                         body, "/walletview/list/")
     return len(bad)
+
+
+# --- holds: money set aside (a force charge's amount) until it is captured as one charge or released ---
+
+def available_balance(session: Session, wallet_id: int) -> Decimal:
+    value = session.scalar(select(Wallet.balance - Wallet.held).where(Wallet.id == wallet_id))
+    return Decimal(value or 0).quantize(CENT)
+
+
+def place_hold(session: Session, wallet: Wallet, amount: Decimal, *, source_type: str, source_ref: str):
+    """Set `amount` aside: one conditional UPDATE of wallet.held, refused (409) when balance - held cannot
+    cover it, so two holds can never spend the same money (the row lock serialises them). Caller commits."""
+    from app.models.field import WalletHold
+
+    amount = Decimal(amount).quantize(CENT)
+    if amount <= 0:
+        raise InvalidInput("a hold must be a positive amount")
+    held_after = session.execute(
+        update(Wallet)
+        .where(Wallet.id == wallet.id, func.round(Wallet.balance - Wallet.held, 2) >= amount)
+        .values(held=func.round(Wallet.held + amount, 2), updated_at=utcnow())
+        .returning(Wallet.held)
+        .execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+    if held_after is None:
+        available = available_balance(session, wallet.id)
+        raise Conflict(f"insufficient balance: {available:.2f} {wallet.currency} available, {amount:.2f} needed")
+    hold = WalletHold(wallet_id=wallet.id, amount=amount, status="held", source_type=source_type,
+                      source_ref=source_ref, created_at=utcnow())
+    session.add(hold)
+    session.flush()
+    session.expire(wallet, ["held", "updated_at"])
+    return hold
+
+
+def _settle_hold(session: Session, hold_id: int, status: str):
+    """held -> captured|released exactly once (a conditional UPDATE), and the wallet's held goes down by it."""
+    from app.models.field import WalletHold
+
+    settled = session.execute(
+        update(WalletHold).where(WalletHold.id == hold_id, WalletHold.status == "held")
+        .values(status=status, settled_at=utcnow()).execution_options(synchronize_session=False)
+    ).rowcount
+    if not settled:
+        return None
+    hold = session.get(WalletHold, hold_id, populate_existing=True)
+    session.execute(
+        update(Wallet).where(Wallet.id == hold.wallet_id)
+        .values(held=func.round(Wallet.held - hold.amount, 2), updated_at=utcnow())
+        .execution_options(synchronize_session=False)
+    )
+    return hold
+
+
+def release_hold(session: Session, hold_id: int) -> bool:
+    """Give the money back to the available balance; False when the hold was already settled. Caller commits."""
+    return _settle_hold(session, hold_id, "released") is not None
+
+
+def capture_hold(session: Session, hold_id: int, amount: Decimal, *, user_id: Optional[int], reason: str,
+                 reference: str) -> Optional[WalletEntry]:
+    """Settle a hold with one charge of exactly `amount` (may differ from the hold: it is what was metered);
+    None when the hold was already settled, so the charge happens once. Caller commits."""
+    hold = _settle_hold(session, hold_id, "captured")
+    if hold is None:
+        return None
+    amount = Decimal(amount).quantize(CENT)
+    if amount <= 0:
+        return None
+    wallet = session.get(Wallet, hold.wallet_id)
+    return post_entry(session, wallet, CHARGE, -amount, user_id=user_id, reason=reason,
+                      source_type=hold.source_type, source_ref=reference, allow_overdraft=True)

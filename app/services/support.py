@@ -141,6 +141,19 @@ def _department_id(session: Session, value: Any) -> Optional[int]:
     return _get(session, Department, value, "department").id
 
 
+def _charger_id(session: Session, cid: Any, strict: bool = True) -> Optional[int]:
+    """A ticket names a registry charger by its OCPP identity; an unknown one is refused (or ignored when not strict)."""
+    from app.models.chargers import Charger
+
+    cid = _text(cid, "charger_ref", max_len=60)
+    if cid is None:
+        return None
+    charger_id = session.scalar(select(Charger.id).where(Charger.cid == cid))
+    if charger_id is None and strict:
+        raise InvalidInput(f"charger_ref: no charger {cid} in the registry")
+    return charger_id
+
+
 def _customer_id(session: Session, value: Any) -> Optional[int]:
     if value in (None, ""):
         return None
@@ -492,7 +505,7 @@ def escalate_call(session: Session, call_id: int, by_user_id: Optional[int]) -> 
             session, title=f"{call.category}: {(call.summary or caller or '')[:150]}".rstrip(": "),
             description=description, priority=priority, category=call.category, customer_id=call.customer_id,
             charger_ref=call.charger_ref, assignee_id=assignee_id, department_id=department_id,
-            call_id=call.id, created_by=by_user_id,
+            call_id=call.id, created_by=by_user_id, strict_charger=False,
         )
         savepoint.commit()
     except IntegrityError:  # someone escalated the same call a moment ago
@@ -577,8 +590,10 @@ def open_ticket(
     call_id: Optional[int] = None,
     request_id: Optional[int] = None,
     created_by: Optional[int] = None,
+    strict_charger: bool = True,
 ) -> Ticket:
-    """Open a ticket with SLA due times; assignment to a member and/or a department. Caller commits."""
+    """Open a ticket with SLA due times; assignment to a member and/or a department. Caller commits.
+    `charger_ref` is a registry cid; a call's free-text charger (strict_charger=False) stays in the description."""
     assignee = _user_id(session, assignee_id)
     department = _department_id(session, department_id)
     if department is None and assignee is not None:
@@ -589,7 +604,7 @@ def open_ticket(
         description=_text(description, "description", max_len=10000) or "",
         priority=_choice(priority or "Medium", "priority", PRIORITIES, required=True),
         category=_choice(category, "category", CALL_CATEGORIES), customer_id=_customer_id(session, customer_id),
-        charger_ref=_text(charger_ref, "charger_ref", max_len=60), assignee_id=assignee, department_id=department,
+        charger_id=_charger_id(session, charger_ref, strict_charger), assignee_id=assignee, department_id=department,
         call_id=call_id, request_id=request_id, created_by_id=created_by, status="Open",
         created_at=now, updated_at=now, reopen_count=0,
     )
@@ -662,7 +677,7 @@ def update_ticket(session: Session, ticket_id: int, changes: dict, by_user_id: O
     if "category" in changes:
         ticket.category = _choice(changes["category"], "category", CALL_CATEGORIES)
     if "charger_ref" in changes:
-        ticket.charger_ref = _text(changes["charger_ref"], "charger_ref", max_len=60)
+        ticket.charger_id = _charger_id(session, changes["charger_ref"])
     if "customer_id" in changes:
         ticket.customer_id = _customer_id(session, changes["customer_id"])
     if "priority" in changes:

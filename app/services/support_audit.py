@@ -15,13 +15,14 @@ from sqlalchemy import event, inspect
 from sqlalchemy.orm import Session
 
 from app.models.base import utcnow
+from app.models.chargers import Charger
 from app.models.customers import Customer
 from app.models.people import Department
 from app.models.support import Call, CustomerRequest, SupportAudit, Ticket
 
 AUDITED = {
     Ticket: ("ticket", (
-        "title", "description", "category", "priority", "status", "customer_id", "charger_ref",
+        "title", "description", "category", "priority", "status", "customer_id", "charger_id",
         "assignee_id", "department_id", "first_response_due", "resolution_due", "reopen_count",
     )),
     Call: ("call", (
@@ -33,7 +34,17 @@ AUDITED = {
         "assigned_department_id", "assignee_id", "customer_id", "assignment_overridden",
     )),
 }
-_REFERENCES = {"assignee_id": User, "department_id": Department, "assigned_department_id": Department, "customer_id": Customer}
+_REFERENCES = {"assignee_id": User, "department_id": Department, "assigned_department_id": Department, "customer_id": Customer,
+               "charger_id": Charger}
+
+
+def audit_model(model, entity: str, fields: tuple[str, ...], references: Optional[dict] = None) -> None:
+    """Another domain's record audited the same way (issues, maintenance tasks, force charges)."""
+    AUDITED[model] = (entity, fields)
+    _REFERENCES.update(references or {})
+    for field in fields:
+        event.listen(getattr(model, field), "set", lambda target, value, old, initiator: value,
+                     active_history=True, retval=True)
 
 
 def _load_old_values() -> None:
@@ -69,7 +80,7 @@ def _display(session: Session, field: str, value: Any) -> Optional[str]:
             return f"#{value}"
         if model is User:
             return f"{target.first_name} {target.last_name} ({target.username})"
-        return str(target.name)
+        return str(getattr(target, "name", None) or target)
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M")
     return str(value)

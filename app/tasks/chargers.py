@@ -11,36 +11,43 @@ from app.services import chargers as svc
 from app.services.outbox import enqueue_after_commit
 
 
+def _alert_and_track(charger_id: int, kind: str, detail: str) -> int:
+    """Alert the people who watch the network, and put the event on the charger's issue (the issue tracker)."""
+    from app.services.field_issues import record_charger_event
+
+    sent = svc.alert_charger_event(db.session, charger_id, kind, detail)
+    record_charger_event(db.session, charger_id, kind, detail)
+    db.session.commit()
+    return sent
+
+
 @shared_task(name="chargers.charger_faulted", acks_late=True)
 def charger_faulted(charger_id: int, detail: str = "") -> int:
     """Handed over by the ingest when a charger turns Faulted; in-app alert to CPO/Manager (deduplicated)."""
-    sent = svc.alert_charger_event(db.session, charger_id, "charger_faulted", detail)
-    db.session.commit()
-    return sent
+    return _alert_and_track(charger_id, "charger_faulted", detail)
 
 
 @shared_task(name="chargers.charger_offline", acks_late=True)
 def charger_offline(charger_id: int, detail: str = "") -> int:
-    sent = svc.alert_charger_event(db.session, charger_id, "charger_offline", detail)
-    db.session.commit()
-    return sent
+    return _alert_and_track(charger_id, "charger_offline", detail)
 
 
 @shared_task(name="chargers.fault_cleared", acks_late=True)
 def fault_cleared(charger_id: int, detail: str = "") -> int:
-    sent = svc.alert_charger_event(db.session, charger_id, "fault_cleared", detail)
-    db.session.commit()
-    return sent
+    return _alert_and_track(charger_id, "fault_cleared", detail)
 
 
 @shared_task(name="chargers.sweep", acks_late=True)
 def sweep() -> dict:
     """Beat, every ~15 s: the fleet's offline sweep (one UPDATE) and command time-outs backstop."""
+    from app.services.field_alerts import offline_alerts
+
     crossed = svc.sweep_offline(db.session)
+    singles = offline_alerts(db.session, crossed)  # many at once: one mass alert instead
     timed_out = svc.sweep_command_timeouts(db.session)
     released = {svc.get_command(db.session, c).charger_id for c in timed_out}
     to_publish = [cid for cid in (svc.release_after(db.session, charger_id) for charger_id in released) if cid]
-    for charger_id in crossed:
+    for charger_id in singles:
         enqueue_after_commit(db.session, "chargers.charger_offline", charger_id, "no message within the offline threshold")
     db.session.commit()
     for command_id in to_publish:

@@ -1,43 +1,15 @@
-"""Per-person screens: my notifications and my API keys (admins see and revoke everyone's)."""
+"""Per-person screens: my API keys (admins see and revoke everyone's); the notification feed is app/views/field.py."""
 from __future__ import annotations
 
 from datetime import timedelta
 
 from flask import flash, g, redirect, request, url_for
-from flask_appbuilder import BaseView, action, expose, has_access
-from flask_appbuilder.models.sqla.filters import FilterEqualFunction
-from flask_appbuilder.models.sqla.interface import SQLAInterface
+from flask_appbuilder import BaseView, expose, has_access
 from flask_appbuilder.security.sqla.models import ApiKey
 
 from app.extensions import db
 from app.models.base import utcnow
-from app.models.messaging import Notification
 from app.security import ADMIN
-from app.services.notifications import mark_read
-from app.views.base import ResourceModelView
-
-
-def current_user_id():
-    return g.user.id
-
-
-class NotificationView(ResourceModelView):
-    datamodel = SQLAInterface(Notification)
-    class_permission_name = "Notification"
-    base_permissions = ["can_read", "can_write"]
-    base_filters = [["user_id", FilterEqualFunction, current_user_id]]
-    base_order = ("created_at", "desc")
-    list_columns = ["created_at", "kind", "title", "body", "is_read"]
-    show_columns = ["created_at", "kind", "title", "body", "link", "read_at"]
-    search_columns = ["kind", "title", "created_at", "read_at"]
-    label_columns = {"is_read": "Read"}
-
-    @action("mark_read", "Mark read", single=False)
-    def mark_read_action(self, items):
-        items = items if isinstance(items, list) else [items]
-        mark_read(db.session, g.user.id, [n.id for n in items])
-        db.session.commit()
-        return redirect(self.get_redirect())
 
 
 class MyApiKeysView(BaseView):
@@ -87,5 +59,5 @@ class MyApiKeysView(BaseView):
 
 
 def register(appbuilder) -> None:
-    appbuilder.add_view(NotificationView, "Notification", label="My notifications", icon="fa-bell", category="Me")
+    # notifications: the feed in app/views/field.py (FeedView), not a create/edit/delete grid
     appbuilder.add_view(MyApiKeysView, "MyApiKeys", label="My API keys", icon="fa-key", category="Me")

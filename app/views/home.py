@@ -1,4 +1,4 @@
-"""The home page: who you are, what you can open; for support roles, the support dashboard."""
+"""The home page: who you are; for support roles the support dashboard; for every role its own work (field_home)."""
 from __future__ import annotations
 
 from flask import g
@@ -31,4 +31,7 @@ class HomeView(IndexView):
 
                 context["dashboard"] = dashboard_data(db.session)
                 context["format_minutes"] = format_minutes
+            from app.services.field_home import panels_for
+
+            context["panels"] = panels_for(db.session, user)
         return self.render_template(self.index_template, appbuilder=self.appbuilder, user=user, **context)

@@ -113,6 +113,6 @@ def test_reminders_show_in_the_notifications_ui(app, session, web_as):
     from flask import url_for
 
     with app.test_request_context():
-        url = url_for("NotificationView.list")
+        url = url_for("FeedView.feed")
     html = browser.get(url).get_data(as_text=True)
     assert "Reminder: Ticket #" in html

@@ -45,6 +45,10 @@ def test_resolved_on_call_is_resolved(session):
 
 
 def test_escalate_is_idempotent_and_links_both_ways(api_as, customer, session):
+    from app.models.chargers import Charger
+
+    session.add(Charger(cid="CP-12", name="CP-12", type="L2"))  # a ticket names a registry charger
+    session.commit()
     api = api_as("agent")
     call_id = api.post("/api/v1/calls/", json={"caller_phone": "+94771234567", "category": "Charger Faults",
                                                "summary": "CP-12 shows error E42", "charger_ref": "CP-12"}).json["id"]

@@ -1,0 +1,72 @@
+"""Field operations Celery tasks: load by id, call a service, decide retries."""
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from app.extensions import db
+from app.services import chargers as chargers_svc
+from app.services import field_force_charge, field_issues, field_maintenance
+
+log = logging.getLogger(__name__)
+
+
+def _publish(command_ids) -> None:
+    for command_id in command_ids:
+        chargers_svc.publish_command(command_id)
+
+
+@shared_task(name="field.force_charge_progress")
+def force_charge_progress(charger_id: int, detail: str = "") -> int:
+    """Handed over by the ingest: a charger with a live force charge reported session traffic or a command result."""
+    publish = field_force_charge.progress_charger(db.session, charger_id)
+    db.session.commit()
+    _publish(publish)
+    return len(publish)
+
+
+@shared_task(name="field.check_force_charges")
+def check_force_charges() -> int:
+    """Beat: timed force charges reach their time, starts that never came release their hold."""
+    publish = field_force_charge.check_force_charges(db.session)
+    db.session.commit()
+    _publish(publish)
+    return len(publish)
+
+
+@shared_task(name="field.issue_event")
+def issue_event(charger_id: int, kind: str, detail: str = "") -> bool:
+    """A fault, an Offline alert or a cleared fault goes onto the charger's issue."""
+    issue = field_issues.record_charger_event(db.session, charger_id, kind, detail)
+    db.session.commit()
+    return issue is not None
+
+
+@shared_task(name="field.send_issue_reminders")
+def send_issue_reminders() -> dict:
+    sent = field_issues.send_issue_reminders(db.session)
+    db.session.commit()
+    return sent
+
+
+@shared_task(name="field.remind_overdue_maintenance")
+def remind_overdue_maintenance() -> int:
+    sent = field_maintenance.remind_overdue(db.session)
+    db.session.commit()
+    return sent
+
+
+@shared_task(name="field.send_push")
+def send_push() -> int:
+    """Web Push delivery arrives with the field app (pywebpush + VAPID keys); until then the queued
+    PushDelivery rows stay 'pending' and this task only reports how many are waiting."""
+    from sqlalchemy import func, select
+
+    from app.models.field import PushDelivery
+
+    pending = db.session.scalar(select(func.count()).select_from(PushDelivery).where(PushDelivery.status == "pending"))
+    if pending:
+        log.info("%d web push deliveries pending (no Web Push sender configured yet)", pending)
+    db.session.rollback()
+    return pending or 0
