@@ -17,7 +17,7 @@ from app.extensions import appbuilder, celery_init_app, csrf, db, migrate
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # One module per domain in app/views/ and app/api/, each with register(appbuilder).
-DOMAINS = ["people", "customers", "support", "chargers", "installations", "messaging", "account"]
+DOMAINS = ["people", "customers", "support", "chargers", "installations", "messaging", "account", "charts", "reports"]
 
 
 class ConfigurationError(RuntimeError):
@@ -126,6 +126,10 @@ def create_app(overrides: Optional[dict[str, Any]] = None) -> Flask:
 
     app.register_blueprint(health_bp)
     csrf.exempt(health_bp)
+
+    from app.vendor import bp as vendor_bp
+
+    app.register_blueprint(vendor_bp)  # npm libraries (chart.js) from node_modules/
     celery_init_app(app)
 
     from app.cli import register_cli
