@@ -346,7 +346,9 @@ class OemPortalView(BaseView):
         oems = list(db.session.scalars(select(Oem).where(Oem.active.is_(True))))
         for oem in oems:
             send_oem_report_task.delay(oem.id, period, start.isoformat())
-        flash(f"Building and e-mailing the {period} report from {start} for {len(oems)} OEM(s)", "success")
+        # queued, not sent: each report says "sent" only once the mail server has accepted it
+        flash(f"Building the {period} report from {start} for {len(oems)} OEM(s); each shows its e-mail status below "
+              "once the mail server has answered", "info")
         return redirect(url_for("OemPortalView.portal"))
 
     @expose("/report/<int:report_id>")
