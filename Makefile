@@ -7,7 +7,7 @@ export FLASK_APP := app:create_app
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 TEST_DATABASE_URL ?= postgresql://postgres@127.0.0.1:5432/chargeops_test
 
-.PHONY: run test test-sqlite test-postgres services chromium migrate seed install clean
+.PHONY: run test test-sqlite test-postgres services chromium libreoffice npm migrate seed install clean
 
 $(STAMP): requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -15,13 +15,24 @@ $(STAMP): requirements.txt
 	$(BIN)/python -m pip install -q -r requirements.txt
 	touch $(STAMP)
 
-install: $(STAMP)
+# Browser libraries (chart.js) from the npm registry, exactly as package-lock.json says; served by app/vendor.py.
+NPM_STAMP := node_modules/.installed
+$(NPM_STAMP): package.json package-lock.json
+	npm ci --ignore-scripts --no-audit --no-fund
+	touch $(NPM_STAMP)
+
+npm: $(NPM_STAMP)
+
+install: $(STAMP) $(NPM_STAMP)
 
 services:
 	@scripts/services.sh
 
 chromium:
 	@scripts/chromium.sh
+
+libreoffice:
+	@scripts/libreoffice.sh
 
 migrate: install
 	$(BIN)/flask db upgrade
@@ -38,7 +49,7 @@ run: install services seed
 
 # The whole suite on the embedded default (SQLite) and on PostgreSQL, both passes at once: each
 # run has its own database, Celery queue and MQTT topic prefix, so they never cross-talk.
-test: install services chromium
+test: install services chromium libreoffice
 	$(MAKE) --no-print-directory -j2 --output-sync=target test-sqlite test-postgres
 
 test-sqlite: install
@@ -48,4 +59,4 @@ test-postgres: install
 	TEST_DATABASE_URL=$(TEST_DATABASE_URL) $(BIN)/python -m pytest -m "not browser"
 
 clean:
-	rm -rf $(VENV) var test-artifacts
+	rm -rf $(VENV) var test-artifacts node_modules

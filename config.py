@@ -251,6 +251,7 @@ INSTALLATIONS_UPLOAD_LINK_HOURS = env_int("INSTALLATIONS_UPLOAD_LINK_HOURS", 72)
 INSTALLATIONS_MAX_UPLOAD_BYTES = env_int("INSTALLATIONS_MAX_UPLOAD_BYTES", 8 * 1024 * 1024)
 INSTALLATIONS_MAX_VIDEO_BYTES = env_int("INSTALLATIONS_MAX_VIDEO_BYTES", 19 * 1024 * 1024)
 INSTALLATIONS_REPORT_FROM = env("INSTALLATIONS_REPORT_FROM", MAIL_FROM)
+OPERATOR_NAME = env("OPERATOR_NAME", "ChargeOps")  # the network operator, as named in report titles
 INSTALLATIONS_BEAT: dict = {
     "installations-overdue-reminders": {"task": "installations.remind_overdue", "schedule": 3600.0},
 }

@@ -17,7 +17,7 @@ from app.extensions import appbuilder, celery_init_app, csrf, db, migrate
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # One module per domain in app/views/ and app/api/, each with register(appbuilder).
-DOMAINS = ["people", "customers", "support", "chargers", "fleet", "installations", "messaging", "account", "field"]
+DOMAINS = ["people", "customers", "support", "chargers", "fleet", "installations", "messaging", "account", "field", "charts", "reports"]
 
 
 class ConfigurationError(RuntimeError):
@@ -144,6 +144,10 @@ def create_app(overrides: Optional[dict[str, Any]] = None) -> Flask:
 
     app.register_blueprint(health_bp)
     csrf.exempt(health_bp)
+
+    from app.vendor import bp as vendor_bp
+
+    app.register_blueprint(vendor_bp)  # npm libraries (chart.js) from node_modules/
     celery_init_app(app)
     _answer_busy_database(app)
 

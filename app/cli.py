@@ -56,7 +56,7 @@ def outbox_relay_command():
 def register_cli(app: Flask) -> None:
     for command in (sync_roles_command, seed_demo_command, outbox_relay_command):
         app.cli.add_command(command)
-    for domain in ("chargers", "customers", "installations", "messaging", "support"):
+    for domain in ("chargers", "customers", "installations", "messaging", "support", "reports"):
         try:
             module = importlib.import_module(f"app.commands.{domain}")
         except ModuleNotFoundError as exc:

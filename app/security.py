@@ -125,6 +125,21 @@ PERMISSION_MATRIX: dict[str, dict[str, str]] = {
     "ForceCharge": grant(WRITE, (MANAGER, CPO, DISPATCHER, OPS_AGENT, INSTALLER)),
     "Broadcast": grant(WRITE, (MANAGER, CPO, DISPATCHER, CENTRAL_OPS)),
     # (end of field operations)
+    # --- reports and charts (FAB chart views, report files, sent report mail) -----
+    "CallChart": grant(READ, SUPPORT_ROLES),
+    "TicketChart": grant(READ, SUPPORT_ROLES),
+    "ChargerChart": grant(READ, CHARGER_ROLES),
+    "ChargerFaultChart": grant(READ, CHARGER_ROLES),
+    "PaymentChart": grant(READ, (MANAGER, FINANCE)),
+    "TopUpChart": grant(READ, (MANAGER, FINANCE)),
+    "JobChart": grant(READ, (MANAGER, DISPATCHER, CENTRAL_OPS, OEM_REPORTING)),
+    "InstallationChart": grant(READ, (MANAGER, DISPATCHER, CENTRAL_OPS, OEM_REPORTING)),
+    "PayoutChart": grant(READ, (MANAGER, FINANCE)),
+    # the list of reports and datasets; which files a role may download is REPORT_OWNERS in reporting/catalogue.py
+    "Report": grant(READ, (MANAGER, OEM_REPORTING, OEM)),
+    "ReportMail": grant(READ, (MANAGER, OEM_REPORTING)),  # what was e-mailed, sent or failed and why
+    "PayoutLedger": grant(READ, (MANAGER, FINANCE)),  # the payout ledger as .xlsx
+    # (end of reports and charts)
 }
 
 # Every signed-in person: their own profile, password, API keys and notifications.

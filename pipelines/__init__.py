@@ -1,34 +1,16 @@
-"""Dagster definitions: every asset module in pipelines/assets/, with its jobs and schedules.
+"""Dagster definitions, written out: `dagster dev -m pipelines` loads `defs`.
 
-`dagster dev -m pipelines` (or `dagster-daemon run -m pipelines`) loads `defs`. Each asset
-module may declare module-level lists `JOBS` and `SCHEDULES`; asset bodies call `reporting/`.
+Assets: pipelines/assets/<domain>.py (bodies call reporting/); partitions: pipelines/partitions.py;
+jobs and schedules: pipelines/jobs.py, pipelines/schedules.py; resources: pipelines/resources/, one file each.
 """
-from __future__ import annotations
+from dagster import Definitions
 
-import importlib
-import pkgutil
+from pipelines.assets.installations import oem_monthly_reports, oem_weekly_reports, payout_ledger
+from pipelines.assets.people import team_performance_monthly, team_performance_weekly
+from pipelines.jobs import JOBS
+from pipelines.resources import RESOURCES
+from pipelines.schedules import SCHEDULES
 
-from dagster import Definitions, load_assets_from_modules
+ASSETS = [oem_weekly_reports, oem_monthly_reports, payout_ledger, team_performance_weekly, team_performance_monthly]
 
-from pipelines import assets as assets_package
-from pipelines.resources import FlaskAppResource
-
-
-def _asset_modules():
-    return [
-        importlib.import_module(f"{assets_package.__name__}.{info.name}")
-        for info in pkgutil.iter_modules(assets_package.__path__)
-    ]
-
-
-def build_definitions() -> Definitions:
-    modules = _asset_modules()
-    return Definitions(
-        assets=load_assets_from_modules(modules),
-        jobs=[job for m in modules for job in getattr(m, "JOBS", [])],
-        schedules=[s for m in modules for s in getattr(m, "SCHEDULES", [])],
-        resources={"chargeops": FlaskAppResource()},
-    )
-
-
-defs = build_definitions()
+defs = Definitions(assets=ASSETS, jobs=JOBS, schedules=SCHEDULES, resources=RESOURCES)

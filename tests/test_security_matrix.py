@@ -99,3 +99,18 @@ def test_menu_shows_only_what_the_role_may_open(web_as):
     assert "Departments" in manager and "Activity log" in manager
     admin = web_as("admin").get("/").get_data(as_text=True)
     assert "List Users" in admin
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_chart_views_allow_and_refuse_exactly_as_declared(app, web_as, role):
+    from flask_appbuilder.charts.views import BaseChartView
+
+    browser = web_as(USER_FOR_ROLE[role])
+    wrong = []
+    for view in [v for v in app.appbuilder.baseviews if isinstance(v, BaseChartView) and v.class_permission_name in PERMISSION_MATRIX]:
+        with app.test_request_context():
+            url = url_for(f"{view.__class__.__name__}.chart")
+        response = browser.get(url)
+        if (response.status_code == 200) != (expected(role, view.class_permission_name) is not None):
+            wrong.append(f"{url}: {response.status_code}, declared {expected(role, view.class_permission_name)}")
+    assert wrong == []

@@ -399,4 +399,8 @@ class OemReport(Model):
     stored_name: Mapped[str] = mapped_column(String(120))
     rows: Mapped[int] = mapped_column(default=0)
     emailed_to: Mapped[Optional[str]] = mapped_column(Text)
+    # "sent" only once the SMTP server accepted the message; "failed" with the server's (or network's) reason
+    email_status: Mapped[Optional[str]] = mapped_column(String(10))
+    email_error: Mapped[Optional[str]] = mapped_column(Text)
+    emailed_at: Mapped[Optional[datetime]] = mapped_column()
     created_at: Mapped[datetime] = created_at_column()

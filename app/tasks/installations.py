@@ -22,13 +22,17 @@ def remind_overdue_task() -> int:
 @shared_task(name="installations.send_oem_report", ignore_result=False, autoretry_for=(smtplib.SMTPException, OSError),
              retry_backoff=True, max_retries=5)
 def send_oem_report_task(oem_id: int, period: str, start: str) -> dict:
-    """Build and e-mail one OEM report (retried when the SMTP relay is down)."""
+    """Build and e-mail one OEM report; the report shows 'failed' and why at once, and the task retries
+    while the mail server cannot be reached (a refusal is final)."""
     from app.models.installations import Oem
-    from reporting.installations import oem_report
+    from reporting.installations import build_oem_report, email_oem_report
 
     oem = db.session.get(Oem, oem_id)
     if oem is None:
         return {"error": f"no OEM {oem_id}"}
-    record, jobs = oem_report(db.session, oem, period, date.fromisoformat(start))
+    record, data, workbook = build_oem_report(db.session, oem, period, date.fromisoformat(start))
+    answered = email_oem_report(db.session, record, data, workbook)
     db.session.commit()
-    return {"report_id": record.id, "rows": len(jobs), "emailed_to": record.emailed_to}
+    if not answered:
+        raise OSError(record.email_error)
+    return {"report_id": record.id, "rows": len(data.jobs), "emailed_to": record.emailed_to, "email_status": record.email_status}

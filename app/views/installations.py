@@ -347,7 +347,9 @@ class OemPortalView(BaseView):
         for oem in oems:
             enqueue_after_commit(db.session, "installations.send_oem_report", oem.id, period, start.isoformat())
         db.session.commit()
-        flash(f"Building and e-mailing the {period} report from {start} for {len(oems)} OEM(s)", "success")
+        # queued, not sent: each report says "sent" only once the mail server has accepted it
+        flash(f"Building the {period} report from {start} for {len(oems)} OEM(s); each shows its e-mail status below "
+              "once the mail server has answered", "info")
         return redirect(url_for("OemPortalView.portal"))
 
     @expose("/report/<int:report_id>")

@@ -1,1 +1,1 @@
-"""One module per domain; each holds assets (and optional JOBS / SCHEDULES lists)."""
+"""Assets grouped by domain; each body calls reporting/ and holds no report logic."""

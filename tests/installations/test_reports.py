@@ -58,20 +58,21 @@ def test_the_weekly_report_is_emailed_to_the_oem_contact(app, flow, session, smt
     today = datetime.utcnow().date()
     record, frame = oem_report(session, tata, "weekly", today - timedelta(days=today.weekday()))
     session.commit()
-    assert record.rows == 2 and record.emailed_to == "ev-installs@tatamotors.example"
+    assert record.rows == 2 and record.emailed_to == "ev-installs@tatamotors.example" and record.email_status == "sent"
     (rcpts, message), = smtp_server.messages
     assert rcpts == ["ev-installs@tatamotors.example"] and "Tata Motors" in message["Subject"]
     sheet = _attachment(message)
-    assert sorted(sheet["oem_ref"]) == ["TM-800", "TM-801"]  # nothing of MG's
-    assert set(sheet["stage"]) == {"Lead logged", "Documents complete"}
+    assert sorted(sheet["Your reference"]) == ["TM-800", "TM-801"]  # nothing of MG's
+    assert list(sheet["Stage"]) == ["Lead logged", "Documents complete"]  # pipeline order
 
 
 def test_dagster_materializes_one_weekly_partition(app, flow, session, smtp_server, monkeypatch, tmp_path):
     from dagster import materialize
 
     from app.models.installations import Lead
-    from pipelines.assets.installations import WEEKLY, installations_oem_weekly_reports
-    from pipelines.resources import FlaskAppResource
+    from pipelines.assets.installations import oem_weekly_reports
+    from pipelines.partitions import WEEKLY
+    from pipelines.resources.chargeops import ChargeOpsApp
 
     key = WEEKLY.get_last_partition_key()
     monday = datetime.fromisoformat(key)
@@ -86,14 +87,14 @@ def test_dagster_materializes_one_weekly_partition(app, flow, session, smtp_serv
     # inside a running app (here the test's) the resource uses that app: point it at the test SMTP server and dir
     for name, value in (("SMTP_URL", smtp_server.url), ("VAR_DIR", tmp_path)):
         monkeypatch.setitem(app.config, name, value)
-    result = materialize([installations_oem_weekly_reports], partition_key=key,
-                         resources={"chargeops": FlaskAppResource(database_url=app.config["SQLALCHEMY_DATABASE_URI"])})
+    result = materialize([oem_weekly_reports], partition_key=key,
+                         resources={"chargeops": ChargeOpsApp(database_url=app.config["SQLALCHEMY_DATABASE_URI"])})
     assert result.success
     workbook = tmp_path / "reports" / "installations" / f"TATA-weekly-{key}.xlsx"
     jobs = pd.read_excel(workbook, sheet_name="Jobs")
-    assert sorted(jobs["oem_ref"]) == ["TM-810", "TM-811"]
+    assert sorted(jobs["Your reference"]) == ["TM-810", "TM-811"]
     mg = pd.read_excel(tmp_path / "reports" / "installations" / f"MG-weekly-{key}.xlsx", sheet_name="Jobs")
-    assert list(mg["oem_ref"]) == ["MG-810"]
+    assert list(mg["Your reference"]) == ["MG-810"]
     assert sorted(r[0] for r, _ in smtp_server.messages) == ["charging@mgmotor.example", "ev-installs@tatamotors.example"]
 
 

@@ -1,0 +1,38 @@
+"""Every chart view draws with chart.js served from node_modules; nothing leaves 127.0.0.1 (the `page` fixture)."""
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from app.views.charts import CHART_VIEWS
+from tests.conftest import browser_login
+
+
+@pytest.fixture
+def some_activity(session):
+    """A few rows for the charts to group: calls, a ticket, a charger, customers' payments and top-ups."""
+    from app.demo import chargers, customers, installations
+
+    customers.seed(session)
+    chargers.seed(session)
+    installations.seed(session)
+    from app.models.support import Call, Ticket
+
+    session.add_all([Call(category="Payment Issues", summary="card declined"), Call(category="Charger Faults", summary="no power"),
+                     Ticket(title="Refund", priority="High", status="Open")])
+    session.commit()
+
+
+@pytest.mark.parametrize("view", [v for v, _ in CHART_VIEWS], ids=lambda v: v.__name__)
+def test_the_chart_view_draws(page, some_activity, view):
+    browser_login(page, "admin")
+    page.goto(f"/{view.__name__.lower()}/chart/")  # FAB's default route_base
+    page.wait_for_selector(".chargeops-chart[data-drawn='1'] canvas", timeout=30_000)
+    assert page.evaluate("typeof window.Chart") == "function"
+
+
+def test_the_support_dashboard_draws_its_trend(page, some_activity):
+    browser_login(page, "manager")
+    page.goto("/")
+    page.wait_for_selector("#calls-trend[data-drawn='1'] canvas", timeout=30_000)
