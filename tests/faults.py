@@ -68,7 +68,7 @@ class PrivateRedis:
 
 def celery_for(app, broker_url: str, queue: str) -> Celery:
     """A Celery client app (publishing only) with the app's settings, on the private broker and queue."""
-    client = Celery(f"relay-{queue}")
+    client = Celery(f"relay-{queue}", set_as_current=False)  # the tests' own tasks keep going to the shared worker
     client.config_from_object({**app.config["CELERY"], "broker_url": broker_url, "result_backend": broker_url,
                                "task_default_queue": queue})
     return client
