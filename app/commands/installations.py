@@ -31,7 +31,8 @@ def installations_report_command(period, start, no_email):
     for oem in db.session.scalars(select(Oem).where(Oem.active.is_(True)).order_by(Oem.name)):
         record, jobs = oem_report(db.session, oem, period, first, email=not no_email)
         db.session.commit()
-        click.echo(f"{oem.name}: {len(jobs)} jobs -> {record.stored_name}" + (f", e-mailed to {record.emailed_to}" if record.emailed_to else ""))
+        mail = {"sent": f", sent to {record.emailed_to}", "failed": f", e-mail FAILED: {record.email_error}"}.get(record.email_status, "")
+        click.echo(f"{oem.name}: {len(jobs)} jobs -> {record.stored_name}{mail}")
 
 
 @click.command("installations-remind-overdue")

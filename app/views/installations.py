@@ -482,7 +482,7 @@ class OemReportView(ReadOnlyModelView):
     datamodel = SQLAInterface(OemReport)
     class_permission_name = "OemReport"
     base_order = ("id", "desc")
-    list_columns = ["created_at", "oem", "period", "period_start", "period_end", "rows", "emailed_to"]
+    list_columns = ["created_at", "oem", "period", "period_start", "period_end", "rows", "emailed_to", "email_status", "email_error"]
 
 
 def register(appbuilder) -> None:
