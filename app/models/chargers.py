@@ -18,6 +18,8 @@ class Charger(Model):
     """One charge point, identified on the wire by its OCPP identity (chargeBoxIdentity)."""
 
     __tablename__ = "charger"
+    # the network list sorted by name walks this; the ingest never writes name, so its updates stay HOT
+    __table_args__ = (Index("ix_charger_name_id", "name", "id"),)
     id: Mapped[int] = mapped_column(primary_key=True)
     cid: Mapped[str] = mapped_column(String(48), unique=True)
     name: Mapped[str] = mapped_column(String(120))

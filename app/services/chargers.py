@@ -128,11 +128,15 @@ def list_network(
         raise InvalidInput("type must be L2 or L3")
     if page < 0:
         raise InvalidInput("page must be 0 or more")
-    rank = bucket_rank_expression(now or utcnow())
+    now = now or utcnow()
+    rank = bucket_rank_expression(now)
     # only the columns the list shows: the sort moves narrow rows, not whole charger records
     query = select(Charger.cid, Charger.name, Charger.type, Charger.site, Charger.last_seen, Charger.last_rssi,
                    Charger.latitude, Charger.longitude, rank.label("rank"))
     if bucket:
+        rules = dict(_bucket_rules(now))
+        if bucket in rules:  # the bucket's own rule first: cheap to test, or a small set to join
+            query = query.where(rules[bucket])
         query = query.where(rank == LIST_ORDER.index(bucket))
     if ctype:
         query = query.where(Charger.type == ctype)

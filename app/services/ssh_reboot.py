@@ -101,7 +101,9 @@ def request_reboot(session: Session, cid: str, user_id: Optional[int]) -> SshJob
 
 
 def run_reboot(session: Session, job_id: str) -> SshJob:
-    """Connect (host key pinned), run the host's reboot command, store exit code and output (caller commits)."""
+    """Connect (host key pinned), run the host's reboot command, store exit code and output.
+
+    Commits once itself, to show the job Running while it runs; the caller commits the outcome."""
     from app.services.people import record_activity
 
     job = get_job(session, job_id)

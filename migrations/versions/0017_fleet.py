@@ -1,5 +1,6 @@
 """fleet operations: firmware catalogue and campaigns (with their status history), diagnostics files,
-SSH hosts and reboot jobs; partial indexes for the network list's Faulted and Charging sets
+SSH hosts and reboot jobs; for the network list, partial indexes of its Faulted and Charging sets
+and an index to sort by name
 
 Revision ID: 0017_fleet
 Revises: 0009_message_dedup
@@ -162,6 +163,8 @@ def upgrade():
     op.create_index('ix_ssh_job_created_at', 'ssh_job', ['created_at'], unique=False)
     op.create_index('ix_ssh_job_host_id', 'ssh_job', ['host_id'], unique=False)
 
+    with op.batch_alter_table('charger', schema=None) as batch_op:
+        batch_op.create_index('ix_charger_name_id', ['name', 'id'], unique=False)
     with op.batch_alter_table('charger_connector', schema=None) as batch_op:
         batch_op.create_index('ix_charger_connector_faulted', ['charger_id'], unique=False,
                               postgresql_where=sa.text(FAULTED), sqlite_where=sa.text(FAULTED))
@@ -173,6 +176,8 @@ def downgrade():
     with op.batch_alter_table('charger_connector', schema=None) as batch_op:
         batch_op.drop_index('ix_charger_connector_charging')
         batch_op.drop_index('ix_charger_connector_faulted')
+    with op.batch_alter_table('charger', schema=None) as batch_op:
+        batch_op.drop_index('ix_charger_name_id')
     for table in ('ssh_job', 'ssh_host', 'diagnostics_file', 'firmware_status_event', 'firmware_campaign_charger',
                   'firmware_campaign', 'firmware'):
         op.drop_table(table)
