@@ -4,8 +4,12 @@ from __future__ import annotations
 import sys
 from functools import wraps
 
-from flask import Response, jsonify
+from flask import Response, current_app, jsonify
 from flask_appbuilder.api import BaseApi, ModelRestApi
+from flask_appbuilder.baseviews import BaseModelView
+from flask_appbuilder.const import (
+    API_ADD_COLUMNS_RES_KEY, API_ADD_COLUMNS_RIS_KEY, API_EDIT_COLUMNS_RES_KEY, API_EDIT_COLUMNS_RIS_KEY,
+)
 from sqlalchemy.exc import OperationalError
 
 from app.extensions import db
@@ -48,6 +52,20 @@ class BusyAware:
         return super().response_500(message=message)
 
 
+def readable_scope(model) -> list | None:
+    """The base filters of a view or API of `model` the caller may read (its rows are theirs to see);
+    None when no such view lets the caller read that model at all."""
+    appbuilder = current_app.appbuilder
+    for view in appbuilder.baseviews:
+        datamodel = getattr(view, "datamodel", None)
+        if datamodel is None or datamodel.obj is not model or not isinstance(view, (ModelRestApi, BaseModelView)):
+            continue
+        permission = "can_" + (view.method_permission_name or {}).get("get_list" if isinstance(view, ModelRestApi) else "list", "read")
+        if appbuilder.sm.has_access(permission, view.class_permission_name):
+            return list(view.base_filters or [])
+    return None
+
+
 def describe_errors(message) -> str:
     """Marshmallow's {field: [errors]} as one sentence a client can show."""
     if isinstance(message, dict):
@@ -72,6 +90,36 @@ class ResourceApi(BusyAware, ModelRestApi):
 
     def response_422(self, message=None):
         return self.response_400(message=describe_errors(message))
+
+    # --- `_info`: related-value lists only for who may write the field, scoped like the related screens
+    def _may_write_through(self, method: str) -> bool:
+        if self.include_route_methods is not None and method not in self.include_route_methods:
+            return False
+        if self.exclude_route_methods and method in self.exclude_route_methods:
+            return False
+        return current_app.appbuilder.sm.has_access(f"can_{self.get_method_permission(method)}", self.class_permission_name)
+
+    def info_headless(self, **kwargs):
+        rison_args = dict(kwargs.get("rison", {}))
+        refused = {
+            ris: res
+            for method, ris, res in (("post", API_ADD_COLUMNS_RIS_KEY, API_ADD_COLUMNS_RES_KEY),
+                                     ("put", API_EDIT_COLUMNS_RIS_KEY, API_EDIT_COLUMNS_RES_KEY))
+            if not self._may_write_through(method)
+        }
+        keys = rison_args.get("keys") or list(self.info._response_key_func_mappings)
+        rison_args["keys"] = [key for key in keys if key not in refused]
+        payload = {}
+        if rison_args["keys"]:
+            self.set_response_key_mappings(payload, self.info, rison_args, **rison_args)
+        payload.update({res: [] for ris, res in refused.items() if ris in keys})
+        return self.response(200, **payload)
+
+    def _get_list_related_field(self, field, filter_rel_field, page=None, page_size=None):
+        scope = readable_scope(self.datamodel.get_related_model(field.name))
+        if scope is None:  # e.g. users or OEMs for a role that may not list them
+            return 0, []
+        return super()._get_list_related_field(field, list(filter_rel_field or []) + scope, page=page, page_size=page_size)
 
     def response_400(self, message=None):
         return super().response_400(message=describe_errors(message) if message is not None else None)

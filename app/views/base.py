@@ -1,7 +1,9 @@
 """Base classes that collapse every view's permissions to can_read / can_write on one resource."""
 from __future__ import annotations
 
-from flask_appbuilder import ModelView
+from flask import abort
+from flask_appbuilder import ModelView, expose, has_access
+from flask_appbuilder.models.filters import BaseFilter
 
 VIEW_METHOD_PERMISSIONS = {
     "list": "read",
@@ -22,11 +24,58 @@ VIEW_METHOD_PERMISSIONS = {
 }
 
 
+class CallerOemRows(BaseFilter):
+    """OEM users pick only their own OEM (or its rows) in a form's or search's related list."""
+
+    name = "Visible to the caller"
+    arg_name = "calleroem"
+
+    def apply(self, query, value):
+        from flask import g
+
+        from app.extensions import db
+        from app.services.installations import visible_oem_id
+
+        oem_id = visible_oem_id(db.session, getattr(g, "user", None))
+        if oem_id is None:
+            return query
+        return query.filter((self.model.id if value == "self" else self.model.oem_id) == oem_id)
+
+
+def oem_scoped_relations(datamodel, columns) -> dict:
+    """{relation: [filter]} for every relation of `columns` to an OEM or to rows that belong to one."""
+    from app.models.installations import Oem
+
+    scoped = {}
+    for column in columns or []:
+        if not datamodel.is_relation(column):
+            continue
+        model = datamodel.get_related_model(column)
+        if model is Oem:
+            scoped[column] = [["id", CallerOemRows, "self"]]
+        elif "oem_id" in model.__table__.c:
+            scoped[column] = [["oem_id", CallerOemRows, "rows"]]
+    return scoped
+
+
 class ResourceModelView(ModelView):
     """A ModelView whose permissions are can_read/can_write on `class_permission_name`."""
 
     method_permission_name = VIEW_METHOD_PERMISSIONS
     page_size = 25
+
+    def _init_forms(self):
+        for attr, columns in (("search_form_query_rel_fields", self.search_columns),
+                              ("add_form_query_rel_fields", self.add_columns),
+                              ("edit_form_query_rel_fields", self.edit_columns)):
+            setattr(self, attr, {**oem_scoped_relations(self.datamodel, columns), **(getattr(self, attr) or {})})
+        super()._init_forms()
+
+    @expose("/download/<string:filename>")
+    @has_access
+    def download(self, filename):
+        # no model of ours has a FAB file column; FAB's route would serve UPLOAD_FOLDER by any name
+        abort(404)
 
 
 class ReadOnlyModelView(ResourceModelView):
