@@ -3,7 +3,9 @@ from __future__ import annotations
 
 from functools import wraps
 
+from flask import request
 from flask_appbuilder.api import BaseApi, ModelRestApi
+from flask_appbuilder.exceptions import DatabaseException
 
 from app.extensions import db
 from app.services import ServiceError
@@ -46,6 +48,49 @@ class ResourceApi(ModelRestApi):
     def response_400(self, message=None):
         return super().response_400(message=describe_errors(message) if message is not None else None)
 
+    def nested_write_problem(self, data) -> str | None:
+        """A related object is named by its id; creating or changing it through this resource is refused
+        (a Manager adding a team member must not create a login account on the way)."""
+        if not isinstance(data, dict):
+            return None
+        for name, value in data.items():
+            if not self.datamodel.is_relation(name):
+                continue
+            ids = value if self.datamodel.is_relation_many_to_many(name) or self.datamodel.is_relation_one_to_many(name) else [value]
+            if not isinstance(ids, list) or any(isinstance(i, bool) or not isinstance(i, int) for i in ids if i is not None):
+                return f"{name}: give the id of an existing record; nested writes are refused"
+            related = self.datamodel.get_related_model(name)
+            for pk in ids:
+                if pk is not None and db.session.get(related, pk) is None:
+                    return f"{name}: no record with id {pk}"
+        return None
+
+    def post_headless(self):
+        problem = self.nested_write_problem(request.get_json(silent=True))
+        if problem:
+            return self.response_400(message=problem)
+        return super().post_headless()  # the database's refusal of an add: app/api/guards.py
+
+    def put_headless(self, pk):
+        problem = self.nested_write_problem(request.get_json(silent=True))
+        if problem:
+            return self.response_400(message=problem)
+        return super().put_headless(pk)
+
+    def delete_headless(self, pk):
+        """Anything with history is refused by the database (ON DELETE RESTRICT): 409, deactivate it instead."""
+        item = self.datamodel.get(pk, self._base_filters)
+        if not item:
+            return self.response_404()
+        self.pre_delete(item)
+        try:
+            self.datamodel.delete(item)
+        except DatabaseException:
+            db.session.rollback()
+            return self.response(409, message="this record has history and cannot be deleted; deactivate it instead")
+        self.post_delete(item)
+        return self.response(200, message="OK")
+
 
 class ActionApi(BaseApi):
     """Non-CRUD actions (`@expose` + `@protect`); permission names map to read/write."""
@@ -64,5 +109,8 @@ def service_errors(fn):
         except ServiceError as exc:
             db.session.rollback()
             return self.response(exc.status, message=exc.message)
+        except Exception:  # a failed request writes nothing, whatever failed
+            db.session.rollback()
+            raise
 
     return wrapper
