@@ -66,6 +66,8 @@ TWILIO_API_BASE_URL = env("TWILIO_API_BASE_URL")  # None: the SDK's default
 # --- locale --------------------------------------------------------------------
 DEFAULT_PHONE_REGION = env("DEFAULT_PHONE_REGION", "LK")
 DEFAULT_CURRENCY = env("DEFAULT_CURRENCY", "LKR")
+# ISO 4217 codes wallets may be kept in (comma-separated); a wallet in any other currency is refused
+ENABLED_CURRENCIES = [c.strip().upper() for c in env("ENABLED_CURRENCIES", DEFAULT_CURRENCY).split(",") if c.strip()]
 APP_TIMEZONE = env("APP_TIMEZONE", "Asia/Colombo")
 
 # --- Flask-AppBuilder --------------------------------------------------------------

@@ -139,6 +139,9 @@ def create_app(overrides: Optional[dict[str, Any]] = None) -> Flask:
         grant_categories(appbuilder)
     csrf.init_app(app)
     _exempt_apis_from_csrf(app)
+    from app.api.guards import install_input_guards
+
+    install_input_guards(app)  # bad input on /api/v1/ is a 4xx before any view runs
 
     from app.health import bp as health_bp
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 import sys
 from functools import wraps
 
-from flask import Response, current_app, jsonify
+from flask import Response, current_app, jsonify, request
 from flask_appbuilder.api import BaseApi, ModelRestApi
 from flask_appbuilder.baseviews import BaseModelView
+from flask_appbuilder.exceptions import DatabaseException
 from flask_appbuilder.const import (
     API_ADD_COLUMNS_RES_KEY, API_ADD_COLUMNS_RIS_KEY, API_EDIT_COLUMNS_RES_KEY, API_EDIT_COLUMNS_RIS_KEY,
 )
@@ -124,6 +125,49 @@ class ResourceApi(BusyAware, ModelRestApi):
     def response_400(self, message=None):
         return super().response_400(message=describe_errors(message) if message is not None else None)
 
+    def nested_write_problem(self, data) -> str | None:
+        """A related object is named by its id; creating or changing it through this resource is refused
+        (a Manager adding a team member must not create a login account on the way)."""
+        if not isinstance(data, dict):
+            return None
+        for name, value in data.items():
+            if not self.datamodel.is_relation(name):
+                continue
+            ids = value if self.datamodel.is_relation_many_to_many(name) or self.datamodel.is_relation_one_to_many(name) else [value]
+            if not isinstance(ids, list) or any(isinstance(i, bool) or not isinstance(i, int) for i in ids if i is not None):
+                return f"{name}: give the id of an existing record; nested writes are refused"
+            related = self.datamodel.get_related_model(name)
+            for pk in ids:
+                if pk is not None and db.session.get(related, pk) is None:
+                    return f"{name}: no record with id {pk}"
+        return None
+
+    def post_headless(self):
+        problem = self.nested_write_problem(request.get_json(silent=True))
+        if problem:
+            return self.response_400(message=problem)
+        return super().post_headless()  # the database's refusal of an add: app/api/guards.py
+
+    def put_headless(self, pk):
+        problem = self.nested_write_problem(request.get_json(silent=True))
+        if problem:
+            return self.response_400(message=problem)
+        return super().put_headless(pk)
+
+    def delete_headless(self, pk):
+        """Anything with history is refused by the database (ON DELETE RESTRICT): 409, deactivate it instead."""
+        item = self.datamodel.get(pk, self._base_filters)
+        if not item:
+            return self.response_404()
+        self.pre_delete(item)
+        try:
+            self.datamodel.delete(item)
+        except DatabaseException:
+            db.session.rollback()
+            return self.response(409, message="this record has history and cannot be deleted; deactivate it instead")
+        self.post_delete(item)
+        return self.response(200, message="OK")
+
 
 class ActionApi(BusyAware, BaseApi):
     """Non-CRUD actions (`@expose` + `@protect`); permission names map to read/write."""
@@ -142,9 +186,10 @@ def service_errors(fn):
         except ServiceError as exc:
             db.session.rollback()
             return self.response(exc.status, message=exc.message)
-        except OperationalError as exc:
+        except Exception as exc:  # a failed request writes nothing, whatever failed
             if is_database_busy(exc):
                 return database_busy_response()
+            db.session.rollback()
             raise
 
     return wrapper

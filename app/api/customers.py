@@ -8,6 +8,7 @@ from flask_appbuilder.security.decorators import permission_name, protect
 from flask_login import current_user
 
 from app.api.base import API_METHOD_PERMISSIONS, ActionApi, ResourceApi, service_errors
+from app.api.schemas import CustomerInput, ReverseInput, WalletActionInput, load_input
 from app.extensions import db
 from app.models.customers import Customer, Payment, TopUp, WalletEntry
 from app.services import InvalidInput, NotFound
@@ -48,7 +49,7 @@ class CustomerApi(ResourceApi):
 
     @service_errors
     def post_headless(self):
-        customer = customer_service.create_customer(db.session, request_data(), current_user_id())
+        customer = customer_service.create_customer(db.session, load_input(CustomerInput), current_user_id())
         db.session.commit()
         return self.response(201, id=customer.id, result=customer_service.customer_summary(customer))
 
@@ -60,7 +61,7 @@ class CustomerApi(ResourceApi):
             return self.response_404()
         if db.session.get(Customer, pk) is None:
             return self.response_404()
-        customer = customer_service.update_customer(db.session, pk, request_data(), current_user_id())
+        customer = customer_service.update_customer(db.session, pk, load_input(CustomerInput), current_user_id())
         db.session.commit()
         return self.response(200, id=customer.id, result=customer_service.customer_summary(customer))
 
@@ -222,7 +223,7 @@ class WalletActionApi(ActionApi):
         return self.response(201 if created else 200, id=entry.id, result=wallet.entry_result(entry))
 
     def _post(self, operation):
-        data = request_data()
+        data = load_input(WalletActionInput)
         entry, created = operation(
             db.session, data.get("customer_id"), data.get("amount"), user_id=current_user_id(),
             reason=data.get("reason"), reference=data.get("reference"), currency=data.get("currency"),
@@ -264,7 +265,7 @@ class WalletActionApi(ActionApi):
     @service_errors
     def reverse(self, entry_id):
         """Reverse a ledger entry `{reason}` (once): the correction for any mistake."""
-        data = request_data()
+        data = load_input(ReverseInput)
         entry = wallet.reverse_entry(db.session, entry_id, user_id=current_user_id(), reason=data.get("reason"))
         return self._entry_response(entry, True)
 

@@ -35,6 +35,19 @@ class OemScope(BaseFilter):
         return query
 
 
+class OwnTeamScope(BaseFilter):
+    """A field-team member sees only their own teams' rows (rates, vendor purchases); others see all."""
+
+    name = "Own team"
+    arg_name = "ownteam"
+
+    def apply(self, query, value):
+        user = getattr(g, "user", None)
+        if svc.is_field_user(user):
+            teams = svc.teams_of_user(db.session, user) or [-1]
+            return query.filter(getattr(self.model, self.column_name).in_(teams))
+        return query
+
 
 class LeadApi(ResourceApi):
     resource_name = "leads"

@@ -7,6 +7,7 @@ from flask_appbuilder.api import expose, protect
 from flask_appbuilder.security.decorators import permission_name
 
 from app.api.base import API_METHOD_PERMISSIONS, ResourceApi, service_errors
+from app.api.schemas import AlertInput, ResolveInput, load_input
 from app.extensions import db
 from app.models.messaging import Alert, Message
 from app.services import InvalidInput
@@ -137,9 +138,7 @@ class AlertsApi(ResourceApi):
     def post(self):
         """Alert a notification group: {"group", "kind", "title", "body", "ref_type", "ref_id", "dedupe_key"}.
         201 with the alert and its recipients; 200 {"deduplicated": true} for a repeat inside the window."""
-        data = _body()
-        if not data.get("group"):
-            raise InvalidInput("group is required")
+        data = load_input(AlertInput)
         alert = alerts.alert_group(
             db.session, str(data["group"]), kind=data.get("kind"), title=data.get("title"), body=data.get("body"),
             ref_type=data.get("ref_type"), ref_id=data.get("ref_id"), dedupe_key=data.get("dedupe_key"),
@@ -155,7 +154,7 @@ class AlertsApi(ResourceApi):
     @service_errors
     def resolve(self, pk: int):
         """Resolve an alert: {"resolution": "..."}; a second resolve is 409."""
-        data = request.get_json(silent=True) or {}
+        data = load_input(ResolveInput)
         alert = alerts.resolve_alert(db.session, pk, g.user.id, data.get("resolution"))
         db.session.commit()
         return self.response(200, **alerts.alert_json(alert))

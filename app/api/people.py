@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 from flask_appbuilder.models.sqla.interface import SQLAInterface
+from marshmallow import validate
 
 from app.api.base import ResourceApi
+from app.api.installations import OwnTeamScope
 from app.models.people import Department, FieldTeam, TeamMember
+
+RATE_RANGE = validate.Range(min=0, max=10**11, error="a rate is from 0 to 100,000,000,000")
 
 
 class DepartmentApi(ResourceApi):
@@ -19,6 +23,8 @@ class DepartmentApi(ResourceApi):
 class TeamMemberApi(ResourceApi):
     resource_name = "members"
     class_permission_name = "TeamMember"
+    # people are deactivated (`active: false`), never deleted: their calls, tickets and notes name them
+    include_route_methods = {"get", "get_list", "info", "post", "put"}
     datamodel = SQLAInterface(TeamMember)
     list_columns = [
         "id", "user.username", "user.first_name", "user.last_name", "department.name",
@@ -38,6 +44,10 @@ class FieldTeamApi(ResourceApi):
     ]
     show_columns = list_columns
     add_columns = edit_columns = list_columns[1:]
+    base_filters = [["id", OwnTeamScope, None]]
+    validators_columns = {
+        "survey_rate": RATE_RANGE, "installation_rate": RATE_RANGE, "name": validate.Length(min=1, max=80),
+    }
 
 
 def register(appbuilder) -> None:

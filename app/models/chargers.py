@@ -103,7 +103,7 @@ class ChargerMessage(Model):
         UniqueConstraint("charger_id", "dedup_key", name="uq_charger_message_dedup"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
-    charger_id: Mapped[int] = mapped_column(ForeignKey("charger.id", ondelete="CASCADE"))
+    charger_id: Mapped[int] = mapped_column(ForeignKey("charger.id", ondelete="RESTRICT"))
     charger: Mapped[Charger] = relationship()
     direction: Mapped[str] = mapped_column(String(3))  # in | out
     action: Mapped[str] = mapped_column(String(60))  # OCPP action, Telemetry, CommandResult, Malformed
@@ -120,7 +120,7 @@ class ChargingSession(Model):
     __tablename__ = "charging_session"
     __table_args__ = (UniqueConstraint("charger_id", "transaction_id", name="uq_charging_session_tx"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    charger_id: Mapped[int] = mapped_column(ForeignKey("charger.id", ondelete="CASCADE"), index=True)
+    charger_id: Mapped[int] = mapped_column(ForeignKey("charger.id", ondelete="RESTRICT"), index=True)
     charger: Mapped[Charger] = relationship()
     transaction_id: Mapped[int] = mapped_column(Integer)
     connector_id: Mapped[int] = mapped_column(Integer)
@@ -146,7 +146,7 @@ class ChargerCommand(Model):
     __tablename__ = "charger_command"
     id: Mapped[int] = mapped_column(primary_key=True)
     command_id: Mapped[str] = mapped_column(String(36), unique=True)
-    charger_id: Mapped[int] = mapped_column(ForeignKey("charger.id", ondelete="CASCADE"), index=True)
+    charger_id: Mapped[int] = mapped_column(ForeignKey("charger.id", ondelete="RESTRICT"), index=True)
     charger: Mapped[Charger] = relationship()
     action: Mapped[str] = mapped_column(String(40))
     payload: Mapped[str] = mapped_column(Text, default="{}")
@@ -169,7 +169,7 @@ class ChargerFault(Model):
 
     __tablename__ = "charger_fault"
     id: Mapped[int] = mapped_column(primary_key=True)
-    charger_id: Mapped[int] = mapped_column(ForeignKey("charger.id", ondelete="CASCADE"), index=True)
+    charger_id: Mapped[int] = mapped_column(ForeignKey("charger.id", ondelete="RESTRICT"), index=True)
     charger: Mapped[Charger] = relationship()
     connector_id: Mapped[int] = mapped_column(Integer)
     error_code: Mapped[str] = mapped_column(String(60))

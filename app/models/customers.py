@@ -42,7 +42,7 @@ class Customer(Model):
     vehicles: Mapped[list["Vehicle"]] = relationship(
         back_populates="customer", cascade="all, delete-orphan", order_by="Vehicle.id"
     )
-    wallets: Mapped[list["Wallet"]] = relationship(back_populates="customer", order_by="Wallet.id")
+    wallets: Mapped[list["Wallet"]] = relationship(back_populates="customer", order_by="Wallet.id", passive_deletes="all")
 
     # form fields of the customer screens: the other numbers and the tags as comma-separated text
     @property
@@ -145,7 +145,7 @@ class WalletEntry(Model):
     reason: Mapped[str] = mapped_column(Text)
     source_type: Mapped[Optional[str]] = mapped_column(String(40))
     source_ref: Mapped[Optional[str]] = mapped_column(String(80))
-    reverses_id: Mapped[Optional[int]] = mapped_column(ForeignKey("wallet_entry.id"), unique=True)
+    reverses_id: Mapped[Optional[int]] = mapped_column(ForeignKey("wallet_entry.id", ondelete="RESTRICT"), unique=True)
     reverses: Mapped[Optional["WalletEntry"]] = relationship(remote_side=[id])
     created_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"), index=True)
     created_by: Mapped[Optional[User]] = relationship(User)
@@ -196,11 +196,11 @@ class Payment(Model):
     status: Mapped[str] = mapped_column(String(20), index=True)
     amount: Mapped[Decimal] = mapped_column(Money)
     currency: Mapped[str] = mapped_column(String(3))
-    customer_id: Mapped[Optional[int]] = mapped_column(ForeignKey("customer.id", ondelete="SET NULL"), index=True)
+    customer_id: Mapped[Optional[int]] = mapped_column(ForeignKey("customer.id", ondelete="RESTRICT"), index=True)
     customer: Mapped[Optional[Customer]] = relationship()
     paid_at: Mapped[datetime] = mapped_column(index=True)
     description: Mapped[Optional[str]] = mapped_column(Text)
-    import_batch_id: Mapped[Optional[int]] = mapped_column(ForeignKey("settlement_import.id", ondelete="SET NULL"))
+    import_batch_id: Mapped[Optional[int]] = mapped_column(ForeignKey("settlement_import.id", ondelete="RESTRICT"))
     created_at: Mapped[datetime] = created_at_column()
 
     def __repr__(self) -> str:
@@ -246,7 +246,7 @@ class TopUp(Model):
     decided_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"))
     decided_by: Mapped[Optional[User]] = relationship(User, foreign_keys=[decided_by_id])
     decided_at: Mapped[Optional[datetime]] = mapped_column()
-    entry_id: Mapped[Optional[int]] = mapped_column(ForeignKey("wallet_entry.id"))
+    entry_id: Mapped[Optional[int]] = mapped_column(ForeignKey("wallet_entry.id", ondelete="RESTRICT"))
     entry: Mapped[Optional[WalletEntry]] = relationship()
 
     def __repr__(self) -> str:

@@ -50,7 +50,7 @@ class Lead(Model):
     __tablename__ = "installation_lead"
     __table_args__ = (UniqueConstraint("oem_id", "oem_ref", name="uq_lead_oem_ref"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    oem_id: Mapped[int] = mapped_column(ForeignKey("oem.id"), index=True)
+    oem_id: Mapped[int] = mapped_column(ForeignKey("oem.id", ondelete="RESTRICT"), index=True)
     oem: Mapped[Oem] = relationship(Oem)
     oem_ref: Mapped[str] = mapped_column(String(80))
     source: Mapped[str] = mapped_column(String(20))  # api | portal | central ops
@@ -65,7 +65,7 @@ class Lead(Model):
     created_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"))
     created_by: Mapped[Optional[User]] = relationship(User)
     created_at: Mapped[datetime] = created_at_column()
-    job: Mapped[Optional["InstallationJob"]] = relationship(back_populates="lead", uselist=False)
+    job: Mapped[Optional["InstallationJob"]] = relationship(back_populates="lead", uselist=False, passive_deletes="all")
 
     def __repr__(self) -> str:
         return f"{self.oem_ref} {self.customer_name}"
@@ -76,11 +76,11 @@ class InstallationJob(Model):
 
     __tablename__ = "installation_job"
     id: Mapped[int] = mapped_column(primary_key=True)
-    lead_id: Mapped[int] = mapped_column(ForeignKey("installation_lead.id"), unique=True)
+    lead_id: Mapped[int] = mapped_column(ForeignKey("installation_lead.id", ondelete="RESTRICT"), unique=True)
     lead: Mapped[Lead] = relationship(back_populates="job")
-    oem_id: Mapped[int] = mapped_column(ForeignKey("oem.id"), index=True)  # copied from the lead for scoping
+    oem_id: Mapped[int] = mapped_column(ForeignKey("oem.id", ondelete="RESTRICT"), index=True)  # copied from the lead for scoping
     oem: Mapped[Oem] = relationship(Oem)
-    customer_id: Mapped[Optional[int]] = mapped_column(ForeignKey("customer.id", ondelete="SET NULL"), index=True)
+    customer_id: Mapped[Optional[int]] = mapped_column(ForeignKey("customer.id", ondelete="RESTRICT"), index=True)
     customer: Mapped[Optional[Customer]] = relationship(Customer)
     stage: Mapped[str] = mapped_column(String(40), index=True)
     stage_changed_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -97,7 +97,7 @@ class InstallationJob(Model):
     required_work: Mapped[Optional[str]] = mapped_column(String(200))  # comma-separated work types
     required_work_note: Mapped[Optional[str]] = mapped_column(Text)
     materials_available: Mapped[Optional[bool]] = mapped_column()
-    stock_location_id: Mapped[Optional[int]] = mapped_column(ForeignKey("stock_location.id"))
+    stock_location_id: Mapped[Optional[int]] = mapped_column(ForeignKey("stock_location.id", ondelete="RESTRICT"))
     charger_serial: Mapped[Optional[str]] = mapped_column(String(80))
     ocpp_identity: Mapped[Optional[str]] = mapped_column(String(80))
     signoff_name: Mapped[Optional[str]] = mapped_column(String(120))
@@ -106,8 +106,8 @@ class InstallationJob(Model):
     payable_at: Mapped[Optional[datetime]] = mapped_column()
     paid_at: Mapped[Optional[datetime]] = mapped_column()
     created_at: Mapped[datetime] = created_at_column()
-    events: Mapped[list["JobEvent"]] = relationship(back_populates="job", order_by="JobEvent.id")
-    visits: Mapped[list["JobVisit"]] = relationship(back_populates="job", order_by="JobVisit.id")
+    events: Mapped[list["JobEvent"]] = relationship(back_populates="job", order_by="JobEvent.id", passive_deletes="all")
+    visits: Mapped[list["JobVisit"]] = relationship(back_populates="job", order_by="JobVisit.id", passive_deletes="all")
 
     @property
     def code(self) -> str:
@@ -126,7 +126,7 @@ class JobEvent(Model):
 
     __tablename__ = "job_event"
     id: Mapped[int] = mapped_column(primary_key=True)
-    job_id: Mapped[int] = mapped_column(ForeignKey("installation_job.id", ondelete="CASCADE"), index=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("installation_job.id", ondelete="RESTRICT"), index=True)
     job: Mapped[InstallationJob] = relationship(back_populates="events")
     at: Mapped[datetime] = created_at_column()
     user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"))
@@ -142,7 +142,7 @@ class JobCall(Model):
 
     __tablename__ = "job_call"
     id: Mapped[int] = mapped_column(primary_key=True)
-    job_id: Mapped[int] = mapped_column(ForeignKey("installation_job.id", ondelete="CASCADE"), index=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("installation_job.id", ondelete="RESTRICT"), index=True)
     job: Mapped[InstallationJob] = relationship()
     purpose: Mapped[str] = mapped_column(String(30))
     outcome: Mapped[str] = mapped_column(String(30))
@@ -157,7 +157,7 @@ class JobMessage(Model):
 
     __tablename__ = "job_message"
     id: Mapped[int] = mapped_column(primary_key=True)
-    job_id: Mapped[int] = mapped_column(ForeignKey("installation_job.id", ondelete="CASCADE"), index=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("installation_job.id", ondelete="RESTRICT"), index=True)
     job: Mapped[InstallationJob] = relationship()
     channel: Mapped[str] = mapped_column(String(20), default="whatsapp")
     to_phone: Mapped[Optional[str]] = mapped_column(String(20))
@@ -172,7 +172,7 @@ class JobFile(Model):
 
     __tablename__ = "job_file"
     id: Mapped[int] = mapped_column(primary_key=True)
-    job_id: Mapped[int] = mapped_column(ForeignKey("installation_job.id", ondelete="CASCADE"), index=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("installation_job.id", ondelete="RESTRICT"), index=True)
     job: Mapped[InstallationJob] = relationship()
     kind: Mapped[str] = mapped_column(String(30), index=True)
     stored_name: Mapped[str] = mapped_column(String(80), unique=True)
@@ -189,13 +189,13 @@ class JobVisit(Model):
 
     __tablename__ = "job_visit"
     id: Mapped[int] = mapped_column(primary_key=True)
-    job_id: Mapped[int] = mapped_column(ForeignKey("installation_job.id", ondelete="CASCADE"), index=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("installation_job.id", ondelete="RESTRICT"), index=True)
     job: Mapped[InstallationJob] = relationship(back_populates="visits")
     kind: Mapped[str] = mapped_column(String(20))  # survey | installation
     code: Mapped[str] = mapped_column(String(30), index=True)  # Survey ID / Installation ID shared with the team
     visit_date: Mapped[date] = mapped_column(index=True)
     slot: Mapped[str] = mapped_column(String(20))
-    team_id: Mapped[Optional[int]] = mapped_column(ForeignKey("field_team.id"), index=True)
+    team_id: Mapped[Optional[int]] = mapped_column(ForeignKey("field_team.id", ondelete="RESTRICT"), index=True)
     team: Mapped[Optional[FieldTeam]] = relationship(FieldTeam)
     status: Mapped[str] = mapped_column(String(20), index=True)  # scheduled assigned done team unavailable rescheduled
     emergency: Mapped[bool] = mapped_column(default=False)
@@ -209,11 +209,11 @@ class TeamBooking(Model):
     __tablename__ = "team_booking"
     __table_args__ = (UniqueConstraint("team_id", "booking_date", "slot", name="uq_team_booking_slot"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    team_id: Mapped[int] = mapped_column(ForeignKey("field_team.id"), index=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("field_team.id", ondelete="RESTRICT"), index=True)
     team: Mapped[FieldTeam] = relationship(FieldTeam)
     booking_date: Mapped[date] = mapped_column(index=True)
     slot: Mapped[str] = mapped_column(String(20))
-    visit_id: Mapped[Optional[int]] = mapped_column(ForeignKey("job_visit.id", ondelete="SET NULL"))
+    visit_id: Mapped[Optional[int]] = mapped_column(ForeignKey("job_visit.id", ondelete="RESTRICT"))
     visit: Mapped[Optional[JobVisit]] = relationship(JobVisit)
     status: Mapped[str] = mapped_column(String(20), default="booked")  # booked | unavailable
 
@@ -221,9 +221,9 @@ class TeamBooking(Model):
 class SurveyReport(Model):
     __tablename__ = "survey_report"
     id: Mapped[int] = mapped_column(primary_key=True)
-    job_id: Mapped[int] = mapped_column(ForeignKey("installation_job.id", ondelete="CASCADE"), unique=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("installation_job.id", ondelete="RESTRICT"), unique=True)
     job: Mapped[InstallationJob] = relationship()
-    team_id: Mapped[Optional[int]] = mapped_column(ForeignKey("field_team.id"))
+    team_id: Mapped[Optional[int]] = mapped_column(ForeignKey("field_team.id", ondelete="RESTRICT"))
     checklist: Mapped[str] = mapped_column(Text)  # JSON: site fact -> answer
     notes: Mapped[Optional[str]] = mapped_column(Text)
     submitted_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"))
@@ -234,9 +234,9 @@ class SurveyReport(Model):
 class InstallationReport(Model):
     __tablename__ = "installation_report"
     id: Mapped[int] = mapped_column(primary_key=True)
-    job_id: Mapped[int] = mapped_column(ForeignKey("installation_job.id", ondelete="CASCADE"), unique=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("installation_job.id", ondelete="RESTRICT"), unique=True)
     job: Mapped[InstallationJob] = relationship()
-    team_id: Mapped[Optional[int]] = mapped_column(ForeignKey("field_team.id"))
+    team_id: Mapped[Optional[int]] = mapped_column(ForeignKey("field_team.id", ondelete="RESTRICT"))
     charger_serial: Mapped[str] = mapped_column(String(80))
     ocpp_identity: Mapped[str] = mapped_column(String(80))
     demo_given: Mapped[bool] = mapped_column(default=False)
@@ -278,9 +278,9 @@ class StockLevel(Model):
         CheckConstraint("quantity >= 0", name="ck_stock_level_not_negative"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
-    material_id: Mapped[int] = mapped_column(ForeignKey("material.id"), index=True)
+    material_id: Mapped[int] = mapped_column(ForeignKey("material.id", ondelete="RESTRICT"), index=True)
     material: Mapped[Material] = relationship(Material)
-    location_id: Mapped[int] = mapped_column(ForeignKey("stock_location.id"), index=True)
+    location_id: Mapped[int] = mapped_column(ForeignKey("stock_location.id", ondelete="RESTRICT"), index=True)
     location: Mapped[StockLocation] = relationship(StockLocation)
     quantity: Mapped[int] = mapped_column(default=0)
 
@@ -290,13 +290,13 @@ class StockMove(Model):
 
     __tablename__ = "stock_move"
     id: Mapped[int] = mapped_column(primary_key=True)
-    material_id: Mapped[int] = mapped_column(ForeignKey("material.id"), index=True)
+    material_id: Mapped[int] = mapped_column(ForeignKey("material.id", ondelete="RESTRICT"), index=True)
     material: Mapped[Material] = relationship(Material)
-    location_id: Mapped[int] = mapped_column(ForeignKey("stock_location.id"), index=True)
+    location_id: Mapped[int] = mapped_column(ForeignKey("stock_location.id", ondelete="RESTRICT"), index=True)
     location: Mapped[StockLocation] = relationship(StockLocation)
     quantity: Mapped[int] = mapped_column()
-    job_id: Mapped[Optional[int]] = mapped_column(ForeignKey("installation_job.id", ondelete="SET NULL"), index=True)
-    team_id: Mapped[Optional[int]] = mapped_column(ForeignKey("field_team.id"))
+    job_id: Mapped[Optional[int]] = mapped_column(ForeignKey("installation_job.id", ondelete="RESTRICT"), index=True)
+    team_id: Mapped[Optional[int]] = mapped_column(ForeignKey("field_team.id", ondelete="RESTRICT"))
     team: Mapped[Optional[FieldTeam]] = relationship(FieldTeam)
     reason: Mapped[str] = mapped_column(String(200))
     user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"))
@@ -310,8 +310,8 @@ class BomLine(Model):
     __tablename__ = "bom_line"
     __table_args__ = (UniqueConstraint("job_id", "material_id", name="uq_bom_line"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    job_id: Mapped[int] = mapped_column(ForeignKey("installation_job.id", ondelete="CASCADE"), index=True)
-    material_id: Mapped[int] = mapped_column(ForeignKey("material.id"))
+    job_id: Mapped[int] = mapped_column(ForeignKey("installation_job.id", ondelete="RESTRICT"), index=True)
+    material_id: Mapped[int] = mapped_column(ForeignKey("material.id", ondelete="RESTRICT"))
     material: Mapped[Material] = relationship(Material)
     quantity: Mapped[int] = mapped_column()
     allocated: Mapped[bool] = mapped_column(default=False)
@@ -322,20 +322,20 @@ class VendorPurchase(Model):
 
     __tablename__ = "vendor_purchase"
     id: Mapped[int] = mapped_column(primary_key=True)
-    job_id: Mapped[int] = mapped_column(ForeignKey("installation_job.id", ondelete="CASCADE"), index=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("installation_job.id", ondelete="RESTRICT"), index=True)
     job: Mapped[InstallationJob] = relationship()
-    team_id: Mapped[Optional[int]] = mapped_column(ForeignKey("field_team.id"))
+    team_id: Mapped[Optional[int]] = mapped_column(ForeignKey("field_team.id", ondelete="RESTRICT"))
     team: Mapped[Optional[FieldTeam]] = relationship(FieldTeam)
     vendor_name: Mapped[str] = mapped_column(String(120))
     items: Mapped[str] = mapped_column(Text)
     amount: Mapped[Decimal] = mapped_column(Money)
     upi_id: Mapped[Optional[str]] = mapped_column(String(120))
     bank_details: Mapped[Optional[str]] = mapped_column(Text)
-    qr_file_id: Mapped[Optional[int]] = mapped_column(ForeignKey("job_file.id", ondelete="SET NULL"))
+    qr_file_id: Mapped[Optional[int]] = mapped_column(ForeignKey("job_file.id", ondelete="RESTRICT"))
     status: Mapped[str] = mapped_column(String(20), default="awaiting payment", index=True)
     recorded_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"))
     created_at: Mapped[datetime] = created_at_column()
-    payment: Mapped[Optional["VendorPayment"]] = relationship(back_populates="purchase", uselist=False)
+    payment: Mapped[Optional["VendorPayment"]] = relationship(back_populates="purchase", uselist=False, passive_deletes="all")
 
 
 class VendorPayment(Model):
@@ -343,12 +343,12 @@ class VendorPayment(Model):
 
     __tablename__ = "vendor_payment"
     id: Mapped[int] = mapped_column(primary_key=True)
-    purchase_id: Mapped[int] = mapped_column(ForeignKey("vendor_purchase.id"), unique=True)
+    purchase_id: Mapped[int] = mapped_column(ForeignKey("vendor_purchase.id", ondelete="RESTRICT"), unique=True)
     purchase: Mapped[VendorPurchase] = relationship(back_populates="payment")
-    job_id: Mapped[int] = mapped_column(ForeignKey("installation_job.id"), index=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("installation_job.id", ondelete="RESTRICT"), index=True)
     amount: Mapped[Decimal] = mapped_column(Money)
     reference: Mapped[str] = mapped_column(String(80), unique=True)
-    proof_file_id: Mapped[Optional[int]] = mapped_column(ForeignKey("job_file.id", ondelete="SET NULL"))
+    proof_file_id: Mapped[Optional[int]] = mapped_column(ForeignKey("job_file.id", ondelete="RESTRICT"))
     paid_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"))
     paid_by: Mapped[Optional[User]] = relationship(User)
     paid_at: Mapped[datetime] = created_at_column()
@@ -359,7 +359,7 @@ class Payout(Model):
 
     __tablename__ = "team_payout"
     id: Mapped[int] = mapped_column(primary_key=True)
-    team_id: Mapped[int] = mapped_column(ForeignKey("field_team.id"), index=True)
+    team_id: Mapped[int] = mapped_column(ForeignKey("field_team.id", ondelete="RESTRICT"), index=True)
     team: Mapped[FieldTeam] = relationship(FieldTeam)
     period_start: Mapped[date] = mapped_column()
     period_end: Mapped[date] = mapped_column()
@@ -368,7 +368,7 @@ class Payout(Model):
     released_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"))
     released_by: Mapped[Optional[User]] = relationship(User)
     created_at: Mapped[datetime] = created_at_column()
-    items: Mapped[list["PayoutItem"]] = relationship(back_populates="payout")
+    items: Mapped[list["PayoutItem"]] = relationship(back_populates="payout", passive_deletes="all")
 
 
 class PayoutItem(Model):
@@ -376,9 +376,9 @@ class PayoutItem(Model):
 
     __tablename__ = "payout_item"
     id: Mapped[int] = mapped_column(primary_key=True)
-    payout_id: Mapped[int] = mapped_column(ForeignKey("team_payout.id", ondelete="CASCADE"), index=True)
+    payout_id: Mapped[int] = mapped_column(ForeignKey("team_payout.id", ondelete="RESTRICT"), index=True)
     payout: Mapped[Payout] = relationship(back_populates="items")
-    job_id: Mapped[int] = mapped_column(ForeignKey("installation_job.id"), unique=True)
+    job_id: Mapped[int] = mapped_column(ForeignKey("installation_job.id", ondelete="RESTRICT"), unique=True)
     job: Mapped[InstallationJob] = relationship()
     survey_amount: Mapped[Decimal] = mapped_column(Money, default=ZERO)
     installation_amount: Mapped[Decimal] = mapped_column(Money, default=ZERO)
@@ -391,7 +391,7 @@ class OemReport(Model):
     __tablename__ = "oem_report"
     __table_args__ = (UniqueConstraint("oem_id", "period", "period_start", name="uq_oem_report_period"),)
     id: Mapped[int] = mapped_column(primary_key=True)
-    oem_id: Mapped[int] = mapped_column(ForeignKey("oem.id"), index=True)
+    oem_id: Mapped[int] = mapped_column(ForeignKey("oem.id", ondelete="RESTRICT"), index=True)
     oem: Mapped[Oem] = relationship(Oem)
     period: Mapped[str] = mapped_column(String(10))  # weekly | monthly
     period_start: Mapped[date] = mapped_column()

@@ -72,7 +72,7 @@ class Conversation(Model):
 
     __tablename__ = "conversation"
     id: Mapped[int] = mapped_column(primary_key=True)
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id", ondelete="CASCADE"), unique=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customer.id", ondelete="RESTRICT"), unique=True)
     customer: Mapped[Customer] = relationship(Customer)
     phone: Mapped[str] = mapped_column(String(20))  # E.164, the WhatsApp number
     status: Mapped[str] = mapped_column(String(10), default="open")  # open | resolved
@@ -105,9 +105,9 @@ class Message(Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     channel: Mapped[str] = mapped_column(String(10), default="whatsapp")  # whatsapp | email
     direction: Mapped[str] = mapped_column(String(10))  # inbound | outbound
-    conversation_id: Mapped[Optional[int]] = mapped_column(ForeignKey("conversation.id", ondelete="CASCADE"))
+    conversation_id: Mapped[Optional[int]] = mapped_column(ForeignKey("conversation.id", ondelete="RESTRICT"))
     conversation: Mapped[Optional[Conversation]] = relationship(Conversation)
-    customer_id: Mapped[Optional[int]] = mapped_column(ForeignKey("customer.id", ondelete="SET NULL"), index=True)
+    customer_id: Mapped[Optional[int]] = mapped_column(ForeignKey("customer.id", ondelete="RESTRICT"), index=True)
     customer: Mapped[Optional[Customer]] = relationship(Customer)
     recipient_user_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"), index=True)
     recipient_user: Mapped[Optional[User]] = relationship(User, foreign_keys=[recipient_user_id])
@@ -115,7 +115,7 @@ class Message(Model):
     to_addr: Mapped[str] = mapped_column(String(254), index=True)
     subject: Mapped[Optional[str]] = mapped_column(String(300))  # e-mail
     body: Mapped[str] = mapped_column(Text, default="")
-    template_id: Mapped[Optional[int]] = mapped_column(ForeignKey("message_template.id", ondelete="SET NULL"))
+    template_id: Mapped[Optional[int]] = mapped_column(ForeignKey("message_template.id", ondelete="RESTRICT"))
     template: Mapped[Optional[MessageTemplate]] = relationship(MessageTemplate)
     template_variables: Mapped[Optional[dict]] = mapped_column(JSON)
     provider_sid: Mapped[Optional[str]] = mapped_column(String(64), unique=True)
@@ -134,8 +134,8 @@ class Message(Model):
     summary: Mapped[Optional[str]] = mapped_column(String(300))
     classifier: Mapped[Optional[str]] = mapped_column(String(80))
     classified_at: Mapped[Optional[datetime]] = mapped_column()
-    request_id: Mapped[Optional[int]] = mapped_column(ForeignKey("customer_request.id", ondelete="SET NULL"))
-    ticket_id: Mapped[Optional[int]] = mapped_column(ForeignKey("support_ticket.id", ondelete="SET NULL"))
+    request_id: Mapped[Optional[int]] = mapped_column(ForeignKey("customer_request.id", ondelete="RESTRICT"))
+    ticket_id: Mapped[Optional[int]] = mapped_column(ForeignKey("support_ticket.id", ondelete="RESTRICT"))
     created_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"))
     created_by: Mapped[Optional[User]] = relationship(User, foreign_keys=[created_by_id])
     created_at: Mapped[datetime] = created_at_column()
@@ -143,7 +143,7 @@ class Message(Model):
     delivered_at: Mapped[Optional[datetime]] = mapped_column()
     read_at: Mapped[Optional[datetime]] = mapped_column()
     status_at: Mapped[Optional[datetime]] = mapped_column()
-    media: Mapped[list["MessageMedia"]] = relationship(back_populates="message", order_by="MessageMedia.idx")
+    media: Mapped[list["MessageMedia"]] = relationship(back_populates="message", order_by="MessageMedia.idx", passive_deletes="all")
 
     __table_args__ = (
         Index("ix_message_conversation_created", "conversation_id", "created_at"),
@@ -159,7 +159,7 @@ class MessageMedia(Model):
 
     __tablename__ = "message_media"
     id: Mapped[int] = mapped_column(primary_key=True)
-    message_id: Mapped[int] = mapped_column(ForeignKey("message.id", ondelete="CASCADE"))
+    message_id: Mapped[int] = mapped_column(ForeignKey("message.id", ondelete="RESTRICT"))
     message: Mapped[Message] = relationship(back_populates="media")
     idx: Mapped[int] = mapped_column()
     url: Mapped[str] = mapped_column(String(1000))
@@ -216,7 +216,7 @@ class Alert(Model):
 
     __tablename__ = "alert"
     id: Mapped[int] = mapped_column(primary_key=True)
-    group_id: Mapped[int] = mapped_column(ForeignKey("notification_group.id", ondelete="CASCADE"), index=True)
+    group_id: Mapped[int] = mapped_column(ForeignKey("notification_group.id", ondelete="RESTRICT"), index=True)
     group: Mapped[NotificationGroup] = relationship(NotificationGroup)
     kind: Mapped[str] = mapped_column(String(40), index=True)
     title: Mapped[str] = mapped_column(String(200))
@@ -232,7 +232,7 @@ class Alert(Model):
     resolved_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"))
     resolved_by: Mapped[Optional[User]] = relationship(User, foreign_keys=[resolved_by_id])
     resolution: Mapped[Optional[str]] = mapped_column(Text)
-    recipients: Mapped[list["AlertRecipient"]] = relationship(back_populates="alert", order_by="AlertRecipient.id")
+    recipients: Mapped[list["AlertRecipient"]] = relationship(back_populates="alert", order_by="AlertRecipient.id", passive_deletes="all")
 
     __table_args__ = (
         UniqueConstraint("dedupe_key", "dedupe_slot", name="uq_alert_dedupe"),
@@ -252,12 +252,12 @@ class AlertRecipient(Model):
 
     __tablename__ = "alert_recipient"
     id: Mapped[int] = mapped_column(primary_key=True)
-    alert_id: Mapped[int] = mapped_column(ForeignKey("alert.id", ondelete="CASCADE"))
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alert.id", ondelete="RESTRICT"))
     alert: Mapped[Alert] = relationship(back_populates="recipients")
     user_id: Mapped[int] = mapped_column(ForeignKey("ab_user.id", ondelete="CASCADE"))
     user: Mapped[User] = relationship(User)
     notification_id: Mapped[Optional[int]] = mapped_column(ForeignKey("notification.id", ondelete="SET NULL"))
-    message_id: Mapped[Optional[int]] = mapped_column(ForeignKey("message.id", ondelete="SET NULL"))
+    message_id: Mapped[Optional[int]] = mapped_column(ForeignKey("message.id", ondelete="RESTRICT"))
     message: Mapped[Optional[Message]] = relationship(Message)
 
     __table_args__ = (UniqueConstraint("alert_id", "user_id", name="uq_alert_recipient"),)

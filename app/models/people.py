@@ -41,7 +41,7 @@ class Department(Model):
     name: Mapped[str] = mapped_column(String(80), unique=True)
     description: Mapped[Optional[str]] = mapped_column(Text)
     capabilities: Mapped[list[Capability]] = relationship(secondary=department_capability)
-    members: Mapped[list["TeamMember"]] = relationship(back_populates="department")
+    members: Mapped[list["TeamMember"]] = relationship(back_populates="department", passive_deletes="all")
 
     def has_capability(self, code: str) -> bool:
         return any(c.code == code for c in self.capabilities)

@@ -28,7 +28,7 @@ class Call(Model):
     __tablename__ = "support_call"
     id: Mapped[int] = mapped_column(primary_key=True)
     caller_phone: Mapped[Optional[str]] = mapped_column(String(20), index=True)  # E.164 when valid
-    customer_id: Mapped[Optional[int]] = mapped_column(ForeignKey("customer.id", ondelete="SET NULL"), index=True)
+    customer_id: Mapped[Optional[int]] = mapped_column(ForeignKey("customer.id", ondelete="RESTRICT"), index=True)
     customer: Mapped[Optional[Customer]] = relationship(Customer)
     category: Mapped[str] = mapped_column(String(30))
     charger_ref: Mapped[Optional[str]] = mapped_column(String(60), index=True)  # free text until Chargers lands
@@ -40,7 +40,7 @@ class Call(Model):
     agent: Mapped[Optional[User]] = relationship(User, foreign_keys=[agent_id])
     assignee_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"), index=True)
     assignee: Mapped[Optional[User]] = relationship(User, foreign_keys=[assignee_id])
-    department_id: Mapped[Optional[int]] = mapped_column(ForeignKey("department.id"))
+    department_id: Mapped[Optional[int]] = mapped_column(ForeignKey("department.id", ondelete="RESTRICT"))
     department: Mapped[Optional[Department]] = relationship(Department)
     # the escalated ticket holds the link (support_ticket.call_id, unique); this is its other end
     ticket: Mapped[Optional["Ticket"]] = relationship(
@@ -70,18 +70,18 @@ class Ticket(Model):
     category: Mapped[Optional[str]] = mapped_column(String(30))
     priority: Mapped[str] = mapped_column(String(10), default="Medium")
     status: Mapped[str] = mapped_column(String(20), default="Open")
-    customer_id: Mapped[Optional[int]] = mapped_column(ForeignKey("customer.id", ondelete="SET NULL"), index=True)
+    customer_id: Mapped[Optional[int]] = mapped_column(ForeignKey("customer.id", ondelete="RESTRICT"), index=True)
     customer: Mapped[Optional[Customer]] = relationship(Customer)
     # the charger it is about: a registry row, not free text (0016 moved the old text by cid)
     charger_id: Mapped[Optional[int]] = mapped_column(ForeignKey("charger.id", ondelete="SET NULL"), index=True)
     charger: Mapped[Optional["Charger"]] = relationship("Charger")
     # unique: escalating the same call twice finds this ticket instead of creating another
-    call_id: Mapped[Optional[int]] = mapped_column(ForeignKey("support_call.id", ondelete="SET NULL"), unique=True)
+    call_id: Mapped[Optional[int]] = mapped_column(ForeignKey("support_call.id", ondelete="RESTRICT"), unique=True)
     call: Mapped[Optional[Call]] = relationship(foreign_keys=[call_id], overlaps="ticket")
-    request_id: Mapped[Optional[int]] = mapped_column(ForeignKey("customer_request.id", ondelete="SET NULL"), unique=True)
+    request_id: Mapped[Optional[int]] = mapped_column(ForeignKey("customer_request.id", ondelete="RESTRICT"), unique=True)
     assignee_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"), index=True)
     assignee: Mapped[Optional[User]] = relationship(User, foreign_keys=[assignee_id])
-    department_id: Mapped[Optional[int]] = mapped_column(ForeignKey("department.id"))
+    department_id: Mapped[Optional[int]] = mapped_column(ForeignKey("department.id", ondelete="RESTRICT"))
     department: Mapped[Optional[Department]] = relationship(Department)
     created_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"))
     created_by: Mapped[Optional[User]] = relationship(User, foreign_keys=[created_by_id])
@@ -96,7 +96,7 @@ class Ticket(Model):
     closed_at: Mapped[Optional[datetime]] = mapped_column()
     resolve_minutes: Mapped[Optional[int]] = mapped_column()  # created -> last resolution, for medians in SQL
     reopen_count: Mapped[int] = mapped_column(default=0)
-    notes: Mapped[list["TicketNote"]] = relationship(back_populates="ticket", order_by="TicketNote.id")
+    notes: Mapped[list["TicketNote"]] = relationship(back_populates="ticket", order_by="TicketNote.id", passive_deletes="all")
 
     __table_args__ = (
         Index("ix_support_ticket_status_priority", "status", "priority"),
@@ -129,7 +129,7 @@ class Ticket(Model):
 class TicketNote(Model):
     __tablename__ = "support_ticket_note"
     id: Mapped[int] = mapped_column(primary_key=True)
-    ticket_id: Mapped[int] = mapped_column(ForeignKey("support_ticket.id", ondelete="CASCADE"), index=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("support_ticket.id", ondelete="RESTRICT"), index=True)
     ticket: Mapped[Ticket] = relationship(back_populates="notes")
     author_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"))
     author: Mapped[Optional[User]] = relationship(User)
@@ -159,7 +159,7 @@ class SlaAlert(Model):
 
     __tablename__ = "support_sla_alert"
     id: Mapped[int] = mapped_column(primary_key=True)
-    ticket_id: Mapped[int] = mapped_column(ForeignKey("support_ticket.id", ondelete="CASCADE"))
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("support_ticket.id", ondelete="RESTRICT"))
     target: Mapped[str] = mapped_column(String(20))  # response | resolution
     stage: Mapped[str] = mapped_column(String(10))  # warning | breach
     at: Mapped[datetime] = mapped_column(default=utcnow, nullable=False)
@@ -174,7 +174,7 @@ class CustomerRequest(Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     channel: Mapped[str] = mapped_column(String(20))  # web | api | whatsapp | phone
     text: Mapped[str] = mapped_column(Text)
-    customer_id: Mapped[Optional[int]] = mapped_column(ForeignKey("customer.id", ondelete="SET NULL"), index=True)
+    customer_id: Mapped[Optional[int]] = mapped_column(ForeignKey("customer.id", ondelete="RESTRICT"), index=True)
     customer: Mapped[Optional[Customer]] = relationship(Customer)
     phone: Mapped[Optional[str]] = mapped_column(String(20))  # E.164 when valid
     # e.g. a WhatsApp message SID: one request per (channel, source_ref)
@@ -186,7 +186,7 @@ class CustomerRequest(Model):
     confidence: Mapped[Optional[float]] = mapped_column(Float)
     classifier: Mapped[Optional[str]] = mapped_column(String(80))  # "claude:<model>" | "rules"
     classified_at: Mapped[Optional[datetime]] = mapped_column()
-    assigned_department_id: Mapped[Optional[int]] = mapped_column(ForeignKey("department.id"))
+    assigned_department_id: Mapped[Optional[int]] = mapped_column(ForeignKey("department.id", ondelete="RESTRICT"))
     assigned_department: Mapped[Optional[Department]] = relationship(Department)
     assignee_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"), index=True)
     assignee: Mapped[Optional[User]] = relationship(User, foreign_keys=[assignee_id])

@@ -20,6 +20,12 @@ def default_currency() -> str:
     return current_app.config["DEFAULT_CURRENCY"] if has_app_context() else "LKR"
 
 
+def enabled_currencies() -> list[str]:
+    """The ISO 4217 codes the operator keeps wallets in (ENABLED_CURRENCIES, default the default currency)."""
+    configured = current_app.config.get("ENABLED_CURRENCIES") if has_app_context() else None
+    return [c.upper() for c in (configured or [default_currency()])]
+
+
 # --- lookups other modules use ----------------------------------------------------------
 # Hot-path statements are built once and only bound per call (building a select costs more than running it).
 _BY_PHONE = (
@@ -260,7 +266,11 @@ def ensure_wallet(session: Session, customer_id: int, currency: Optional[str] = 
     """The customer's wallet in this currency, created on first use (a concurrent creator wins cleanly)."""
     from sqlalchemy.exc import IntegrityError
 
+    if currency is not None and not isinstance(currency, str):
+        raise InvalidInput("currency must be an ISO 4217 code")
     currency = (currency or default_currency()).upper()
+    if currency not in enabled_currencies():
+        raise InvalidInput(f"currency {currency[:10]} is not enabled (enabled: {', '.join(enabled_currencies())})")
     wallet = session.scalar(select(Wallet).where(Wallet.customer_id == customer_id, Wallet.currency == currency))
     if wallet is not None:
         return wallet

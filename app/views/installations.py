@@ -14,7 +14,7 @@ from flask_appbuilder.models.sqla.interface import SQLAInterface
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from app.api.installations import OemScope
+from app.api.installations import OemScope, OwnTeamScope
 from app.extensions import db
 from app.models.base import utcnow
 from app.models.installations import (
@@ -468,6 +468,7 @@ class VendorPurchaseView(ReadOnlyModelView):
     base_order = ("id", "desc")
     list_columns = ["created_at", "job", "vendor_name", "items", "amount", "upi_id", "status"]
     search_columns = ["vendor_name", "status", "created_at"]
+    base_filters = [["team_id", OwnTeamScope, None]]  # a field team sees its own purchases only
 
 
 class PayoutView(ReadOnlyModelView):

@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 from flask_appbuilder.models.sqla.interface import SQLAInterface
+from wtforms.validators import NumberRange
+
+from app.api.installations import OwnTeamScope
 
 from app.models.people import ActivityLog, Capability, Department, FieldTeam, TeamMember
 from app.views.base import ReadOnlyModelView, ResourceModelView
@@ -17,6 +20,8 @@ class DepartmentView(ResourceModelView):
 
 class TeamMemberView(ResourceModelView):
     datamodel = SQLAInterface(TeamMember)
+    # people are deactivated (the `active` box), never deleted: their calls, tickets and notes name them
+    include_route_methods = {"list", "show", "add", "edit", "download", "action", "action_post"}
     class_permission_name = "TeamMember"
     list_columns = ["user", "department", "phone", "whatsapp", "active", "last_activity_at"]
     add_columns = edit_columns = ["user", "department", "phone", "whatsapp", "active"]
@@ -37,6 +42,8 @@ class FieldTeamView(ResourceModelView):
     show_columns = add_columns
     search_columns = ["name", "service_areas", "can_survey", "can_install", "active"]
     description_columns = {"service_areas": "Comma-separated districts, e.g. Colombo, Gampaha"}
+    base_filters = [["id", OwnTeamScope, None]]  # a field team sees its own rates only
+    validators_columns = {"survey_rate": [NumberRange(min=0, max=10**11)], "installation_rate": [NumberRange(min=0, max=10**11)]}
 
 
 class ActivityLogView(ReadOnlyModelView):
