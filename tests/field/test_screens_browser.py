@@ -71,6 +71,7 @@ def test_force_charge_finds_the_customer_by_any_spelling_and_starts(page, sessio
     page.wait_for_selector("#force-charge-status")
     assert page.inner_text("#fc-status") == "Starting"
     assert "150.00 (held)" in page.content()
+    assert page.request.get("/static/js/force_charge.js").status == 200  # the page follows the API from its own script
     screenshot(page, "field-force-charge")
     session.rollback()
     fc = session.scalar(select(ForceCharge))
