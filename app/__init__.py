@@ -117,6 +117,23 @@ def _exempt_apis_from_csrf(app: Flask) -> None:
             csrf.exempt(view.blueprint)
 
 
+def _csrf_for_cookie_calls_to_the_api(app: Flask) -> None:
+    """An unsafe call to /api/ signed in by the browser's session cookie (no Authorization header)
+    must carry the page's CSRF token (X-CSRFToken); bearer tokens (JWT, API key) are not cookies."""
+    from flask_login import current_user
+
+    @app.before_request
+    def _check_api_csrf():
+        if (
+            request.path.startswith("/api/")
+            and request.method not in ("GET", "HEAD", "OPTIONS", "TRACE")
+            and not request.headers.get("Authorization")
+            and app.config.get("WTF_CSRF_ENABLED", True)
+            and current_user.is_authenticated
+        ):
+            csrf.protect()
+
+
 def _json_errors_on_the_api(app: Flask) -> None:
     """On /api/ every error is JSON {"message"} (the contract), never Flask's HTML page."""
     from flask import jsonify
@@ -157,6 +174,7 @@ def create_app(overrides: Optional[dict[str, Any]] = None) -> Flask:
     csrf.init_app(app)
     _exempt_apis_from_csrf(app)
     _json_errors_on_the_api(app)
+    _csrf_for_cookie_calls_to_the_api(app)
 
     from app.health import bp as health_bp
 
