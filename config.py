@@ -35,7 +35,7 @@ VAR_DIR = Path(env("CHARGEOPS_VAR_DIR", str(BASE_DIR / "var")))
 # --- runtime mode ------------------------------------------------------------
 CHARGEOPS_ENV = env("CHARGEOPS_ENV", "development")  # development | production
 PRODUCTION = CHARGEOPS_ENV == "production"
-SECRET_KEY = env("SECRET_KEY", DEFAULT_SECRET_KEY)
+SECRET_KEY = env("SECRET_KEY")  # unset in development: a random key kept in VAR_DIR/secret_key
 
 # --- real parts ----------------------------------------------------------------
 SQLALCHEMY_DATABASE_URI = env("DATABASE_URL", f"sqlite:///{VAR_DIR / 'chargeops.db'}")

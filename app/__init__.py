@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import importlib
 import logging
+import os
+import secrets
 import sqlite3
 from pathlib import Path
 from typing import Any, Optional
@@ -43,15 +45,32 @@ def _sqlite_pragmas(dbapi_connection, _record):
         cursor.close()
 
 
+def development_secret_key(var_dir: Path) -> str:
+    """A random key made on first run and kept (mode 0600) under var/, so every local process shares it."""
+    path = Path(var_dir) / "secret_key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it first
+            pass
+        else:
+            with os.fdopen(fd, "w") as handle:
+                handle.write(secrets.token_urlsafe(48))
+    return path.read_text().strip()
+
+
 def _apply_mode(app: Flask) -> None:
     import config
 
     if app.config["CHARGEOPS_ENV"] == "production":
-        if app.config["SECRET_KEY"] == config.DEFAULT_SECRET_KEY:
-            raise ConfigurationError("SECRET_KEY is the development default; set a real one in production")
+        if app.config.get("SECRET_KEY") in (None, "", config.DEFAULT_SECRET_KEY):
+            raise ConfigurationError("SECRET_KEY is not set (or is the old development value); set a real one in production")
         app.config.update(
             SESSION_COOKIE_SECURE=True, REMEMBER_COOKIE_SECURE=True, PREFERRED_URL_SCHEME="https"
         )
+    elif app.config.get("SECRET_KEY") in (None, "", config.DEFAULT_SECRET_KEY):
+        app.config["SECRET_KEY"] = development_secret_key(app.config["VAR_DIR"])
     if app.config.get("ENFORCE_HTTPS") is None:
         app.config["ENFORCE_HTTPS"] = app.config["CHARGEOPS_ENV"] == "production"
     if app.config["ENFORCE_HTTPS"]:
@@ -116,6 +135,57 @@ def _answer_busy_database(app: Flask) -> None:
         return response
 
 
+def _csrf_for_cookie_calls_to_the_api(app: Flask) -> None:
+    """An unsafe call to /api/ signed in by the browser's session cookie (no Authorization header)
+    must carry the page's CSRF token (X-CSRFToken); bearer tokens (JWT, API key) are not cookies."""
+    from flask_login import current_user
+
+    @app.before_request
+    def _check_api_csrf():
+        if (
+            request.path.startswith("/api/")
+            and request.method not in ("GET", "HEAD", "OPTIONS", "TRACE")
+            and not request.headers.get("Authorization")
+            and app.config.get("WTF_CSRF_ENABLED", True)
+            and current_user.is_authenticated
+        ):
+            csrf.protect()
+
+
+# No framing, no plugins, no foreign form targets, in every mode. Scripts are not restricted yet:
+# several pages still carry inline <script> blocks (they move to static files with a nonce later).
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "frame-ancestors 'none'; object-src 'none'; base-uri 'self'; form-action 'self'",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+}
+
+
+def _security_headers(app: Flask) -> None:
+    @app.after_request
+    def _add_security_headers(response):
+        for name, value in SECURITY_HEADERS.items():
+            response.headers.setdefault(name, value)
+        return response
+
+
+def _json_errors_on_the_api(app: Flask) -> None:
+    """On /api/ every error is JSON {"message"} (the contract), never Flask's HTML page."""
+    from flask import jsonify
+    from werkzeug.exceptions import HTTPException, InternalServerError
+
+    def answer(error):
+        if not request.path.startswith("/api/"):
+            return error
+        code = error.code if isinstance(error, HTTPException) else 500
+        message = error.description if isinstance(error, HTTPException) and code != 500 else "Internal error"
+        return jsonify(message=message), code
+
+    app.register_error_handler(HTTPException, answer)
+    app.register_error_handler(InternalServerError, answer)
+
+
 def create_app(overrides: Optional[dict[str, Any]] = None) -> Flask:
     from app.security import fab_roles, grant_categories
 
@@ -142,6 +212,9 @@ def create_app(overrides: Optional[dict[str, Any]] = None) -> Flask:
     from app.api.guards import install_input_guards
 
     install_input_guards(app)  # bad input on /api/v1/ is a 4xx before any view runs
+    _json_errors_on_the_api(app)
+    _csrf_for_cookie_calls_to_the_api(app)
+    _security_headers(app)
 
     from app.health import bp as health_bp
 

@@ -12,8 +12,13 @@ from __future__ import annotations
 import re
 from typing import Iterable
 
-from flask import current_app
+from flask import current_app, request
+from flask_appbuilder.api import expose, safe
+from flask_appbuilder.security.api import SecurityApi
+from flask_appbuilder.security.schemas import login_post
 from flask_appbuilder.security.sqla.manager import SecurityManager
+from flask_jwt_extended import create_access_token, create_refresh_token
+from marshmallow import ValidationError
 
 ADMIN = "Admin"
 MANAGER = "Manager"
@@ -188,7 +193,35 @@ def grant_categories(appbuilder) -> None:
                 pvms.append([f"^{re.escape(item.name)}$", "^menu_access$"])
 
 
+class ChargeOpsSecurityApi(SecurityApi):
+    """FAB's login API, answering as the API contract says: both tokens unless `"refresh": false`."""
+
+    class_permission_name = "SecurityApi"
+
+    @expose("/login", methods=["POST"])
+    @safe
+    def login(self):
+        if not request.is_json or not isinstance(request.get_json(silent=True), dict):
+            return self.response_400(message="Send a JSON object with username, password and provider")
+        try:
+            payload = login_post.load(request.get_json())
+        except ValidationError as error:
+            return self.response_400(message=error.messages)
+        user = None
+        if payload["provider"] == "db":
+            user = self.appbuilder.sm.auth_user_db(payload["username"], payload["password"])
+        elif payload["provider"] == "ldap":
+            user = self.appbuilder.sm.auth_user_ldap(payload["username"], payload["password"])
+        if not user:
+            return self.response_401()
+        tokens = {"access_token": create_access_token(identity=str(user.id), fresh=True)}
+        if payload.get("refresh", True) is not False:
+            tokens["refresh_token"] = create_refresh_token(identity=str(user.id))
+        return self.response(200, **tokens)
+
+
 class ChargeOpsSecurityManager(SecurityManager):
+    security_api = ChargeOpsSecurityApi
     def sync_roles(self) -> None:
         """Create every declared role (idempotent); run by `flask sync-roles` and seeding."""
         for role in list(self.builtin_roles) + [self.auth_role_public]:
@@ -201,6 +234,27 @@ class ChargeOpsSecurityManager(SecurityManager):
             # FAB limits the login form; the JWT login API gets the same limit from the same limiter.
             api = next(v for v in self.appbuilder.baseviews if isinstance(v, self.security_api))
             self.limiter.limit(self.auth_rate_limit, methods=["POST"])(api.blueprint)
+
+    def create_jwt_manager(self, app):
+        """Every token refusal is a 401 {"message"} (flask_jwt_extended answers {"msg"}, 422 when malformed)."""
+        from flask import jsonify
+
+        manager = super().create_jwt_manager(app)
+        refuse = lambda message: (jsonify(message=message), 401)  # noqa: E731
+        manager.unauthorized_loader(lambda reason: refuse(f"Not authenticated: {reason}"))
+        manager.invalid_token_loader(lambda reason: refuse(f"Invalid token: {reason}"))
+        manager.expired_token_loader(lambda _header, _payload: refuse("Token has expired"))
+        manager.revoked_token_loader(lambda _header, _payload: refuse("Token has been revoked"))
+        manager.needs_fresh_token_loader(lambda _header, _payload: refuse("A fresh token is required"))
+        manager.user_lookup_error_loader(lambda _header, _payload: refuse("Unknown or inactive user"))
+        return manager
+
+    def revoke_api_key(self, key_uuid: str) -> bool:
+        """FAB records revoked_on only; the key's `active` must say so too."""
+        key = self.get_api_key_by_uuid(key_uuid)
+        if key is not None:
+            key.active = False
+        return super().revoke_api_key(key_uuid)
 
     def on_user_login(self, user) -> None:
         from app.services.people import record_activity

@@ -1,7 +1,8 @@
 // Firmware catalogue upload, new campaign form, and the campaign page (pause / resume / cancel).
 (function () {
   function post(url, body, done) {
-    var form = body instanceof FormData, headers = {"Accept": "application/json"};
+    var form = body instanceof FormData, token = document.querySelector('meta[name="csrf-token"]');
+    var headers = {"Accept": "application/json", "X-CSRFToken": token ? token.content : ""};
     if (!form) headers["Content-Type"] = "application/json";
     fetch(url, {method: "POST", credentials: "same-origin", headers: headers, body: form ? body : JSON.stringify(body)})
       .then(function (r) { return r.json().then(function (j) { done(r.status, j); }, function () { done(r.status, {}); }); });

@@ -15,10 +15,12 @@ window.ChargeOps = {
   esc: function (v) { return v === null || v === undefined ? "" : String(v).replace(/[&<>"']/g, function (c) {
     return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]; }); },
   badge: function (b) { return '<span class="badge-bucket bucket-' + b.replace(" ", "-") + '">' + b + '</span>'; },
+  // the page's CSRF token: API writes made with the session cookie must carry it
+  csrf: function () { var m = document.querySelector('meta[name="csrf-token"]'); return m ? m.content : ""; },
   // POST JSON (or FormData) to the API with the session cookie; done(status, body)
   post: function (url, body, done) {
     var form = body instanceof FormData;
-    var headers = {"Accept": "application/json"};
+    var headers = {"Accept": "application/json", "X-CSRFToken": window.ChargeOps.csrf()};
     if (!form) headers["Content-Type"] = "application/json";
     fetch(url, {method: "POST", credentials: "same-origin", headers: headers, body: form ? body : JSON.stringify(body || {})})
       .then(function (r) { return r.json().then(function (j) { done(r.status, j); }, function () { done(r.status, {}); }); });
