@@ -30,6 +30,7 @@ class LoopMqtt:
                  on_message: Optional[Callable[[mqtt.MQTTMessage], None]] = None):
         self.loop = loop
         self.client, self.address = make_client(url, client_id)
+        self.client.max_inflight_messages_set(1000)  # QoS 1 publishes in flight before paho queues them
         self.client.connect_timeout = 3.0
         self.connected = asyncio.Event()
         self._user_connect, self._user_message = on_connect, on_message
