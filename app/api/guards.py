@@ -160,10 +160,52 @@ def _refusing_database_errors(view, post_headless):
     return wrapper
 
 
+def check_list_ordering():
+    """A screen's list is ordered only by a column it offers (`_oc_<View>`), asc or desc (`_od_<View>`)."""
+    if not any(key.startswith(("_oc_", "_od_")) for key in request.args):
+        return None
+    views = {type(v).__name__: v for v in current_app.appbuilder.baseviews}
+    for key, value in request.args.items(multi=True):
+        if key.startswith("_od_") and value not in ("asc", "desc"):
+            return "the order direction is asc or desc", 400
+        if key.startswith("_oc_"):
+            view = views.get(key[4:])
+            if view is None or value not in (getattr(view, "order_columns", None) or []) or not _is_column(view, value):
+                return "this list cannot be ordered by that column", 400
+    return None
+
+
+def _is_column(view, name: str) -> bool:
+    """A stored column of the view's model, or of a many-to-one relation's model ("customer.name")."""
+    from sqlalchemy import inspect as sa_inspect
+
+    mapper = sa_inspect(view.datamodel.obj)
+    if "." in name:
+        relation, _, column = name.partition(".")
+        rel = mapper.relationships.get(relation)
+        return rel is not None and not rel.uselist and column in rel.mapper.columns
+    return name in mapper.column_attrs
+
+
+def refuse_model_file_downloads():
+    """FAB's generic `<list>/download/<name>` serves files of FAB file columns; no model of ours has one."""
+    from flask import abort
+    from flask_appbuilder import ModelView
+
+    endpoint = request.endpoint or ""
+    if endpoint.endswith(".download"):
+        view = next((v for v in current_app.appbuilder.baseviews if v.endpoint == endpoint.rsplit(".", 1)[0]), None)
+        if isinstance(view, ModelView) and type(view).download is ModelView.download:
+            abort(404)
+    return None
+
+
 def install_input_guards(app: Flask) -> None:
     from flask_appbuilder.api import ModelRestApi
 
     app.before_request(check_api_input)
+    app.before_request(check_list_ordering)
+    app.before_request(refuse_model_file_downloads)
     for view in app.appbuilder.baseviews:
         if isinstance(view, ModelRestApi):
             view.post_headless = _refusing_database_errors(view, view.post_headless)
