@@ -13,6 +13,7 @@ import logging
 import random
 import threading
 import time
+import urllib.parse
 import urllib.request
 import uuid
 from dataclasses import dataclass, field
@@ -61,6 +62,7 @@ class Fleet:
         self.firmware_failures = {cid: list(outcomes) for cid, outcomes in (firmware_failures or {}).items()}
         self.firmware_failure_rate = firmware_failure_rate
         self.firmware_step_s = firmware_step_s
+        self.reachable_hosts = {"127.0.0.1", "localhost", "::1"}
         self.rng = random.Random(seed)
         self.chargers = {
             cid: SimCharger(cid, power_kw=self.rng.choice([7.4, 11.0, 22.0]), meter_wh=self.rng.randint(0, 10**6))
@@ -239,7 +241,7 @@ class Fleet:
             def upload():
                 self.ocpp(cid, "DiagnosticsStatusNotification", {"status": "Uploading"})
                 location, status = p.get("location", ""), "Uploaded"
-                if location.startswith(("http://", "https://")):  # an HTTP location: PUT the file there
+                if self._reachable(location):  # an HTTP location it can reach: PUT the file there
                     body = f"simulated diagnostics of {cid} at {iso_now()}\n".encode() * 50
                     request = urllib.request.Request(f"{location.rstrip('/')}/{name}", data=body, method="PUT",
                                                      headers={"Content-Type": "application/octet-stream"})
@@ -252,6 +254,12 @@ class Fleet:
             return "Accepted", {"fileName": name}, lambda: threading.Thread(target=upload, daemon=True).start()
         return "NotSupported", {"status": "NotSupported"}, None
 
+    def _reachable(self, location: str) -> bool:
+        """The simulated chargers sit on a network that reaches only `reachable_hosts` (ChargeOps on this
+        machine by default); any other location is played as if the transfer worked."""
+        parsed = urllib.parse.urlparse(location)
+        return parsed.scheme in ("http", "https") and parsed.hostname in self.reachable_hosts
+
     def update_firmware(self, cid: str, location: str) -> None:
         """UpdateFirmware as a charger does it: download (over HTTP when the location is http[s]),
         install, reboot and boot with the new version; `firmware_failures[cid]` lists the outcome of each
@@ -263,7 +271,7 @@ class Fleet:
         step = self.firmware_step_s
         self.ocpp(cid, "FirmwareStatusNotification", {"status": "Downloading"})
         image = b""
-        if outcome != "DownloadFailed" and location.startswith(("http://", "https://")):
+        if outcome != "DownloadFailed" and self._reachable(location):
             try:
                 with urllib.request.urlopen(location, timeout=30) as response:
                     image = response.read()

@@ -35,6 +35,8 @@ class CeleryProcesses:
             "CELERY_BROKER_URL": cfg["CELERY"]["broker_url"],
             "CELERY_RESULT_BACKEND": cfg["CELERY"]["result_backend"],
             "FIRMWARE_BEAT_SECONDS": "1",
+            # a busy test machine can take longer than 30 s to carry a result: not what these tests are about
+            "CHARGER_COMMAND_TIMEOUT": "300",
         }
         self.procs: dict[str, subprocess.Popen] = {}
 

@@ -75,8 +75,8 @@ def test_campaign_in_batches_with_retries_auto_pause_and_resume_after_a_worker_r
     assert session.scalar(select(ActivityLog).where(ActivityLog.kind == "firmware_campaign",
                                                     ActivityLog.description.contains("Paused by itself")))
     by_cid = {c["cid"]: c for c in body["chargers"]}
-    assert all(by_cid[cid]["status"] == "Pending" and by_cid[cid]["attempts"] == 0 for cid in CIDS[15:])
-    assert all(by_cid[cid]["status"] == "Installed" for cid in CIDS[:10])
+    assert all(by_cid[cid]["status"] == "Pending" and by_cid[cid]["attempts"] == 0 for cid in CIDS[15:]), body
+    assert all(by_cid[cid]["status"] == "Installed" for cid in CIDS[:10]), body
 
     # failures retried: one failure then Installed on the second attempt; the four that always fail end Failed
     for cid in ("FW-02", "FW-07"):
