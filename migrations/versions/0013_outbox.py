@@ -7,7 +7,7 @@
   after it (and goes out with the MQTT 5 message expiry interval of what is left).
 
 Revision ID: 0013_outbox
-Revises: 0009_message_dedup
+Revises: 0011_archive_restrict
 Create Date: 2026-12-01 21:00:00
 """
 from alembic import op
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 
 revision = '0013_outbox'
-down_revision = '0009_message_dedup'
+down_revision = '0011_archive_restrict'
 branch_labels = None
 depends_on = None
 

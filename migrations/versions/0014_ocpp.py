@@ -1,7 +1,7 @@
 """chargers: the OCPP 1.6J gateway (charger passwords and live links, gateway nodes, transaction ids)
 
 Revision ID: 0014_ocpp
-Revises: 0009_message_dedup
+Revises: 0013_outbox
 Create Date: 2026-12-01 21:10:00
 """
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 
 revision = '0014_ocpp'
-down_revision = '0009_message_dedup'
+down_revision = '0013_outbox'
 branch_labels = None
 depends_on = None
 

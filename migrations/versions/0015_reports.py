@@ -1,7 +1,7 @@
 """reports: an OEM report's e-mail status and reason; the datasets built per period (report_file)
 
 Revision ID: 0015_reports
-Revises: 0009_message_dedup
+Revises: 0014_ocpp
 Create Date: 2026-12-01 21:30:00
 """
 from alembic import op
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 
 revision = '0015_reports'
-down_revision = '0009_message_dedup'
+down_revision = '0014_ocpp'
 branch_labels = None
 depends_on = None
 

@@ -6,7 +6,7 @@ ticket's description ("Charger (not in the registry): ..."), so nothing written 
 wallet.held: money set aside by open holds; a debit may spend only balance - held.
 
 Revision ID: 0016_field_ops
-Revises: 0009_message_dedup
+Revises: 0015_reports
 Create Date: 2026-12-01 21:32:23
 """
 from alembic import op
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0016_field_ops'
-down_revision = '0009_message_dedup'
+down_revision = '0015_reports'
 branch_labels = None
 depends_on = None
 

@@ -3,7 +3,7 @@ SSH hosts and reboot jobs; for the network list, partial indexes of its Faulted 
 and an index to sort by name
 
 Revision ID: 0017_fleet
-Revises: 0009_message_dedup
+Revises: 0016_field_ops
 Create Date: 2026-12-01 21:30:00
 """
 from alembic import op
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 
 revision = '0017_fleet'
-down_revision = '0009_message_dedup'
+down_revision = '0016_field_ops'
 branch_labels = None
 depends_on = None
 
