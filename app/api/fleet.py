@@ -156,11 +156,8 @@ class SshRebootApi(ActionApi):
     @permission_name("post")
     @service_errors
     def reboot(self, cid: str):
-        from app.tasks.fleet import run_reboot
-
         job = ssh_reboot.request_reboot(db.session, cid, g.user.id)
         db.session.commit()
-        run_reboot.delay(job.job_id)
         return self.response(202, job_id=job.job_id, status=job.status)
 
 

@@ -23,6 +23,7 @@ from app.integrations import ssh
 from app.models.base import utcnow
 from app.models.chargers import Charger
 from app.models.fleet import SshHost, SshJob
+from app.services.outbox import enqueue_after_commit
 from app.services import Conflict, InvalidInput, NotFound
 from app.services.chargers import get_charger
 
@@ -84,7 +85,7 @@ def host_for_charger(session: Session, charger: Charger) -> SshHost:
 
 
 def request_reboot(session: Session, cid: str, user_id: Optional[int]) -> SshJob:
-    """Queue a reboot job (audited); the caller commits, then queues the task. One open job per host."""
+    """Queue a reboot job (audited) and its task, both in the caller's transaction. One open job per host."""
     from app.services.people import record_activity
 
     charger = get_charger(session, cid)
@@ -97,6 +98,7 @@ def request_reboot(session: Session, cid: str, user_id: Optional[int]) -> SshJob
     session.flush()
     record_activity(session, user_id, "ssh_reboot", f"SSH reboot of {host.name} for charger {cid} requested",
                     ref_type="ssh_job", ref_id=job.id)
+    enqueue_after_commit(session, "ssh.run_reboot", job.job_id)
     return job
 
 
