@@ -76,6 +76,18 @@ class ChargerFaultView(ReadOnlyModelView):
     base_order = ("id", "desc")
 
 
+def _may_command() -> bool:
+    """The command buttons show for those who may send: the role's write on ChargerCommand and the
+    department's charger_commands capability (the API refuses the same people)."""
+    from flask import g
+
+    from app.security import role_allows
+    from app.services.people import has_capability
+
+    allowed = any(role_allows(role.name, "ChargerCommand", "can_write") for role in g.user.roles)
+    return allowed and has_capability(db.session, g.user, "charger_commands")
+
+
 class NetworkView(BaseView):
     """The live pages: network status, charger page, active sessions, heartbeat health, OCPP console, map."""
 
@@ -95,7 +107,7 @@ class NetworkView(BaseView):
         charger = db.session.query(Charger).filter_by(cid=cid).first()
         if charger is None:
             return self.render_template("chargers/missing.html", cid=cid), 404
-        return self.render_template("chargers/charger.html", charger=charger)
+        return self.render_template("chargers/charger.html", charger=charger, may_command=_may_command())
 
     @expose("/sessions/")
     @has_access
@@ -111,7 +123,7 @@ class NetworkView(BaseView):
     @has_access
     def console(self):
         cids = [c for (c,) in db.session.query(Charger.cid).order_by(Charger.cid).limit(1000)]
-        return self.render_template("chargers/console.html", cids=cids)
+        return self.render_template("chargers/console.html", cids=cids, may_command=_may_command())
 
     @expose("/map/")
     @has_access
