@@ -11,8 +11,6 @@ from app.models.chargers import Charger, ChargerCommand
 from app.models.people import Department, TeamMember
 from app.models.support import Ticket
 from app.security import OPS_AGENT
-from app.services import Forbidden
-from app.services.people import department_scope, require_capability
 from tests.conftest import PASSWORD, csrf_token
 from tests.support.conftest import user_id
 
@@ -192,6 +190,9 @@ def test_charger_commands_need_the_departments_capability(api_as, web_as, sessio
 
 
 def test_require_capability_is_one_service_call(session):
+    from app.services import Forbidden
+    from app.services.people import department_scope, require_capability
+
     installer, manager = user_id(session, "installer"), user_id(session, "manager")
     require_capability(session, installer, "charger_commands")  # Maintenance holds it
     require_capability(session, manager, "ssh_reboot")  # overseeing roles hold every capability
