@@ -15,8 +15,12 @@ DEMO_DOMAINS = ["people", "customers", "support", "chargers", "installations", "
 @click.command("sync-roles")
 @with_appcontext
 def sync_roles_command():
-    """Create every role declared in the permission matrix (idempotent)."""
+    """Create every role declared in the permission matrix and every department capability (idempotent)."""
+    from app.services.people import sync_capabilities
+
     appbuilder.sm.sync_roles()
+    sync_capabilities(db.session)
+    db.session.commit()
     click.echo(f"roles: {', '.join(sorted(appbuilder.sm.builtin_roles))}")
 
 

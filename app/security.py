@@ -71,7 +71,8 @@ PERMISSION_MATRIX: dict[str, dict[str, str]] = {
     # (end of customers)
     # --- support (calls, tickets, requests, dashboard) --------------------------
     "Call": {**grant(WRITE, SUPPORT_ROLES), CPO: READ},
-    "Ticket": {**grant(WRITE, SUPPORT_ROLES + (INSTALLER,)), CPO: READ},
+    # the tickets API and the ticket desk pages (/support/tickets/), scoped to the person's department
+    "Ticket": {**grant(WRITE, SUPPORT_ROLES + (INSTALLER, FIELD_TEAM)), CPO: READ},
     "CustomerRequest": grant(WRITE, SUPPORT_ROLES),
     "SupportDesk": grant(WRITE, SUPPORT_ROLES),  # call logging, history, queue and ticket pages
     "SupportAudit": grant(READ, (MANAGER, DISPATCHER)),

@@ -15,6 +15,8 @@ from app.services import messaging as inbox
 from app.services import messaging_alerts as alerts
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 
+from app.views.base import InDepartmentScope
+
 
 def _body() -> dict:
     data = request.get_json(silent=True)
@@ -37,6 +39,7 @@ class MessagesApi(ResourceApi):
     search_columns = ["channel", "direction", "status", "customer_id", "conversation_id", "to_addr", "from_addr", "created_at"]
     order_columns = ["id", "created_at", "status"]
     base_order = ("created_at", "desc")
+    base_filters = [["id", InDepartmentScope, lambda: inbox.scope_clause(db.session, Message, g.user)]]  # 404 outside it
 
     @expose("/", methods=["POST"])
     @protect()

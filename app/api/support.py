@@ -15,6 +15,7 @@ from app.models.support import Call, CustomerRequest, Ticket
 from app.services import InvalidInput
 from app.services import support as desk
 from app.services.support_audit import history_of
+from app.views.base import InDepartmentScope
 
 ROUTES = {"get", "get_list", "info", "post", "put"}
 
@@ -95,6 +96,7 @@ class CallApi(ResourceApi):
     add_columns = edit_columns = ["caller_phone", "category"]  # writes go through the service
     search_columns = ["category", "outcome", "status", "agent_id", "customer_id", "charger_ref", "caller_phone", "created_at"]
     base_order = ("created_at", "desc")
+    base_filters = [["id", InDepartmentScope, lambda: desk.scope_clause(db.session, Call, g.user)]]  # 404 outside it
 
     @service_errors
     def post_headless(self):
@@ -153,7 +155,7 @@ class CallApi(ResourceApi):
             db.session, q=args.get("q"), category=args.get("category"), agent_id=args.get("agent_id", type=int),
             date_from=_date(args.get("date_from"), "date_from"), date_to=_date(args.get("date_to"), "date_to"),
             outcome=args.get("outcome"), customer_id=args.get("customer_id", type=int),
-            charger_ref=args.get("charger"), page=page,
+            charger_ref=args.get("charger"), page=page, viewer=_me(),
         )
         return self.response(200, page=page, has_next=has_next, result=[call_json(c) for c in rows])
 
@@ -173,6 +175,7 @@ class TicketApi(ResourceApi):
     add_columns = edit_columns = ["title", "priority"]
     search_columns = ["status", "priority", "category", "assignee_id", "department_id", "customer_id", "created_at"]
     base_order = ("created_at", "desc")
+    base_filters = [["id", InDepartmentScope, lambda: desk.scope_clause(db.session, Ticket, g.user)]]  # 404 outside it
 
     @service_errors
     def post_headless(self):
@@ -221,7 +224,7 @@ class TicketApi(ResourceApi):
     @service_errors
     def history(self, pk: int):
         """The audit trail (every field change: who, when, old, new) and the notes."""
-        ticket = desk._get(db.session, Ticket, pk, "ticket")
+        ticket = desk.get_ticket(db.session, pk, _me())
         audit = [
             {"at": _iso(a.at), "user_id": a.user_id, "user": a.user.username if a.user else None, "field": a.field,
              "old": a.old_value, "new": a.new_value}
@@ -246,6 +249,7 @@ class RequestApi(ResourceApi):
     add_columns = edit_columns = ["text"]
     search_columns = ["status", "category", "urgency", "priority", "channel", "assignee_id", "classifier", "created_at"]
     base_order = ("created_at", "desc")
+    base_filters = [["id", InDepartmentScope, lambda: desk.scope_clause(db.session, CustomerRequest, g.user)]]
 
     @service_errors
     def post_headless(self):
@@ -274,7 +278,7 @@ class RequestApi(ResourceApi):
         if not data:
             raise InvalidInput("nothing to change")
         db.session.commit()
-        return self.response(200, result=request_json(desk._get(db.session, CustomerRequest, pk, "request")))
+        return self.response(200, result=request_json(desk.get_request(db.session, pk, _me())))
 
     @expose("/<int:pk>/ticket", methods=["POST"])
     @protect()

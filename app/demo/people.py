@@ -8,7 +8,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.extensions import appbuilder
-from app.models.people import Capability, Department, FieldTeam, PaymentSchedule, TeamMember
+from app.models.people import Department, FieldTeam, PaymentSchedule, TeamMember
+from app.services.people import sync_capabilities
 from app.security import (
     ADMIN, CENTRAL_OPS, CPO, DISPATCHER, FIELD_TEAM, FINANCE, INSTALLER, MANAGER, OEM,
     OEM_REPORTING, OPS_AGENT, PROCUREMENT,
@@ -31,23 +32,12 @@ DEMO_USERS = {
     "oem_mg": (OEM, "Li", "Wei", None, "+94771000013"),
 }
 
-CAPABILITIES = {
-    "calls": "Hotline calls",
-    "tickets": "Service tickets",
-    "requests": "Customer requests",
-    "whatsapp": "WhatsApp inbox",
-    "charger_faults": "Charger faults",
-    "maintenance": "Preventive maintenance",
-    "installations": "Charger installations",
-    "firmware": "Firmware and diagnostics",
-    "payments": "Payment issues",
-}
 
 DEPARTMENTS = {
     "Hotline": ("Answers the hotline and WhatsApp; first line for every customer.", ["calls", "requests", "whatsapp", "payments"]),
     "Service": ("Owns tickets through to resolution; dispatches field work.", ["tickets", "requests", "installations"]),
-    "Maintenance": ("Field maintenance and repairs of chargers.", ["charger_faults", "maintenance", "installations"]),
-    "Technical": ("Network monitoring, firmware, diagnostics and remote control.", ["charger_faults", "firmware"]),
+    "Maintenance": ("Field maintenance and repairs of chargers.", ["charger_faults", "maintenance", "installations", "charger_commands"]),
+    "Technical": ("Network monitoring, firmware, diagnostics and remote control.", ["charger_faults", "firmware", "charger_commands", "ssh_reboot"]),
 }
 
 FIELD_TEAMS = [
@@ -63,11 +53,7 @@ def seed(session: Session) -> None:
     sm = appbuilder.sm
     password = current_app.config["DEMO_PASSWORD"]
 
-    capabilities = {}
-    for code, name in CAPABILITIES.items():
-        cap = session.scalar(select(Capability).where(Capability.code == code)) or Capability(code=code, name=name)
-        session.add(cap)
-        capabilities[code] = cap
+    capabilities = sync_capabilities(session)
     departments = {}
     for name, (description, caps) in DEPARTMENTS.items():
         dept = session.scalar(select(Department).where(Department.name == name)) or Department(name=name)

@@ -15,6 +15,24 @@ from app.models.base import Money, ZERO, created_at_column
 
 DEPARTMENTS = ("Hotline", "Service", "Maintenance", "Technical")
 
+# Every capability a department can hold: code -> what it lets the department take on.
+# A kind of work (calls, tickets, requests, whatsapp) opens that whole queue to the department;
+# an action (charger_commands, firmware, ssh_reboot, maintenance, ...) is allowed only to its holders
+# (app.services.people.require_capability). Managers, Dispatchers and Admins hold them all.
+CAPABILITIES: dict[str, str] = {
+    "calls": "Hotline calls (every call)",
+    "tickets": "Service tickets (every ticket)",
+    "requests": "Customer requests (every request)",
+    "whatsapp": "WhatsApp inbox (every conversation)",
+    "payments": "Payment issues",
+    "charger_faults": "Charger faults",
+    "charger_commands": "Remote charger commands",
+    "firmware": "Firmware and diagnostics",
+    "ssh_reboot": "SSH reboot of charger servers",
+    "maintenance": "Preventive maintenance",
+    "installations": "Charger installations",
+}
+
 department_capability = Table(
     "department_capability",
     Model.metadata,

@@ -28,6 +28,7 @@ from app.models.chargers import (
 from app.services import Conflict, InvalidInput, NotFound
 from app.services.outbox import enqueue_after_commit
 from app.services.chargers_ocpp import link_summary
+from app.services.people import require_capability
 
 log = logging.getLogger(__name__)
 
@@ -559,7 +560,10 @@ def publish_command(command_id: str) -> bool:
 
 
 def send_command(session: Session, cid: str, action: Any, payload: Any, user_id: Optional[int]) -> ChargerCommand:
-    """Store, commit, publish (or queue): what the API and the charger page call."""
+    """Store, commit, publish (or queue): what the API and the charger page call. A person's department
+    must hold the `charger_commands` capability (Forbidden otherwise)."""
+    if user_id is not None:
+        require_capability(session, user_id, "charger_commands")
     command = create_command(session, cid, action, payload, user_id)
     session.commit()
     if command.status == "Pending":

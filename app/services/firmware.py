@@ -33,6 +33,7 @@ from app.models.chargers import Charger, ChargerCommand
 from app.models.fleet import CampaignCharger, Firmware, FirmwareCampaign, FirmwareStatusEvent
 from app.services import Conflict, Forbidden, InvalidInput, NotFound
 from app.services import chargers as chargers_svc
+from app.services.people import require_capability
 
 DOWNLOAD_SALT = "firmware-download"
 RUNNING, PAUSED, COMPLETED, CANCELLED = "Running", "Paused", "Completed", "Cancelled"
@@ -131,7 +132,9 @@ def create_campaign(session: Session, firmware_id: int, user_id: Optional[int], 
                     window_start_hour: Optional[int] = None, window_end_hour: Optional[int] = None,
                     max_retries: int = 2, failure_threshold: float = 0.2) -> FirmwareCampaign:
     """Choose the chargers (a list, or vendor/model/site/current version; by default the firmware's own
-    vendor and model, skipping those already on it), cut them into batches, and start the campaign."""
+    vendor and model, skipping those already on it), cut them into batches, and start the campaign.
+    Needs the department's firmware capability."""
+    require_capability(session, user_id, "firmware")
     firmware = session.get(Firmware, firmware_id)
     if firmware is None:
         raise NotFound(f"no firmware {firmware_id}")

@@ -28,7 +28,7 @@ from datetime import datetime, timedelta
 from typing import Any, Optional
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import false, func, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, selectinload
 
@@ -39,6 +39,7 @@ from app.models.messaging import (
 )
 from app.services import Conflict, InvalidInput, NotFound
 from app.services.outbox import enqueue_after_commit
+from app.services.people import DepartmentScope, department_scope, user_may_work
 from app.services.phones import try_e164
 
 log = logging.getLogger(__name__)
@@ -62,6 +63,58 @@ def _get(session: Session, model, obj_id: Any, what: str):
     if obj is None:
         raise NotFound(f"{what} {obj_id} not found")
     return obj
+
+
+# --- department scope: a conversation belongs to the department its latest classified message was
+# routed to; departments holding "whatsapp" work the whole inbox (app.services.people) ---------------
+
+
+def conversations_in_scope(scope: DepartmentScope):
+    """A WHERE clause: the conversations this scope sees (assigned to them, or routed to their department)."""
+    if scope.holds("whatsapp"):
+        return true()
+    terms = []
+    if scope.user_id is not None:
+        terms.append(Conversation.assignee_id == scope.user_id)
+    if scope.department is not None:
+        terms.append(Conversation.department == scope.department)
+    return or_(*terms) if terms else false()
+
+
+def messages_in_scope(scope: DepartmentScope):
+    """A WHERE clause: messages of conversations in scope; messages outside any conversation are not scoped."""
+    if scope.holds("whatsapp"):
+        return true()
+    return or_(Message.conversation_id.is_(None),
+               Message.conversation_id.in_(select(Conversation.id).where(conversations_in_scope(scope))))
+
+
+def scope_clause(session: Session, model, user) -> Any:
+    """The WHERE clause of Conversation or Message rows that `user` (a User or id) may see."""
+    scope = department_scope(session, user)
+    return conversations_in_scope(scope) if model is Conversation else messages_in_scope(scope)
+
+
+def get_conversation(session: Session, conversation_id: Any, viewer: Optional[int] = None) -> Conversation:
+    """The conversation; NotFound when it does not exist or is outside the viewer's department scope."""
+    conversation = _get(session, Conversation, conversation_id, "conversation")
+    if viewer is not None:
+        scope = department_scope(session, viewer)
+        if not scope.everything and session.scalar(
+            select(Conversation.id).where(Conversation.id == conversation.id, conversations_in_scope(scope))
+        ) is None:
+            raise NotFound(f"conversation {conversation_id} not found")
+    return conversation
+
+
+def get_message(session: Session, message_id: Any, viewer: Optional[int] = None) -> Message:
+    message = _get(session, Message, message_id, "message")
+    if viewer is not None and message.conversation_id is not None:
+        try:
+            get_conversation(session, message.conversation_id, viewer)
+        except NotFound:
+            raise NotFound(f"message {message_id} not found") from None
+    return message
 
 
 def _text(value: Any, field: str, max_len: int, required: bool = False) -> Optional[str]:
@@ -210,9 +263,12 @@ def _touch(conversation: Conversation, message: Message) -> None:
 
 
 def list_conversations(session: Session, *, box: str = "open", user_id: Optional[int] = None,
-                       limit: int = 100) -> list[Conversation]:
-    """The inbox, newest activity first. box: open | unread | mine | unassigned | resolved | all."""
+                       limit: int = 100, viewer: Optional[int] = None) -> list[Conversation]:
+    """The inbox, newest activity first. box: open | unread | mine | unassigned | resolved | all.
+    viewer limits it to that person's department scope."""
     query = select(Conversation).options(joinedload(Conversation.customer), joinedload(Conversation.assignee))
+    if viewer is not None:
+        query = query.where(scope_clause(session, Conversation, viewer))
     if box == "open":
         query = query.where(Conversation.status == "open")
     elif box == "unread":
@@ -256,11 +312,13 @@ def assign_conversation(session: Session, conversation_id: int, assignee_id: Any
     from app.services.notifications import notify_user
     from app.services.people import record_activity
 
-    conversation = _get(session, Conversation, conversation_id, "conversation")
+    conversation = get_conversation(session, conversation_id, by_user_id)
     if assignee_id in (None, ""):
         conversation.assignee_id = None
         return conversation
     user = _get(session, User, assignee_id, "user")
+    if not user_may_work(session, user.id, "WhatsAppInbox"):
+        raise InvalidInput(f"assignee_id: {user.username} cannot work the WhatsApp inbox")
     if conversation.assignee_id != user.id:
         conversation.assignee_id = user.id
         if user.id != by_user_id:
@@ -276,7 +334,7 @@ def assign_conversation(session: Session, conversation_id: int, assignee_id: Any
 
 
 def resolve_conversation(session: Session, conversation_id: int, by_user_id: Optional[int]) -> Conversation:
-    conversation = _get(session, Conversation, conversation_id, "conversation")
+    conversation = get_conversation(session, conversation_id, by_user_id)
     if conversation.status == "resolved":
         raise Conflict(f"conversation {conversation.id} is already resolved")
     conversation.status = "resolved"
@@ -286,8 +344,8 @@ def resolve_conversation(session: Session, conversation_id: int, by_user_id: Opt
     return conversation
 
 
-def reopen_conversation(session: Session, conversation_id: int) -> Conversation:
-    conversation = _get(session, Conversation, conversation_id, "conversation")
+def reopen_conversation(session: Session, conversation_id: int, by_user_id: Optional[int] = None) -> Conversation:
+    conversation = get_conversation(session, conversation_id, by_user_id)
     conversation.status = "open"
     conversation.resolved_at = None
     conversation.resolved_by_id = None
@@ -364,7 +422,7 @@ def classify_message(session: Session, message_id: int, force: bool = False) -> 
     conversation.department, conversation.priority = department_name, priority
     if conversation.assignee_id is None and conversation.status == "open":
         department = department_by_name(session, department_name)
-        member = least_loaded_member(session, department.id) if department else None
+        member = least_loaded_member(session, department.id, works="WhatsAppInbox") if department else None
         if member is not None:
             conversation.assignee_id = member.user_id
             notify_user(session, member.user_id, "whatsapp_message",
@@ -378,7 +436,7 @@ def message_to_request(session: Session, message_id: int, by_user_id: Optional[i
     """Turn an inbound message into a Support desk customer request (idempotent per MessageSid)."""
     from app.services.support import create_request
 
-    message = _get(session, Message, message_id, "message")
+    message = get_message(session, message_id, by_user_id)
     if message.direction != "inbound":
         raise Conflict("only a customer's message can become a request")
     request = create_request(
@@ -398,6 +456,7 @@ def message_to_ticket(session: Session, message_id: int, by_user_id: Optional[in
     message = session.scalar(select(Message).where(Message.id == int(message_id)).with_for_update())
     if message is None:
         raise NotFound(f"message {message_id} not found")
+    get_message(session, message.id, by_user_id)
     if message.direction != "inbound":
         raise Conflict("only a customer's message can become a ticket")
     if message.ticket_id is not None:
@@ -556,7 +615,7 @@ def notify_customer_whatsapp(
 def reply(session: Session, conversation_id: int, *, by_user_id: Optional[int], idempotency_key: str,
           body: Optional[str] = None, template: Optional[str] = None, variables: Optional[dict] = None) -> Message:
     """An agent's reply from the conversation (free text in the window, a template otherwise)."""
-    conversation = _get(session, Conversation, conversation_id, "conversation")
+    conversation = get_conversation(session, conversation_id, by_user_id)
     message = send_whatsapp(
         session, to=conversation.phone, body=body, template=template, variables=variables,
         customer_id=conversation.customer_id, idempotency_key=idempotency_key, created_by=by_user_id,

@@ -6,7 +6,7 @@ and checked with paramiko's RejectPolicy: a server with another key fails the jo
 authentication, and nothing runs.
 
 Who may reboot: CPO and Admin (the `SshReboot` row of PERMISSION_MATRIX, checked by the API and
-the screen). The department capability check is not in this module.
+the screen), and the department's ssh_reboot capability.
 """
 from __future__ import annotations
 
@@ -85,9 +85,11 @@ def host_for_charger(session: Session, charger: Charger) -> SshHost:
 
 
 def request_reboot(session: Session, cid: str, user_id: Optional[int]) -> SshJob:
-    """Queue a reboot job (audited) and its task, both in the caller's transaction. One open job per host."""
-    from app.services.people import record_activity
+    """Queue a reboot job (audited) and its task, both in the caller's transaction. One open job per host.
+    Needs the department's ssh_reboot capability."""
+    from app.services.people import record_activity, require_capability
 
+    require_capability(session, user_id, "ssh_reboot")
     charger = get_charger(session, cid)
     host = host_for_charger(session, charger)
     if session.scalar(select(SshJob.id).where(SshJob.host_id == host.id, SshJob.status.in_(OPEN_JOB))):

@@ -13,8 +13,8 @@ from datetime import date, datetime, time, timedelta
 from typing import Any, Optional
 
 from flask import current_app
-from flask_appbuilder.security.sqla.models import User
-from sqlalchemy import func, or_, select, update
+from flask_appbuilder.security.sqla.models import Role, User
+from sqlalchemy import and_, false, func, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, selectinload
 
@@ -31,7 +31,9 @@ from app.services.classification import classify
 from app.services.customers import balance_of, find_by_phone
 from app.services.notifications import notify_user
 from app.services.outbox import enqueue_after_commit
-from app.services.people import member_for_user, record_activity
+from app.services.people import (
+    DepartmentScope, department_scope, member_for_user, record_activity, roles_that_work, user_may_work,
+)
 from app.services.phones import try_e164
 
 log = logging.getLogger(__name__)
@@ -76,14 +78,21 @@ TICKET_TRANSITIONS: dict[tuple[str, str], str] = {
 # --- helpers ---------------------------------------------------------------------------
 
 
-def _get(session: Session, model, obj_id, what: str, lock: bool = False):
+def _get(session: Session, model, obj_id, what: str, lock: bool = False, viewer: Optional[int] = None):
     """Load by id (NotFound otherwise). lock=True first writes to the row, which serialises concurrent
     changes on both databases: a row lock on PostgreSQL, the write lock taken up front on SQLite
-    (a read-then-write transaction there fails with "database is locked" instead of waiting)."""
+    (a read-then-write transaction there fails with "database is locked" instead of waiting).
+    viewer: the person acting; a record outside their department scope is NotFound to them."""
     try:
         obj_id = int(obj_id)
     except (TypeError, ValueError):
         raise InvalidInput(f"{what} id must be a number") from None
+    if viewer is not None and model in IN_SCOPE:
+        scope = department_scope(session, viewer)
+        if not scope.everything and session.scalar(
+            select(model.id).where(model.id == obj_id, IN_SCOPE[model](scope))
+        ) is None:
+            raise NotFound(f"{what} {obj_id} not found")
     if lock:
         touched = session.execute(
             update(model).where(model.id == obj_id).values(status=model.status).execution_options(synchronize_session=False)
@@ -177,6 +186,108 @@ def customer_card(session: Session, raw_phone: str) -> Optional[dict]:
     }
 
 
+# --- department scope ----------------------------------------------------------------------
+# Which department a record belongs to: the one it was routed or assigned to; before that, the one
+# its category goes to when escalated (ROUTING at ESCALATION_URGENCY): Charger Faults -> Technical,
+# Payment Issues and General Inquiry -> Hotline, Complaints -> Service. Who sees what from there is
+# app.services.people's department scope.
+
+
+def category_department(category: Optional[str]) -> Optional[str]:
+    """The department an unrouted call, ticket or request of this category belongs to."""
+    if category not in ESCALATION_URGENCY:
+        return None
+    return ROUTING[(category, ESCALATION_URGENCY[category])][0]
+
+
+def categories_of(department: Optional[str]) -> list[str]:
+    return [c for c in CALL_CATEGORIES if department is not None and category_department(c) == department]
+
+
+def _mine(scope: DepartmentScope, *columns):
+    return [column == scope.user_id for column in columns] if scope.user_id is not None else []
+
+
+def _departments(scope: DepartmentScope, department_column, category_column):
+    # routed nowhere and of no category (not classified yet, or opened bare): no department's, so the desk's
+    unrouted = and_(department_column.is_(None), category_column.is_(None))
+    if scope.department_id is None:
+        return [unrouted]
+    terms = [unrouted, department_column == scope.department_id]
+    categories = categories_of(scope.department)
+    if categories:
+        terms.append(and_(department_column.is_(None), category_column.in_(categories)))
+    return terms
+
+
+def _scoped(scope: DepartmentScope, capability: str, terms: list):
+    if scope.holds(capability):
+        return true()
+    return or_(*terms) if terms else false()
+
+
+def calls_in_scope(scope: DepartmentScope):
+    """A WHERE clause: the calls this scope sees (logged by or assigned to them, or their department's)."""
+    return _scoped(scope, "calls", _mine(scope, Call.agent_id, Call.assignee_id)
+                   + _departments(scope, Call.department_id, Call.category))
+
+
+def tickets_in_scope(scope: DepartmentScope):
+    """A WHERE clause: the tickets this scope sees (assigned to or opened by them, or their department's)."""
+    return _scoped(scope, "tickets", _mine(scope, Ticket.assignee_id, Ticket.created_by_id)
+                   + _departments(scope, Ticket.department_id, Ticket.category))
+
+
+def requests_in_scope(scope: DepartmentScope):
+    """A WHERE clause: the customer requests this scope sees."""
+    return _scoped(scope, "requests", _mine(scope, CustomerRequest.assignee_id, CustomerRequest.created_by_id)
+                   + _departments(scope, CustomerRequest.assigned_department_id, CustomerRequest.category))
+
+
+IN_SCOPE = {Call: calls_in_scope, Ticket: tickets_in_scope, CustomerRequest: requests_in_scope}
+
+
+def scope_clause(session: Session, model, user) -> Any:
+    """The WHERE clause of `model` rows that `user` (a User or id) may see: what list screens and APIs filter by."""
+    return IN_SCOPE[model](department_scope(session, user))
+
+
+def get_call(session: Session, call_id: Any, viewer: Optional[int]) -> Call:
+    return _get(session, Call, call_id, "call", viewer=viewer)
+
+
+def get_ticket(session: Session, ticket_id: Any, viewer: Optional[int]) -> Ticket:
+    return _get(session, Ticket, ticket_id, "ticket", viewer=viewer)
+
+
+def get_request(session: Session, request_id: Any, viewer: Optional[int]) -> CustomerRequest:
+    return _get(session, CustomerRequest, request_id, "request", viewer=viewer)
+
+
+def list_requests(session: Session, *, status: str = "open", viewer: Optional[int] = None, limit: int = 200) -> list[CustomerRequest]:
+    """The request queue, newest first: "open" (New, Assigned, In Progress), one status, or anything else for all."""
+    query = select(CustomerRequest).order_by(CustomerRequest.created_at.desc()).limit(limit)
+    if status == "open":
+        query = query.where(CustomerRequest.status.in_(OPEN_REQUEST_STATUSES))
+    elif status in REQUEST_STATUSES:
+        query = query.where(CustomerRequest.status == status)
+    if viewer is not None:
+        query = query.where(scope_clause(session, CustomerRequest, viewer))
+    return list(session.scalars(query))
+
+
+def list_tickets(session: Session, *, status: Optional[str] = None, viewer: Optional[int] = None, limit: int = 100) -> list[Ticket]:
+    """Tickets in the viewer's scope, most recently worked first: "open" (Open, In Progress), one status, or all."""
+    query = select(Ticket).options(joinedload(Ticket.assignee), joinedload(Ticket.department))
+    if status == "open":
+        query = query.where(Ticket.status.in_(OPEN_TICKET_STATUSES))
+    elif status:
+        query = query.where(Ticket.status == _choice(status, "status", TICKET_STATUSES))
+    if viewer is not None:
+        query = query.where(scope_clause(session, Ticket, viewer))
+    return list(session.scalars(query.order_by(Ticket.updated_at.desc(), Ticket.id.desc()).limit(limit)))
+
+
 # --- workload and routing ----------------------------------------------------------------
 
 
@@ -192,17 +303,29 @@ def open_workload():
     return select(work.c.user_id, func.count().label("load")).group_by(work.c.user_id).subquery()
 
 
-def least_loaded_member(session: Session, department_id: int) -> Optional[TeamMember]:
-    """The active member of the department with the fewest unresolved tickets and requests (lowest id on ties)."""
+def least_loaded_member(session: Session, department_id: int, works: str = "Ticket") -> Optional[TeamMember]:
+    """The active member of the department with the fewest unresolved tickets and requests (lowest id on ties),
+    among those whose role may work `works` (a PERMISSION_MATRIX resource): nobody is handed what they cannot open.
+    Membership of the department puts the item, routed there, in their scope."""
     load = open_workload()
+    may_work = select(User.id).join(User.roles).where(Role.name.in_(roles_that_work(works)))
     return session.scalar(
         select(TeamMember)
         .join(User, User.id == TeamMember.user_id)
         .outerjoin(load, load.c.user_id == TeamMember.user_id)
-        .where(TeamMember.department_id == department_id, TeamMember.active.is_(True), User.active.is_(True))
+        .where(TeamMember.department_id == department_id, TeamMember.active.is_(True), User.active.is_(True),
+               TeamMember.user_id.in_(may_work))
         .order_by(func.coalesce(load.c.load, 0), TeamMember.id)
         .limit(1)
     )
+
+
+def _ticket_assignee(session: Session, value: Any) -> Optional[int]:
+    """A ticket's assignee must be someone whose role can open tickets."""
+    assignee = _user_id(session, value)
+    if assignee is not None and not user_may_work(session, assignee, "Ticket"):
+        raise InvalidInput(f"assignee_id: user {assignee} cannot work tickets")
+    return assignee
 
 
 def route_request(session: Session, request_id: int) -> CustomerRequest:
@@ -228,7 +351,7 @@ def route_request(session: Session, request_id: int) -> CustomerRequest:
     ):
         return request  # already routed here: routing again is a no-op
     request.assigned_department_id = department.id
-    member = least_loaded_member(session, department.id)
+    member = least_loaded_member(session, department.id, works="CustomerRequest")
     if member is not None and request.assignee_id != member.user_id:
         request.assignee_id = member.user_id
         notify_user(
@@ -331,7 +454,7 @@ def override_request_assignment(
     priority: Any = None,
 ) -> CustomerRequest:
     """A person reassigns a request: routing no longer moves it; every changed field is audited."""
-    request = _get(session, CustomerRequest, request_id, "request", lock=True)
+    request = _get(session, CustomerRequest, request_id, "request", lock=True, viewer=by_user_id)
     if assignee_id in (None, "") and department_id in (None, "") and priority in (None, ""):
         raise InvalidInput("give assignee_id, department_id or priority")
     request._actor_id = by_user_id
@@ -339,6 +462,8 @@ def override_request_assignment(
         request.assigned_department_id = _department_id(session, department_id)
     if assignee_id not in (None, ""):
         request.assignee_id = _user_id(session, assignee_id)
+        if not user_may_work(session, request.assignee_id, "CustomerRequest"):
+            raise InvalidInput(f"assignee_id: user {request.assignee_id} cannot work customer requests")
         if department_id in (None, ""):
             request.assigned_department_id = _department_of(session, request.assignee_id) or request.assigned_department_id
         notify_user(
@@ -356,7 +481,7 @@ def override_request_assignment(
 
 
 def set_request_status(session: Session, request_id: int, status: str, by_user_id: Optional[int]) -> CustomerRequest:
-    request = _get(session, CustomerRequest, request_id, "request", lock=True)
+    request = _get(session, CustomerRequest, request_id, "request", lock=True, viewer=by_user_id)
     request._actor_id = by_user_id
     request.status = _choice(status, "status", REQUEST_STATUSES, required=True)
     request.updated_at = utcnow()
@@ -365,14 +490,15 @@ def set_request_status(session: Session, request_id: int, status: str, by_user_i
 
 def convert_request_to_ticket(session: Session, request_id: int, by_user_id: Optional[int]) -> tuple[Ticket, bool]:
     """Open a ticket for a request (idempotent: the request's existing ticket is returned)."""
-    request = _get(session, CustomerRequest, request_id, "request", lock=True)
+    request = _get(session, CustomerRequest, request_id, "request", lock=True, viewer=by_user_id)
     existing = session.scalar(select(Ticket).where(Ticket.request_id == request.id))
     if existing is not None:
         return existing, False
     ticket = open_ticket(
         session, title=f"{request.category or 'Request'}: {(request.summary or request.text)[:150]}",
         description=request.text, priority=request.priority or "Medium", category=request.category,
-        customer_id=request.customer_id, assignee_id=request.assignee_id,
+        customer_id=request.customer_id,
+        assignee_id=request.assignee_id if request.assignee_id and user_may_work(session, request.assignee_id, "Ticket") else None,
         department_id=request.assigned_department_id, request_id=request.id, created_by=by_user_id,
     )
     request._actor_id = by_user_id
@@ -445,7 +571,7 @@ CALL_EDITABLE = ("category", "summary", "charger_ref", "outcome", "resolution", 
 
 def update_call(session: Session, call_id: int, changes: dict, by_user_id: Optional[int]) -> Call:
     """Change a call's outcome, resolution, status, assignment... (audited). Caller commits."""
-    call = _get(session, Call, call_id, "call", lock=True)
+    call = _get(session, Call, call_id, "call", lock=True, viewer=by_user_id)
     unknown = set(changes) - set(CALL_EDITABLE)
     if unknown:
         raise InvalidInput(f"cannot change: {', '.join(sorted(unknown))}")
@@ -473,7 +599,7 @@ def update_call(session: Session, call_id: int, changes: dict, by_user_id: Optio
 
 def escalate_call(session: Session, call_id: int, by_user_id: Optional[int]) -> tuple[Ticket, bool]:
     """Escalate a call to a prefilled ticket linked both ways; idempotent: (ticket, created)."""
-    call = _get(session, Call, call_id, "call", lock=True)
+    call = _get(session, Call, call_id, "call", lock=True, viewer=by_user_id)
     existing = session.scalar(select(Ticket).where(Ticket.call_id == call.id))
     if existing is not None:
         return existing, False
@@ -482,15 +608,18 @@ def escalate_call(session: Session, call_id: int, by_user_id: Optional[int]) -> 
     if department_id is None:
         department = department_by_name(session, department_name)
         department_id = department.id if department else None
-    # the ticket goes to a member of its department: the call's assignee if they belong there, else the least loaded
+    # the ticket goes to a member of its department who can work tickets: the call's assignee if they
+    # are one, else the least loaded
     assignee_id = call.assignee_id
     if department_id is not None:
         member = session.scalar(select(TeamMember).where(
             TeamMember.user_id == assignee_id, TeamMember.department_id == department_id, TeamMember.active.is_(True)
-        )) if assignee_id else None
+        )) if assignee_id and user_may_work(session, assignee_id, "Ticket") else None
         if member is None:
-            member = least_loaded_member(session, department_id)
+            member = least_loaded_member(session, department_id, works="Ticket")
             assignee_id = member.user_id if member else None
+    elif assignee_id is not None and not user_may_work(session, assignee_id, "Ticket"):
+        assignee_id = None
     caller = call.customer.name if call.customer else call.caller_phone
     description = "\n".join(filter(None, [
         f"Escalated from call #{call.id} on {call.created_at:%Y-%m-%d %H:%M} UTC.",
@@ -530,11 +659,15 @@ def search_calls(
     charger_ref: Optional[str] = None,
     page: int = 0,
     page_size: int = 25,
+    viewer: Optional[int] = None,
 ) -> tuple[list[Call], bool]:
     """Call history, newest first: every word of q must appear in the summary, resolution, phone,
     charger or customer name; the other filters narrow it; date_from..date_to are whole days, both
-    included. Returns (page of calls, has_next), with each call's ticket, customer and agent loaded."""
+    included; viewer limits them to that person's department scope. Returns (page of calls, has_next), with
+    each call's ticket, customer and agent loaded."""
     query = select(Call).options(selectinload(Call.ticket), joinedload(Call.customer), joinedload(Call.agent))
+    if viewer is not None:
+        query = query.where(scope_clause(session, Call, viewer))
     if category:
         query = query.where(Call.category == _choice(category, "category", CALL_CATEGORIES))
     if outcome:
@@ -592,12 +725,16 @@ def open_ticket(
     created_by: Optional[int] = None,
     strict_charger: bool = True,
 ) -> Ticket:
-    """Open a ticket with SLA due times; assignment to a member and/or a department. Caller commits.
+    """Open a ticket with SLA due times; assignment to a member and/or a department (by default the assignee's,
+    else the department of a creator who works in one: a field ticket is their department's). Caller commits.
     `charger_ref` is a registry cid; a call's free-text charger (strict_charger=False) stays in the description."""
-    assignee = _user_id(session, assignee_id)
+    assignee = _ticket_assignee(session, assignee_id)
     department = _department_id(session, department_id)
     if department is None and assignee is not None:
         department = _department_of(session, assignee)
+    if department is None and assignee is None and created_by is not None:
+        creator = department_scope(session, created_by)
+        department = None if creator.everything else creator.department_id
     now = utcnow()
     ticket = Ticket(
         title=_text(title, "title", required=True, max_len=200),
@@ -629,7 +766,7 @@ def transition_ticket(
     ticket puts it back In Progress and counts the reopen. Caller commits.
     """
     to = _choice(to, "to", TICKET_STATUSES, required=True)
-    ticket = _get(session, Ticket, ticket_id, "ticket", lock=True)
+    ticket = _get(session, Ticket, ticket_id, "ticket", lock=True, viewer=by_user_id)
     move = TICKET_TRANSITIONS.get((ticket.status, to))
     if move is None:
         allowed = [t for (f, t) in TICKET_TRANSITIONS if f == ticket.status]
@@ -668,7 +805,7 @@ def update_ticket(session: Session, ticket_id: int, changes: dict, by_user_id: O
     unknown = set(changes) - set(TICKET_EDITABLE)
     if unknown:
         raise InvalidInput(f"cannot change: {', '.join(sorted(unknown))}")
-    ticket = _get(session, Ticket, ticket_id, "ticket", lock=True)
+    ticket = _get(session, Ticket, ticket_id, "ticket", lock=True, viewer=by_user_id)
     ticket._actor_id = by_user_id
     if "title" in changes:
         ticket.title = _text(changes["title"], "title", required=True, max_len=200)
@@ -688,7 +825,7 @@ def update_ticket(session: Session, ticket_id: int, changes: dict, by_user_id: O
     if "department_id" in changes:
         ticket.department_id = _department_id(session, changes["department_id"])
     if "assignee_id" in changes:
-        assignee = _user_id(session, changes["assignee_id"])
+        assignee = _ticket_assignee(session, changes["assignee_id"])
         if assignee != ticket.assignee_id:
             ticket.assignee_id = assignee
             if assignee is not None:
@@ -720,7 +857,7 @@ def assign_ticket(
 
 def add_ticket_note(session: Session, ticket_id: int, body: str, by_user_id: Optional[int]) -> TicketNote:
     """A note on the ticket; the first note by anyone but its creator counts as the first response."""
-    ticket = _get(session, Ticket, ticket_id, "ticket", lock=True)
+    ticket = _get(session, Ticket, ticket_id, "ticket", lock=True, viewer=by_user_id)
     now = utcnow()
     note = TicketNote(ticket_id=ticket.id, author_id=by_user_id, body=_text(body, "body", required=True, max_len=10000), created_at=now)
     session.add(note)

@@ -82,3 +82,16 @@ class ReadOnlyModelView(ResourceModelView):
     """For append-only records (ledgers, audit trails, logs): no add, edit or delete anywhere."""
 
     base_permissions = ["can_read"]
+
+
+class InDepartmentScope(BaseFilter):
+    """A base filter: only the rows the signed-in person's department scope covers.
+
+    Its value is a function returning the WHERE clause (evaluated per request), e.g.
+    `["id", InDepartmentScope, lambda: support.scope_clause(db.session, Ticket, g.user)]`."""
+
+    name = "In the department scope"
+    arg_name = "scope"
+
+    def apply(self, query, clause):
+        return query.filter(clause())

@@ -76,6 +76,18 @@ class ChargerFaultView(ReadOnlyModelView):
     base_order = ("id", "desc")
 
 
+def _may_command() -> bool:
+    """The command buttons show for those who may send: the role's write on ChargerCommand and the
+    department's charger_commands capability (the API refuses the same people)."""
+    from flask import g
+
+    from app.security import role_allows
+    from app.services.people import has_capability
+
+    allowed = any(role_allows(role.name, "ChargerCommand", "can_write") for role in g.user.roles)
+    return allowed and has_capability(db.session, g.user, "charger_commands")
+
+
 class NetworkView(BaseView):
     """The live pages: network status, charger page, active sessions, heartbeat health, OCPP console, map."""
 
@@ -97,7 +109,9 @@ class NetworkView(BaseView):
             return self.render_template("chargers/missing.html", cid=cid), 404
         from app.views.fleet import charger_page_panels
 
-        return self.render_template("chargers/charger.html", charger=charger, **charger_page_panels(db.session, charger))
+        panels = charger_page_panels(db.session, charger)
+        panels["can"]["command"] = _may_command()
+        return self.render_template("chargers/charger.html", charger=charger, **panels)
 
     @expose("/sessions/")
     @has_access
@@ -113,8 +127,7 @@ class NetworkView(BaseView):
     @has_access
     def console(self):
         cids = [c for (c,) in db.session.query(Charger.cid).order_by(Charger.cid).limit(1000)]
-        can = {"command": appbuilder.sm.has_access("can_write", "ChargerCommand"),
-               "diagnostics": appbuilder.sm.has_access("can_write", "DiagnosticsFile")}
+        can = {"command": _may_command(), "diagnostics": appbuilder.sm.has_access("can_write", "DiagnosticsFile")}
         return self.render_template("chargers/console.html", cids=cids, can=can)
 
     @expose("/map/")

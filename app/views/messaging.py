@@ -17,7 +17,7 @@ from app.models.messaging import Alert, Conversation, Message, MessageMedia, Mes
 from app.services import ServiceError
 from app.services import messaging as inbox
 from app.services.messaging_alerts import resolve_alert
-from app.views.base import ReadOnlyModelView, ResourceModelView
+from app.views.base import InDepartmentScope, ReadOnlyModelView, ResourceModelView
 from app.views.customers import register_customer_panel
 
 # --- Twilio webhooks (signed by Twilio, so no session and no CSRF token) -----------------------
@@ -85,6 +85,7 @@ class MessageView(ReadOnlyModelView):
     formatters_columns = {"conversation_id": _conversation_link}
     label_columns = {"to_addr": "To", "from_addr": "From", "conversation_id": "Conversation"}
     base_order = ("created_at", "desc")
+    base_filters = [["id", InDepartmentScope, lambda: inbox.scope_clause(db.session, Message, g.user)]]
 
 
 class MessageTemplateView(ResourceModelView):
@@ -135,6 +136,14 @@ def _members():
     ).all()
 
 
+def _visible_conversation(pk: int) -> Conversation:
+    """The conversation if the signed-in person's department scope covers it; a 404 page otherwise."""
+    try:
+        return inbox.get_conversation(db.session, pk, g.user.id)
+    except ServiceError:
+        abort(404)
+
+
 class InboxView(BaseView):
     """Conversations per customer; every write goes through app.services.messaging."""
 
@@ -158,7 +167,7 @@ class InboxView(BaseView):
     def inbox(self):
         box = request.args.get("box", "open")
         try:
-            rows = inbox.list_conversations(db.session, box=box, user_id=g.user.id)
+            rows = inbox.list_conversations(db.session, box=box, user_id=g.user.id, viewer=g.user.id)
         except ServiceError as exc:
             flash(exc.message, "danger")
             rows = []
@@ -168,7 +177,7 @@ class InboxView(BaseView):
     @expose("/conversations/<int:pk>")
     @has_access
     def conversation(self, pk: int):
-        conv = db.session.get(Conversation, pk) or abort(404)
+        conv = _visible_conversation(pk)
         if conv.unread_count:
             inbox.mark_conversation_read(db.session, pk)
             db.session.commit()
@@ -182,7 +191,7 @@ class InboxView(BaseView):
     @expose("/conversations/<int:pk>/messages.json")
     @has_access
     def conversation_json(self, pk: int):
-        db.session.get(Conversation, pk) or abort(404)
+        _visible_conversation(pk)
         return jsonify(messages=[inbox.message_json(m) for m in inbox.history(db.session, pk)])
 
     @expose("/customers/<int:customer_id>")
@@ -193,6 +202,7 @@ class InboxView(BaseView):
         if conv is None:
             flash("No WhatsApp conversation with this customer yet", "info")
             return redirect(url_for("InboxView.inbox"))
+        _visible_conversation(conv.id)
         return redirect(url_for("InboxView.conversation", pk=conv.id))
 
     @expose("/media/<int:pk>")
@@ -201,6 +211,10 @@ class InboxView(BaseView):
         from app.services.messaging_media import media_path
 
         item = db.session.get(MessageMedia, pk) or abort(404)
+        try:
+            inbox.get_message(db.session, item.message_id, g.user.id)
+        except ServiceError:
+            abort(404)
         path = media_path(item)
         if item.status != "stored" or path is None or not path.exists():
             abort(404)
@@ -247,7 +261,7 @@ class InboxView(BaseView):
     @has_access
     def reopen(self, pk: int):
         try:
-            inbox.reopen_conversation(db.session, pk)
+            inbox.reopen_conversation(db.session, pk, g.user.id)
             db.session.commit()
         except ServiceError as exc:
             return self._back(pk, exc)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from flask import abort, flash, g, redirect, request, url_for
+from flask import abort, flash, g, has_request_context, redirect, request, url_for
 from flask_appbuilder import BaseView, expose, has_access
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from markupsafe import Markup
@@ -12,12 +12,12 @@ from sqlalchemy import select
 from app.extensions import db
 from app.models.people import Department
 from app.models.support import (
-    CALL_CATEGORIES, CALL_OUTCOMES, CALL_STATUSES, PRIORITIES, REQUEST_STATUSES, Call, CustomerRequest, SupportAudit, Ticket,
+    CALL_CATEGORIES, CALL_OUTCOMES, CALL_STATUSES, PRIORITIES, REQUEST_STATUSES, TICKET_STATUSES, Call, CustomerRequest, SupportAudit, Ticket,
 )
 from app.services import ServiceError
 from app.services import support as desk
 from app.services.support_audit import history_of
-from app.views.base import ReadOnlyModelView
+from app.views.base import InDepartmentScope, ReadOnlyModelView
 from app.views.customers import register_customer_panel
 
 
@@ -34,6 +34,7 @@ class CallView(ReadOnlyModelView):
     search_columns = ["category", "agent", "created_at", "outcome", "customer", "charger_ref", "summary", "caller_phone", "status"]
     formatters_columns = {"id": _record_link("calls")}
     base_order = ("created_at", "desc")
+    base_filters = [["id", InDepartmentScope, lambda: desk.scope_clause(db.session, Call, g.user)]]
 
 
 class TicketView(ReadOnlyModelView):
@@ -44,6 +45,7 @@ class TicketView(ReadOnlyModelView):
     search_columns = ["title", "priority", "status", "assignee", "department", "customer", "created_at", "category"]
     formatters_columns = {"id": _record_link("tickets")}
     base_order = ("created_at", "desc")
+    base_filters = [["id", InDepartmentScope, lambda: desk.scope_clause(db.session, Ticket, g.user)]]
 
 
 class CustomerRequestView(ReadOnlyModelView):
@@ -54,6 +56,7 @@ class CustomerRequestView(ReadOnlyModelView):
     search_columns = ["channel", "category", "urgency", "priority", "classifier", "assignee", "status", "created_at", "text"]
     formatters_columns = {"id": _record_link("requests")}
     base_order = ("created_at", "desc")
+    base_filters = [["id", InDepartmentScope, lambda: desk.scope_clause(db.session, CustomerRequest, g.user)]]
 
 
 class SupportAuditView(ReadOnlyModelView):
@@ -68,16 +71,22 @@ def _me():
     return g.user.id
 
 
-def _members():
-    from flask_appbuilder.security.sqla.models import User
+def _members(works: str | None = None):
+    """Active members (id, first, last, department) for the assignment lists; works: only those whose role
+    may work this resource."""
+    from flask_appbuilder.security.sqla.models import Role, User
 
     from app.models.people import TeamMember
+    from app.services.people import roles_that_work
 
-    return db.session.execute(
+    query = (
         select(User.id, User.first_name, User.last_name, Department.name)
         .join(TeamMember, TeamMember.user_id == User.id).outerjoin(Department, Department.id == TeamMember.department_id)
         .where(TeamMember.active.is_(True), User.active.is_(True)).order_by(User.first_name)
-    ).all()
+    )
+    if works:
+        query = query.where(User.id.in_(select(User.id).join(User.roles).where(Role.name.in_(roles_that_work(works)))))
+    return db.session.execute(query).all()
 
 
 def _departments():
@@ -103,9 +112,7 @@ class SupportDeskView(BaseView):
     default_view = "log_call"
     method_permission_name = {
         "log_call": "write", "save_call": "write", "call_page": "read", "escalate": "write", "history": "read",
-        "update_call": "write",
-        "ticket_page": "read", "new_ticket": "write", "save_ticket": "write", "ticket_transition": "write",
-        "ticket_note": "write", "ticket_assign": "write", "queue": "read", "request_page": "read",
+        "update_call": "write", "queue": "read", "request_page": "read",
         "new_request": "write", "save_request": "write", "request_override": "write", "request_ticket": "write",
     }
 
@@ -148,7 +155,7 @@ class SupportDeskView(BaseView):
     @expose("/calls/<int:pk>", methods=["GET"])
     @has_access
     def call_page(self, pk: int):
-        call = db.session.get(Call, pk) or abort(404)
+        call = _in_scope(desk.get_call, pk)
         card = desk.customer_card(db.session, call.caller_phone) if call.caller_phone else None
         return self.render_template(
             "support/call.html", call=call, card=card, audit=history_of(db.session, "call", pk), outcomes=CALL_OUTCOMES,
@@ -180,7 +187,7 @@ class SupportDeskView(BaseView):
         except ServiceError as exc:
             return self._refused(exc, url_for("SupportDeskView.call_page", pk=pk))
         flash(f"Ticket #{ticket.id} {'created' if created else 'already exists'} for call #{pk}", "success")
-        return redirect(url_for("SupportDeskView.ticket_page", pk=ticket.id))
+        return redirect(url_for("TicketDeskView.ticket_page", pk=ticket.id))
 
     @expose("/calls/", methods=["GET"])
     @has_access
@@ -193,6 +200,7 @@ class SupportDeskView(BaseView):
                 agent_id=args.get("agent_id", type=int), date_from=_date_arg("date_from"),
                 date_to=_date_arg("date_to"), outcome=args.get("outcome") or None,
                 customer_id=args.get("customer_id", type=int), charger_ref=args.get("charger") or None, page=page,
+                viewer=_me(),
             )
         except ServiceError as exc:
             flash(exc.message, "danger")
@@ -203,104 +211,24 @@ class SupportDeskView(BaseView):
             categories=CALL_CATEGORIES, outcomes=CALL_OUTCOMES, members=_members(),
         )
 
-    # --- tickets -------------------------------------------------------------------
-    @expose("/tickets/<int:pk>", methods=["GET"])
-    @has_access
-    def ticket_page(self, pk: int):
-        ticket = db.session.get(Ticket, pk) or abort(404)
-        moves = [to for (frm, to) in desk.TICKET_TRANSITIONS if frm == ticket.status]
-        return self.render_template(
-            "support/ticket.html", ticket=ticket, moves=moves, audit=history_of(db.session, "ticket", pk),
-            members=_members(), departments=_departments(), priorities=PRIORITIES,
-        )
-
-    @expose("/tickets/new", methods=["GET"])
-    @has_access
-    def new_ticket(self):
-        return self.render_template(
-            "support/new_ticket.html", priorities=PRIORITIES, categories=CALL_CATEGORIES, members=_members(),
-            departments=_departments(), form=request.args,
-        )
-
-    @expose("/tickets/new", methods=["POST"])
-    @has_access
-    def save_ticket(self):
-        form = request.form
-        try:
-            ticket = desk.open_ticket(
-                db.session, title=form.get("title"), description=form.get("description"),
-                priority=form.get("priority") or "Medium", category=form.get("category") or None,
-                charger_ref=form.get("charger_ref"), assignee_id=form.get("assignee_id") or None,
-                department_id=form.get("department_id") or None, created_by=_me(),
-            )
-            db.session.commit()
-        except ServiceError as exc:
-            return self._refused(exc, url_for("SupportDeskView.new_ticket"))
-        return redirect(url_for("SupportDeskView.ticket_page", pk=ticket.id))
-
-    @expose("/tickets/<int:pk>/transition", methods=["POST"])
-    @has_access
-    def ticket_transition(self, pk: int):
-        back = url_for("SupportDeskView.ticket_page", pk=pk)
-        try:
-            desk.transition_ticket(db.session, pk, request.form.get("to"), _me(), note=request.form.get("note") or None)
-            db.session.commit()
-        except ServiceError as exc:
-            return self._refused(exc, back)
-        return redirect(back)
-
-    @expose("/tickets/<int:pk>/notes", methods=["POST"])
-    @has_access
-    def ticket_note(self, pk: int):
-        back = url_for("SupportDeskView.ticket_page", pk=pk)
-        try:
-            desk.add_ticket_note(db.session, pk, request.form.get("body"), _me())
-            db.session.commit()
-        except ServiceError as exc:
-            return self._refused(exc, back)
-        return redirect(back)
-
-    @expose("/tickets/<int:pk>/assign", methods=["POST"])
-    @has_access
-    def ticket_assign(self, pk: int):
-        back = url_for("SupportDeskView.ticket_page", pk=pk)
-        form = request.form
-        try:
-            changes = {}
-            if form.get("priority"):
-                changes["priority"] = form["priority"]
-            if form.get("assignee_id") or form.get("department_id"):
-                desk.assign_ticket(db.session, pk, by_user_id=_me(), assignee_id=form.get("assignee_id") or None,
-                                   department_id=form.get("department_id") or None)
-            if changes:
-                desk.update_ticket(db.session, pk, changes, _me())
-            db.session.commit()
-        except ServiceError as exc:
-            return self._refused(exc, back)
-        return redirect(back)
-
     # --- customer requests -------------------------------------------------------------
     @expose("/requests/", methods=["GET"])
     @has_access
     def queue(self):
         status = request.args.get("status", "open")
-        query = select(CustomerRequest).order_by(CustomerRequest.created_at.desc()).limit(200)
-        if status == "open":
-            query = query.where(CustomerRequest.status.in_(desk.OPEN_REQUEST_STATUSES))
-        elif status in REQUEST_STATUSES:
-            query = query.where(CustomerRequest.status == status)
         return self.render_template(
-            "support/queue.html", requests=db.session.scalars(query).all(), status=status, statuses=REQUEST_STATUSES,
+            "support/queue.html", requests=desk.list_requests(db.session, status=status, viewer=_me()), status=status,
+            statuses=REQUEST_STATUSES,
         )
 
     @expose("/requests/<int:pk>", methods=["GET"])
     @has_access
     def request_page(self, pk: int):
-        item = db.session.get(CustomerRequest, pk) or abort(404)
+        item = _in_scope(desk.get_request, pk)
         ticket = db.session.scalar(select(Ticket).where(Ticket.request_id == pk))
         return self.render_template(
             "support/request.html", item=item, ticket=ticket, audit=history_of(db.session, "request", pk),
-            members=_members(), departments=_departments(), priorities=PRIORITIES, statuses=REQUEST_STATUSES,
+            members=_members("CustomerRequest"), departments=_departments(), priorities=PRIORITIES, statuses=REQUEST_STATUSES,
         )
 
     @expose("/requests/new", methods=["GET"])
@@ -349,17 +277,136 @@ class SupportDeskView(BaseView):
             db.session.commit()
         except ServiceError as exc:
             return self._refused(exc, url_for("SupportDeskView.request_page", pk=pk))
-        return redirect(url_for("SupportDeskView.ticket_page", pk=ticket.id))
+        return redirect(url_for("TicketDeskView.ticket_page", pk=ticket.id))
+
+
+def _in_scope(getter, pk: int):
+    """The record if it is in the signed-in person's department scope; a 404 page otherwise."""
+    try:
+        return getter(db.session, pk, _me())
+    except ServiceError:
+        abort(404)
+
+
+def _refused(exc: ServiceError, back: str):
+    """A refused action: a record outside the person's scope is a 404, anything else a message on the page."""
+    db.session.rollback()
+    if exc.status == 404:
+        abort(404)
+    flash(exc.message, "danger")
+    return redirect(back)
+
+
+class TicketDeskView(BaseView):
+    """Working tickets, at the desk or from the field (phone-sized pages): the list of the person's
+    department scope, a ticket's page, opening one, moving it, notes and assignment. Its permission
+    is the "Ticket" resource, the same as the tickets API. Every write goes through app.services.support."""
+
+    route_base = "/support/tickets"
+    class_permission_name = "Ticket"
+    default_view = "ticket_list"
+    method_permission_name = {
+        "ticket_list": "read", "ticket_page": "read", "new_ticket": "write", "save_ticket": "write",
+        "ticket_transition": "write", "ticket_note": "write", "ticket_assign": "write",
+    }
+
+    @expose("/", methods=["GET"])
+    @has_access
+    def ticket_list(self):
+        status = request.args.get("status", "open")
+        try:
+            tickets = desk.list_tickets(db.session, status=None if status == "all" else status, viewer=_me())
+        except ServiceError as exc:
+            flash(exc.message, "danger")
+            tickets = []
+        return self.render_template("support/tickets.html", tickets=tickets, status=status, statuses=TICKET_STATUSES)
+
+    @expose("/<int:pk>", methods=["GET"])
+    @has_access
+    def ticket_page(self, pk: int):
+        ticket = _in_scope(desk.get_ticket, pk)
+        moves = [to for (frm, to) in desk.TICKET_TRANSITIONS if frm == ticket.status]
+        return self.render_template(
+            "support/ticket.html", ticket=ticket, moves=moves, audit=history_of(db.session, "ticket", pk),
+            members=_members("Ticket"), departments=_departments(), priorities=PRIORITIES,
+        )
+
+    @expose("/new", methods=["GET"])
+    @has_access
+    def new_ticket(self):
+        return self.render_template(
+            "support/new_ticket.html", priorities=PRIORITIES, categories=CALL_CATEGORIES, members=_members("Ticket"),
+            departments=_departments(), form=request.args,
+        )
+
+    @expose("/new", methods=["POST"])
+    @has_access
+    def save_ticket(self):
+        form = request.form
+        try:
+            ticket = desk.open_ticket(
+                db.session, title=form.get("title"), description=form.get("description"),
+                priority=form.get("priority") or "Medium", category=form.get("category") or None,
+                charger_ref=form.get("charger_ref"), assignee_id=form.get("assignee_id") or None,
+                department_id=form.get("department_id") or None, created_by=_me(),
+            )
+            db.session.commit()
+        except ServiceError as exc:
+            return _refused(exc, url_for("TicketDeskView.new_ticket"))
+        return redirect(url_for("TicketDeskView.ticket_page", pk=ticket.id))
+
+    @expose("/<int:pk>/transition", methods=["POST"])
+    @has_access
+    def ticket_transition(self, pk: int):
+        back = url_for("TicketDeskView.ticket_page", pk=pk)
+        try:
+            desk.transition_ticket(db.session, pk, request.form.get("to"), _me(), note=request.form.get("note") or None)
+            db.session.commit()
+        except ServiceError as exc:
+            return _refused(exc, back)
+        return redirect(back)
+
+    @expose("/<int:pk>/notes", methods=["POST"])
+    @has_access
+    def ticket_note(self, pk: int):
+        back = url_for("TicketDeskView.ticket_page", pk=pk)
+        try:
+            desk.add_ticket_note(db.session, pk, request.form.get("body"), _me())
+            db.session.commit()
+        except ServiceError as exc:
+            return _refused(exc, back)
+        return redirect(back)
+
+    @expose("/<int:pk>/assign", methods=["POST"])
+    @has_access
+    def ticket_assign(self, pk: int):
+        back = url_for("TicketDeskView.ticket_page", pk=pk)
+        form = request.form
+        try:
+            changes = {}
+            if form.get("priority"):
+                changes["priority"] = form["priority"]
+            if form.get("assignee_id") or form.get("department_id"):
+                desk.assign_ticket(db.session, pk, by_user_id=_me(), assignee_id=form.get("assignee_id") or None,
+                                   department_id=form.get("department_id") or None)
+            if changes:
+                desk.update_ticket(db.session, pk, changes, _me())
+            db.session.commit()
+        except ServiceError as exc:
+            return _refused(exc, back)
+        return redirect(back)
 
 
 def register(appbuilder) -> None:
     category = "Support"
     appbuilder.add_view_no_menu(SupportDeskView)
+    appbuilder.add_view_no_menu(TicketDeskView)
     appbuilder.add_link("SupportDesk", label="Log a call", href="/support/calls/new", icon="fa-phone", category=category)
     appbuilder.add_link("SupportDesk", label="Call history", href="/support/calls/", icon="fa-search", category=category)
     appbuilder.add_link("SupportDesk", label="Request queue", href="/support/requests/", icon="fa-inbox", category=category)
     appbuilder.add_link("SupportDesk", label="New request", href="/support/requests/new", icon="fa-envelope", category=category)
-    appbuilder.add_link("SupportDesk", label="New ticket", href="/support/tickets/new", icon="fa-plus", category=category)
+    appbuilder.add_link("Ticket", label="Ticket desk", href="/support/tickets/", icon="fa-tasks", category=category)
+    appbuilder.add_link("Ticket", label="New ticket", href="/support/tickets/new", icon="fa-plus", category=category)
     appbuilder.add_view(CallView, "Call", label="Calls", icon="fa-phone-square", category=category)
     appbuilder.add_view(TicketView, "Ticket", label="Tickets", icon="fa-ticket", category=category)
     appbuilder.add_view(CustomerRequestView, "CustomerRequest", label="Requests", icon="fa-envelope-open", category=category)
@@ -371,10 +418,16 @@ def _link(href: str, text: str) -> Markup:
     return Markup('<a href="{}">{}</a>').format(href, text)
 
 
+def _panel_viewer():
+    """Who is looking at the customer page (None outside a request: the whole history)."""
+    return getattr(g, "user", None) if has_request_context() else None
+
+
 @register_customer_panel
 def calls_panel(session, customer):
     calls = session.scalars(
-        select(Call).where(Call.customer_id == customer.id).order_by(Call.created_at.desc()).limit(20)
+        select(Call).where(Call.customer_id == customer.id, desk.scope_clause(session, Call, _panel_viewer()))
+        .order_by(Call.created_at.desc()).limit(20)
     ).all()
     return {
         "title": "Calls", "order": 40, "empty": "No calls yet.",
@@ -390,7 +443,8 @@ def calls_panel(session, customer):
 @register_customer_panel
 def tickets_panel(session, customer):
     tickets = session.scalars(
-        select(Ticket).where(Ticket.customer_id == customer.id).order_by(Ticket.created_at.desc()).limit(20)
+        select(Ticket).where(Ticket.customer_id == customer.id, desk.scope_clause(session, Ticket, _panel_viewer()))
+        .order_by(Ticket.created_at.desc()).limit(20)
     ).all()
     return {
         "title": "Tickets", "order": 50, "empty": "No tickets yet.",
