@@ -17,7 +17,12 @@ from schemathesis import GenerationMode
 
 from tests.conftest import jwt_for
 
-EXAMPLES = {GenerationMode.POSITIVE: 4, GenerationMode.NEGATIVE: 3}
+# examples per operation and mode; admin reaches every operation, the others mostly meet a 403
+EXAMPLES = {
+    "admin": {GenerationMode.POSITIVE: 2, GenerationMode.NEGATIVE: 2},
+    "agent": {GenerationMode.POSITIVE: 1, GenerationMode.NEGATIVE: 1},
+    "oem_tata": {GenerationMode.POSITIVE: 1, GenerationMode.NEGATIVE: 1},
+}
 # Operations that would take the caller's own access away in the middle of the run (an admin deleting
 # roles or users, replacing a role's members); their input is fuzzed by the security tests instead.
 DESTRUCTIVE = r"^/api/v1/security/(users|roles|groups|permissions-resources|resources)/"
@@ -37,7 +42,7 @@ def _seed_oem_user(session):
     assert any(r.name == OEM for r in user.roles)
 
 
-def _failures_for(schema, base_url: str, token: str) -> list[str]:
+def _failures_for(schema, base_url: str, token: str, examples_per_mode: dict) -> list[str]:
     http = requests.Session()
     headers = {"Authorization": f"Bearer {token}"}
     failures: list[str] = []
@@ -47,7 +52,7 @@ def _failures_for(schema, base_url: str, token: str) -> list[str]:
             continue
         if operation.path.startswith(("/api/v1/security/roles/{role_id}/", "/api/{version}/")):
             continue  # a role's members and permissions (see above); FAB's document itself
-        for mode, examples in EXAMPLES.items():
+        for mode, examples in examples_per_mode.items():
             seen: list[str] = []
 
             @given(case=operation.as_strategy(generation_mode=mode))
@@ -73,7 +78,7 @@ def _failures_for(schema, base_url: str, token: str) -> list[str]:
     return failures
 
 
-@pytest.mark.timeout(1200)
+@pytest.mark.timeout(1800)
 def test_no_generated_request_gets_a_5xx(live_server, session, client):
     _seed_oem_user(session)
     tokens = {name: jwt_for(client, name) for name in ("admin", "agent", "oem_tata")}
@@ -83,5 +88,5 @@ def test_no_generated_request_gets_a_5xx(live_server, session, client):
     schema = schemathesis.openapi.from_dict(spec)
     failures: list[str] = []
     for name in ("agent", "oem_tata", "admin"):
-        failures += [f"[{name}] {f}" for f in _failures_for(schema, live_server.url, tokens[name])]
+        failures += [f"[{name}] {f}" for f in _failures_for(schema, live_server.url, tokens[name], EXAMPLES[name])]
     assert not failures, f"{len(failures)} 5xx answers:\n" + "\n".join(failures)

@@ -25,6 +25,7 @@ DEPTH_MAX = 20
 SECURITY_JSON_PATHS = ("/api/v1/security/login",)
 SECURITY_PREFIX = "/api/v1/security/"
 BODYLESS_PATHS = ("/api/v1/security/refresh",)
+RISON_ENDPOINTS = {"get_list", "info", "get", "related", "distinct"}
 
 
 def api_error(status: int, message: str):
@@ -92,7 +93,8 @@ def _query_problem() -> Optional[str]:
         if problem:
             return problem
     raw = request.args.get("q")
-    if raw is None:
+    # `q` is rison on FAB's list/info/show routes; other actions (calls/search, network/chargers) take words
+    if raw is None or (request.endpoint or "").rsplit(".", 1)[-1] not in RISON_ENDPOINTS:
         return None
     try:
         q = prison.loads(raw)

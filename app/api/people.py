@@ -8,7 +8,7 @@ from app.api.base import ResourceApi
 from app.api.installations import OwnTeamScope
 from app.models.people import Department, FieldTeam, TeamMember
 
-RATE_RANGE = validate.Range(min=0, max=10**11, error="a rate is from 0 to 100,000,000,000")
+RATE_RANGE = validate.Range(min=0.0, max=1e11, error="a rate is from 0 to 100,000,000,000")
 
 
 class DepartmentApi(ResourceApi):
