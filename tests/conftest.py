@@ -161,6 +161,10 @@ def _empty_tables():
                 db.session.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
             else:
                 for table in tables:
+                    # SQLite checks RESTRICT row by row: a self-reference (a reversal's entry) goes first
+                    self_refs = {fk.parent.name: None for fk in table.foreign_keys if fk.column.table is table}
+                    if self_refs:
+                        db.session.execute(table.update().values(**self_refs))
                     db.session.execute(table.delete())
             db.session.commit()
             return

@@ -7,6 +7,7 @@ import base64
 import json
 import threading
 import uuid
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -14,9 +15,10 @@ import websockets
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
-from sqlalchemy import select
+from sqlalchemy import select, update
 from websockets.exceptions import InvalidStatus
 
+from app.models.base import utcnow
 from app.models.chargers import Charger, ChargerCommand, ChargingSession
 from app.models.chargers_ocpp import ChargerOcppLink, OcppTransaction
 from app.ocpp.gateway import Gateway
@@ -200,6 +202,10 @@ def test_reset_from_the_api_reaches_on_reset_and_ends_accepted(session, api_as, 
 
 def test_a_command_to_a_disconnected_charger_is_answered_at_once(session, api_as, ingest, gateway):
     _charger_with_password(session, "OCPP-5")  # has an OCPP account, but no socket on any gateway
+    # seen a moment ago: an Offline charger's command is refused by the API before any gateway hears of it
+    session.execute(update(Charger).where(Charger.cid == "OCPP-5").values(
+        last_seen=utcnow(), offline_after=utcnow() + timedelta(minutes=5)))
+    session.commit()
     sent = api_as("cpo").post("/api/v1/chargers/OCPP-5/commands", json={"action": "Reset", "payload": {"type": "Soft"}})
     command_id = sent.json["command_id"]
     status = lambda: session.scalar(select(ChargerCommand.status).where(ChargerCommand.command_id == command_id))  # noqa: E731
