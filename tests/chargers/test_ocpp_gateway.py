@@ -101,6 +101,11 @@ def _charger_with_password(session, cid: str, password: str = PASSWORD) -> None:
     session.commit()
 
 
+def _wait_online(session, cid: str) -> bool:
+    """The ingest has written the boot: the API takes commands only for a charger that is not Offline."""
+    return wait_for(session, lambda: (session.scalar(select(Charger.offline_after).where(Charger.cid == cid)) or utcnow()) > utcnow())
+
+
 def _customer_with_tag(session, tag: str, balance: str) -> int:
     customer = create_customer(session, {"name": f"Driver {tag}", "tags": [tag]})
     session.commit()
@@ -190,6 +195,7 @@ def test_reset_from_the_api_reaches_on_reset_and_ends_accepted(session, api_as, 
     clients.run(cp.call(call.BootNotification(charge_point_model="S", charge_point_vendor="Kempower")))
     assert wait_for(session, lambda: session.scalar(
         select(ChargerOcppLink.connected).join(Charger).where(Charger.cid == "OCPP-4")))
+    assert _wait_online(session, "OCPP-4")
     sent = api_as("cpo").post("/api/v1/chargers/OCPP-4/commands", json={"action": "Reset", "payload": {"type": "Hard"}})
     assert sent.status_code == 202, sent.json
     command_id = sent.json["command_id"]
@@ -317,6 +323,7 @@ def test_two_gateways_a_command_reaches_only_the_one_holding_the_socket(app, ses
         clients.run(cp.call(call.BootNotification(charge_point_model="S", charge_point_vendor="Kempower")))
         assert wait_for(session, lambda: session.scalar(
             select(ChargerOcppLink.gateway_node).join(Charger).where(Charger.cid == "OCPP-10", ChargerOcppLink.connected)) == other.node)
+        assert _wait_online(session, "OCPP-10")
         ids = []
         for _ in range(4):  # the shared subscription spreads them over both gateways
             command_id = api_as("cpo").post("/api/v1/chargers/OCPP-10/commands",
