@@ -11,6 +11,8 @@ from app.extensions import db
 PART_OF = {
     "customer_phone", "customer_tag", "vehicle", "charger_connector", "department_capability",
     "field_team_member", "notification_group_member", "oem_user", "team_member", "notification",
+    "charger_ocpp_link",  # the charger's live connection state, not history
+    "push_subscription", "push_delivery",  # a person's own push endpoints and their send queue
 }
 
 

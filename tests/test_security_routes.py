@@ -173,9 +173,9 @@ def _get_urls(app, prefix_api: bool, ids):
         if not rule.arguments:
             yield rule.rule
             continue
-        ints = all(type(rule._converters[a]).__name__ == "IntegerConverter" for a in rule.arguments)
-        for value in (ids if ints else ["probe"]):
-            yield rule.build({a: value for a in rule.arguments}, append_unknown=False)[1]
+        numeric = {a for a in rule.arguments if type(rule._converters[a]).__name__ in ("IntegerConverter", "FloatConverter")}
+        for value in (ids if numeric else [None]):  # numbers take each seeded id, words a probe
+            yield rule.build({a: (value if a in numeric else "probe") for a in rule.arguments}, append_unknown=False)[1]
 
 
 def test_an_oem_token_never_sees_another_oems_data(app, client, api_as, web_as, session, two_oems):

@@ -42,7 +42,7 @@ class ChargerIssue(Model):
     assignee_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"), index=True)
     assignee: Mapped[Optional[User]] = relationship(User, foreign_keys=[assignee_id])
     # the customer ticket it became (or came from): one click each way
-    ticket_id: Mapped[Optional[int]] = mapped_column(ForeignKey("support_ticket.id", ondelete="SET NULL"), unique=True)
+    ticket_id: Mapped[Optional[int]] = mapped_column(ForeignKey("support_ticket.id", ondelete="RESTRICT"), unique=True)
     created_by_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"))
     created_by: Mapped[Optional[User]] = relationship(User, foreign_keys=[created_by_id])
     created_at: Mapped[datetime] = created_at_column()
@@ -99,11 +99,11 @@ class MaintenanceTask(Model):
     status: Mapped[str] = mapped_column(String(12), default="Planned", index=True)
     assignee_id: Mapped[Optional[int]] = mapped_column(ForeignKey("ab_user.id", ondelete="SET NULL"), index=True)
     assignee: Mapped[Optional[User]] = relationship(User, foreign_keys=[assignee_id])
-    field_team_id: Mapped[Optional[int]] = mapped_column(ForeignKey("field_team.id", ondelete="SET NULL"))
+    field_team_id: Mapped[Optional[int]] = mapped_column(ForeignKey("field_team.id", ondelete="RESTRICT"))
     field_team: Mapped[Optional[FieldTeam]] = relationship(FieldTeam)
     checklist: Mapped[list] = mapped_column(JSON, default=list)  # [{"item": "...", "done": bool}]
     repeat_days: Mapped[Optional[int]] = mapped_column(Integer)
-    previous_id: Mapped[Optional[int]] = mapped_column(ForeignKey("maintenance_task.id", ondelete="SET NULL"), unique=True)  # the task it repeats
+    previous_id: Mapped[Optional[int]] = mapped_column(ForeignKey("maintenance_task.id", ondelete="RESTRICT"), unique=True)  # the task it repeats
     report: Mapped[Optional[str]] = mapped_column(Text)
     readings: Mapped[Optional[dict]] = mapped_column(JSON)  # {"voltage_v": "231", ...} as entered
     completed_at: Mapped[Optional[datetime]] = mapped_column()

@@ -73,7 +73,7 @@ class Ticket(Model):
     customer_id: Mapped[Optional[int]] = mapped_column(ForeignKey("customer.id", ondelete="RESTRICT"), index=True)
     customer: Mapped[Optional[Customer]] = relationship(Customer)
     # the charger it is about: a registry row, not free text (0016 moved the old text by cid)
-    charger_id: Mapped[Optional[int]] = mapped_column(ForeignKey("charger.id", ondelete="SET NULL"), index=True)
+    charger_id: Mapped[Optional[int]] = mapped_column(ForeignKey("charger.id", ondelete="RESTRICT"), index=True)
     charger: Mapped[Optional["Charger"]] = relationship("Charger")
     # unique: escalating the same call twice finds this ticket instead of creating another
     call_id: Mapped[Optional[int]] = mapped_column(ForeignKey("support_call.id", ondelete="RESTRICT"), unique=True)

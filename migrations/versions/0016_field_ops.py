@@ -61,8 +61,8 @@ def upgrade():
     sa.ForeignKeyConstraint(['charger_id'], ['charger.id'], ondelete='RESTRICT'),
     sa.ForeignKeyConstraint(['completed_by_id'], ['ab_user.id'], ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['created_by_id'], ['ab_user.id'], ondelete='SET NULL'),
-    sa.ForeignKeyConstraint(['field_team_id'], ['field_team.id'], ondelete='SET NULL'),
-    sa.ForeignKeyConstraint(['previous_id'], ['maintenance_task.id'], ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['field_team_id'], ['field_team.id'], ondelete='RESTRICT'),
+    sa.ForeignKeyConstraint(['previous_id'], ['maintenance_task.id'], ondelete='RESTRICT'),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('previous_id')
     )
@@ -146,7 +146,7 @@ def upgrade():
     sa.ForeignKeyConstraint(['assignee_id'], ['ab_user.id'], ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['charger_id'], ['charger.id'], ondelete='RESTRICT'),
     sa.ForeignKeyConstraint(['created_by_id'], ['ab_user.id'], ondelete='SET NULL'),
-    sa.ForeignKeyConstraint(['ticket_id'], ['support_ticket.id'], ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['ticket_id'], ['support_ticket.id'], ondelete='RESTRICT'),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('ticket_id')
     )
@@ -251,7 +251,7 @@ def upgrade():
     with op.batch_alter_table('support_ticket', schema=None) as batch_op:
         batch_op.add_column(sa.Column('charger_id', sa.Integer(), nullable=True))
         batch_op.create_index(batch_op.f('ix_support_ticket_charger_id'), ['charger_id'], unique=False)
-        batch_op.create_foreign_key('fk_support_ticket_charger_id', 'charger', ['charger_id'], ['id'], ondelete='SET NULL')
+        batch_op.create_foreign_key('fk_support_ticket_charger_id', 'charger', ['charger_id'], ['id'], ondelete='RESTRICT')
     # the free text, moved by cid; what names no registry charger stays readable in the description
     op.execute("UPDATE support_ticket SET charger_id = (SELECT charger.id FROM charger WHERE charger.cid = TRIM(support_ticket.charger_ref)) "
                "WHERE charger_ref IS NOT NULL AND TRIM(charger_ref) <> ''")

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import select
 
@@ -32,6 +34,7 @@ def make_charger(session):
         if online:
             charger.offline = False
             charger.last_seen = utcnow()
+            charger.offline_after = utcnow() + timedelta(hours=1)  # the API refuses commands to Offline chargers
             for n in (0, 1, 2):
                 session.add(Connector(charger_id=charger.id, connector_id=n, status="Available", error_code="NoError",
                                       updated_at=utcnow()))

@@ -3,10 +3,13 @@ batches respected, failures retried, auto-pause at the threshold, the history pe
 worker restart."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 import io
 
 from sqlalchemy import func, select
 
+from app.models.base import utcnow
 from app.models.chargers import Charger, ChargerCommand
 from app.models.fleet import CampaignCharger, FirmwareCampaign, FirmwareStatusEvent
 from app.models.people import ActivityLog
@@ -24,7 +27,8 @@ FAILURES = {
 def _register(session):
     for cid in CIDS:
         session.add(Charger(cid=cid, name=f"Charger {cid}", type="L2", vendor="SimCharge", model="SC-7",
-                            firmware_version="1.4.2", heartbeat_interval=3600))
+                            firmware_version="1.4.2", heartbeat_interval=3600,
+                            last_seen=utcnow(), offline_after=utcnow() + timedelta(hours=1)))  # online: seen just now
     session.commit()
 
 

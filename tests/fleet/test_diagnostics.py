@@ -1,12 +1,15 @@
 """Diagnostics through ChargeOps' own signed upload URL, and the charger's error log filtered and exported."""
 from __future__ import annotations
 
+from datetime import timedelta
+
 import io
 from datetime import datetime
 
 import pytest
 from sqlalchemy import select
 
+from app.models.base import utcnow
 from app.models.chargers import Charger, ChargerFault
 from app.models.fleet import DiagnosticsFile
 from tests.chargers.conftest import wait_for
@@ -22,7 +25,8 @@ def public_url(app, live_server):
 
 
 def _charger(session, cid="DIAG-1"):
-    session.add(Charger(cid=cid, name=f"Charger {cid}", type="L2", heartbeat_interval=3600))
+    session.add(Charger(cid=cid, name=f"Charger {cid}", type="L2", heartbeat_interval=3600,
+                            last_seen=utcnow(), offline_after=utcnow() + timedelta(hours=1)))  # online: seen just now
     session.commit()
 
 

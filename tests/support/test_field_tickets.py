@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from app.models.chargers import Charger
 from app.models.people import Department
 from app.models.support import Ticket
 from tests.conftest import browser_login, csrf_token, screenshot
@@ -15,7 +16,13 @@ def maintenance_id(session) -> int:
     return session.scalar(select(Department.id).where(Department.name == "Maintenance"))
 
 
+def _register(session, cid: str) -> None:
+    session.add(Charger(cid=cid, name=f"Charger {cid}", type="L2"))  # a ticket's charger is a registry charger
+    session.commit()
+
+
 def test_installer_and_field_team_work_field_tickets_over_the_api(api_as, session):
+    _register(session, "CP-77")
     installer, field = api_as("installer"), api_as("fieldteam")  # both in Maintenance
     created = installer.post("/api/v1/tickets/", json={"title": "CP-77 cable damaged", "priority": "High",
                                                        "charger_ref": "CP-77"})
@@ -59,7 +66,8 @@ def test_installer_and_field_team_open_the_ticket_pages(web_as, session):
         assert f"Charger door broken ({username})" in browser.get("/support/tickets/").get_data(as_text=True)
 
 
-def test_installer_creates_a_ticket_and_adds_a_note_on_a_phone(page):
+def test_installer_creates_a_ticket_and_adds_a_note_on_a_phone(page, session):
+    _register(session, "CP-21")
     page.set_viewport_size({"width": 390, "height": 844})
     browser_login(page, "installer")
     page.goto("/support/tickets/")
