@@ -3,14 +3,18 @@ that cannot be taken back, the console's buttons waiting for a charger; the flee
 from __future__ import annotations
 
 
+from datetime import timedelta
+
 from sqlalchemy import select
 
+from app.models.base import utcnow
 from app.models.chargers import Charger, ChargerCommand
 from tests.conftest import browser_login, screenshot
 
 
 def _charger(session, cid="SCR-1"):
-    session.add(Charger(cid=cid, name=f"Charger {cid}", type="L2", vendor="SimCharge", model="SC-7"))
+    session.add(Charger(cid=cid, name=f"Charger {cid}", type="L2", vendor="SimCharge", model="SC-7",
+                        last_seen=utcnow(), offline_after=utcnow() + timedelta(hours=1)))  # online: commands go out
     session.commit()
 
 
