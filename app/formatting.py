@@ -8,6 +8,7 @@ Templates use the filters `local_datetime`, `local_date`, `local_time`, `money`;
 """
 from __future__ import annotations
 
+import os
 import re
 from datetime import date, datetime, timezone
 from decimal import Decimal
@@ -23,7 +24,8 @@ DEFAULT_LOCALE = "en_GB"  # English with day-first dates, as written in Sri Lank
 
 
 def _setting(name: str, default: str) -> str:
-    return (current_app.config.get(name) if has_app_context() else None) or default
+    """The app's setting, else the environment's (reports built outside the app), else the default."""
+    return (current_app.config.get(name) if has_app_context() else None) or os.environ.get(name) or default
 
 
 def zone() -> ZoneInfo:

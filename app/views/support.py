@@ -9,6 +9,7 @@ from flask_appbuilder.models.sqla.interface import SQLAInterface
 from markupsafe import Markup
 from sqlalchemy import select
 
+from app.formatting import local_datetime
 from app.extensions import db
 from app.models.people import Department
 from app.models.support import (
@@ -431,9 +432,9 @@ def calls_panel(session, customer):
     ).all()
     return {
         "title": "Calls", "order": 40, "empty": "No calls yet.",
-        "columns": ["When (UTC)", "Call", "Category", "Status", "Outcome", "Summary"],
+        "columns": ["When", "Call", "Category", "Status", "Outcome", "Summary"],
         "rows": [
-            [c.created_at.strftime("%Y-%m-%d %H:%M"), _link(f"/support/calls/{c.id}", f"#{c.id}"), c.category,
+            [local_datetime(c.created_at), _link(f"/support/calls/{c.id}", f"#{c.id}"), c.category,
              c.status, c.outcome or "", (c.summary or "")[:80]]
             for c in calls
         ],
@@ -448,9 +449,9 @@ def tickets_panel(session, customer):
     ).all()
     return {
         "title": "Tickets", "order": 50, "empty": "No tickets yet.",
-        "columns": ["Opened (UTC)", "Ticket", "Priority", "Status", "Title"],
+        "columns": ["Opened", "Ticket", "Priority", "Status", "Title"],
         "rows": [
-            [t.created_at.strftime("%Y-%m-%d %H:%M"), _link(f"/support/tickets/{t.id}", f"#{t.id}"), t.priority,
+            [local_datetime(t.created_at), _link(f"/support/tickets/{t.id}", f"#{t.id}"), t.priority,
              t.status, t.title]
             for t in tickets
         ],
