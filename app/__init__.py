@@ -206,6 +206,9 @@ def create_app(overrides: Optional[dict[str, Any]] = None) -> Flask:
         importlib.import_module("app.models")  # every table on the metadata
         appbuilder.init_app(app, db.session)
         register_views()
+        from app.menus import tidy_menus
+
+        tidy_menus(appbuilder)  # each screen once in the daily menus; raw tables under "Records"
         grant_categories(appbuilder)
     csrf.init_app(app)
     _exempt_apis_from_csrf(app)

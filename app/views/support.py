@@ -112,7 +112,7 @@ class SupportDeskView(BaseView):
     class_permission_name = "SupportDesk"
     default_view = "log_call"
     method_permission_name = {
-        "log_call": "write", "save_call": "write", "call_page": "read", "escalate": "write", "history": "read",
+        "log_call": "write", "save_call": "write", "caller_card": "read", "call_page": "read", "escalate": "write", "history": "read",
         "update_call": "write", "queue": "read", "request_page": "read",
         "new_request": "write", "save_request": "write", "request_override": "write", "request_ticket": "write",
     }
@@ -130,6 +130,15 @@ class SupportDeskView(BaseView):
             "support/log_call.html", categories=CALL_CATEGORIES, outcomes=CALL_OUTCOMES, members=_members(),
             departments=_departments(), form=request.args,
         )
+
+    @expose("/calls/caller", methods=["GET"])
+    @has_access
+    def caller_card(self):
+        """The call screen's customer card (HTML fragment): the caller, their open tickets and recent calls."""
+        from app.services.support_caller import caller_overview
+
+        overview = caller_overview(db.session, request.args.get("phone", ""), _me())
+        return self.render_template("support/_caller_card.html", overview=overview)
 
     @expose("/calls/new", methods=["POST"])
     @has_access
