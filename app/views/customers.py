@@ -353,7 +353,8 @@ class TopUpDeskView(BaseView):
 
     route_base = "/topups"
     class_permission_name = "TopUp"
-    method_permission_name = {"desk": "read", "create": "write", "approve": "write", "reject": "write", "receipt": "read"}
+    method_permission_name = {"desk": "read", "create": "write", "approve": "write", "reject": "write", "receipt": "read",
+                              "who": "read"}
     default_view = "desk"
 
     def _render(self, form=None, status=200):
@@ -372,6 +373,22 @@ class TopUpDeskView(BaseView):
     @has_access
     def desk(self):
         return self._render()
+
+    @expose("/who")
+    @has_access
+    def who(self):
+        """Whom the typed phone or #id credits (HTML fragment for static/js/topup_customer.js), before crediting."""
+        ref = (request.args.get("customer") or "").strip()
+        customer = error = None
+        try:
+            customer = db.session.get(Customer, self._customer_id(ref)) if ref else None
+            if ref and customer is None:
+                error = f"no customer {ref}"
+        except ServiceError as exc:
+            error = exc.message
+        balance = customer_service.balance_of(db.session, customer.id) if customer else None
+        return self.render_template("customers/_topup_customer.html", ref=ref, customer=customer, error=error,
+                                    balance=balance, currency=customer_service.default_currency())
 
     @expose("/new", methods=["POST"])
     @has_access
