@@ -68,7 +68,10 @@ DEFAULT_PHONE_REGION = env("DEFAULT_PHONE_REGION", "LK")
 DEFAULT_CURRENCY = env("DEFAULT_CURRENCY", "LKR")
 # ISO 4217 codes wallets may be kept in (comma-separated); a wallet in any other currency is refused
 ENABLED_CURRENCIES = [c.strip().upper() for c in env("ENABLED_CURRENCIES", DEFAULT_CURRENCY).split(",") if c.strip()]
-APP_TIMEZONE = env("APP_TIMEZONE", "Asia/Colombo")
+# local time of every page, export and report (storage and the JSON API stay UTC)
+TIMEZONE = env("TIMEZONE", env("APP_TIMEZONE", "Asia/Colombo"))
+APP_TIMEZONE = TIMEZONE  # the older name
+LOCALE = env("LOCALE", "en_GB")  # date order and number separators (babel locale)
 
 # --- Flask-AppBuilder --------------------------------------------------------------
 APP_NAME = "ChargeOps"

@@ -206,6 +206,9 @@ def create_app(overrides: Optional[dict[str, Any]] = None) -> Flask:
         importlib.import_module("app.models")  # every table on the metadata
         appbuilder.init_app(app, db.session)
         register_views()
+        from app.menus import tidy_menus
+
+        tidy_menus(appbuilder)  # each screen once in the daily menus; raw tables under "Records"
         grant_categories(appbuilder)
     csrf.init_app(app)
     _exempt_apis_from_csrf(app)
@@ -213,6 +216,10 @@ def create_app(overrides: Optional[dict[str, Any]] = None) -> Flask:
 
     install_input_guards(app)  # bad input on /api/v1/ is a 4xx before any view runs
     _json_errors_on_the_api(app)
+    from app import errors, formatting
+
+    errors.init_app(app)  # Forbidden / Not found pages in the app's layout (JSON on /api/)
+    formatting.init_app(app)  # local time, dates and money in every template
     _csrf_for_cookie_calls_to_the_api(app)
     _security_headers(app)
 

@@ -9,7 +9,8 @@ from flask.cli import with_appcontext
 
 from app.extensions import appbuilder, db
 
-DEMO_DOMAINS = ["people", "customers", "support", "chargers", "installations", "messaging", "field"]
+# the fleet first: customers' sessions and the desk's calls name its chargers
+DEMO_DOMAINS = ["people", "chargers", "customers", "support", "installations", "messaging", "field"]
 
 
 @click.command("sync-roles")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Iterable, Optional, Sequence, Union
@@ -17,6 +18,8 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Alignment, Border, Font, PatternFill, Side
 from openpyxl.utils import get_column_letter
+
+from app.formatting import local_naive
 
 XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
@@ -70,6 +73,8 @@ class Sheet:
              fill: Optional[PatternFill] = None, wrap: bool = False) -> WriteOnlyCell:
         if isinstance(value, Decimal):
             value = float(value)  # Excel stores doubles; the two-decimal format shows the exact cents
+        elif isinstance(value, datetime):
+            value = local_naive(value)  # stored UTC, read in the configured TIMEZONE (cells carry no zone)
         c = WriteOnlyCell(self.ws, value)
         if fill is not None or wrap:
             c.number_format = FORMATS.get(kind, "General")

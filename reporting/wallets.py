@@ -7,7 +7,7 @@ from reporting.excel import Column, Report
 
 EXPORT_LIMIT = 100_000
 COLUMNS = [
-    Column("Entry #", "int", width=8), Column("When (UTC)", "datetime"), Column("Customer #", "int", width=10),
+    Column("Entry #", "int", width=8), Column("When", "datetime"), Column("Customer #", "int", width=10),
     Column("Customer", width=26), Column("Currency", width=8), Column("Type", width=11), Column("Amount", "money", width=12),
     Column("Balance after", "money", width=13), Column("Reason", width=40), Column("Source type", width=12),
     Column("Source ref", width=14), Column("Reverses #", "int", width=10), Column("By", width=12),

@@ -26,6 +26,8 @@ def ingest_command(client_id, batch_size, batch_ms):
 
 @click.command("simulate")
 @click.option("--chargers", "count", type=int, default=50, show_default=True, help="Fleet size.")
+@click.option("--all", "whole_registry", is_flag=True, default=False,
+              help="Play every charger in the registry (the whole demo fleet), however many there are.")
 @click.option("--answer", type=click.Choice(["accept", "reject", "silent"]), default="accept", show_default=True,
               help="How commands are answered.")
 @click.option("--heartbeat", type=float, default=None,
@@ -41,7 +43,7 @@ def ingest_command(client_id, batch_size, batch_ms):
 @click.option("--firmware-fail", "firmware_fail", multiple=True,
               help="CID=DownloadFailed,ok,...: the outcome of each firmware attempt of that charger in turn.")
 @with_appcontext
-def simulate_command(count, answer, heartbeat, duration, from_registry, seed, over_ocpp, firmware_failure_rate, firmware_fail):
+def simulate_command(count, whole_registry, answer, heartbeat, duration, from_registry, seed, over_ocpp, firmware_failure_rate, firmware_fail):
     """Run a fleet of simulated chargers that speak the MQTT contract (or OCPP, with --ocpp) and answer commands."""
     from sqlalchemy import select
 
@@ -51,9 +53,11 @@ def simulate_command(count, answer, heartbeat, duration, from_registry, seed, ov
     from app.services.chargers_simulator import Fleet
 
     cids: list[str] = []
-    if from_registry:
-        cids = list(db.session.scalars(select(Charger.cid).where(Charger.unregistered.is_(False)).order_by(Charger.cid).limit(count)))
-    cids += [f"SIM-{i:04d}" for i in range(1, count - len(cids) + 1)]
+    if from_registry or whole_registry:
+        registered = select(Charger.cid).where(Charger.unregistered.is_(False)).order_by(Charger.cid)
+        cids = list(db.session.scalars(registered if whole_registry else registered.limit(count)))
+    if not whole_registry:
+        cids += [f"SIM-{i:04d}" for i in range(1, count - len(cids) + 1)]
     tags = list(db.session.scalars(select(CustomerTag.tag).where(CustomerTag.active.is_(True)).order_by(CustomerTag.id).limit(200)))
     db.session.remove()
     if over_ocpp:

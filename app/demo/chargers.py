@@ -84,13 +84,13 @@ def seed(session: Session) -> None:
 
 
 def give_ocpp_passwords(session: Session) -> None:
-    """Every demo charger gets OCPP_DEMO_PASSWORD, so `flask simulate --ocpp` can play it through the gateway.
+    """Every registered demo charger (the sites' and the installed home chargers) gets OCPP_DEMO_PASSWORD, so `flask simulate --ocpp` can play it through the gateway.
 
     One hash for all of them: the demo password is shared anyway, and 200 slow hashes would slow the seed.
     """
     missing = session.scalars(
         select(Charger.id).outerjoin(ChargerOcppLink, ChargerOcppLink.charger_id == Charger.id)
-        .where(Charger.cid.like("LK-%"), ChargerOcppLink.password_hash.is_(None))
+        .where(Charger.unregistered.is_(False), ChargerOcppLink.password_hash.is_(None))
     ).all()
     if not missing:
         return

@@ -1,5 +1,7 @@
 """Customers demo data for `flask seed-demo`: a few thousand Sri Lankan customers with numbers,
 vehicles, RFID tags, wallets with a ledger history, payments across providers and manual top-ups.
+Every wallet charge cites a charging session that exists: one at a registry charger, started with
+the customer's own RFID tag, so the customer page lists it (the chargers are seeded first).
 
 Deterministic (fixed random seed) and idempotent: a second run finds the first customer and stops.
 Written with bulk inserts so it takes seconds, not minutes. The history is generated in Python
@@ -16,6 +18,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from app.models.base import utcnow
+from app.models.chargers import Charger, ChargingSession
 from app.models.customers import (
     CHARGE, REFUND, TOPUP, TOPUP_CREDITED, TOPUP_PENDING, Customer, CustomerPhone, CustomerTag, Payment, TopUp,
     Vehicle, Wallet, WalletEntry,
@@ -58,6 +61,8 @@ VEHICLES = [("Nissan", "Leaf"), ("BYD", "Atto 3"), ("BYD", "Dolphin"), ("BYD", "
             ("BMW", "i3"), ("BMW", "iX1"), ("Tesla", "Model 3"), ("Audi", "e-tron"), ("Mercedes-Benz", "EQA")]
 MOBILE_PREFIXES = ["77", "76", "71", "70", "78", "72", "75", "74"]
 ONLINE_PROVIDERS = ["CyberSource", "CyberSource", "Dialog", "Amex"]
+# demo sessions' transaction ids: far above what the OCPP gateway issues (1, 2, ...), never colliding
+DEMO_TRANSACTION_BASE = 1_000_000_000
 STATIONS = ["Colombo City Centre", "One Galle Face", "Liberty Plaza", "Kandy City Centre", "Arcade Independence Square",
             "Kadawatha Interchange", "Pelawatte Highway Rest", "Negombo Beach Road", "Galle Fort", "Kurunegala Town"]
 
@@ -126,9 +131,13 @@ def seed(session: Session) -> None:
         for _ in range(1 if rng.random() < 0.8 else 2):
             make, model = rng.choice(VEHICLES)
             vehicles.append({"customer_id": cid, "make": make, "model": model, "plate": _plate(rng)})
-    if tags:
-        session.execute(insert(CustomerTag), list({t["tag"]: t for t in tags}.values()))
     session.execute(insert(Vehicle), vehicles)
+    tags = list({t["tag"]: t for t in tags}.values())
+    tag_of = {t["customer_id"]: t["tag"] for t in tags}
+    tag_rng, site_rng = random.Random(SEED + 1), random.Random(SEED + 2)
+    used_tags = set(tag_of.values()) | set(session.scalars(select(CustomerTag.tag)))
+    fleet = _registry_chargers(session)
+    charging_sessions = []
 
     finance_user, manager_user = _user_id(session, "finance"), _user_id(session, "manager")
     wallet_rows = [{"customer_id": cid, "currency": currency, "balance": Decimal("0.00"), "created_at": now} for cid in ids]
@@ -161,18 +170,29 @@ def seed(session: Session) -> None:
             else:
                 kwh = Decimal(rng.randint(50, 600)) / 10
                 amount = min(balance, (kwh * Decimal("95.00")).quantize(Decimal("0.01")))
+                rng.choice(STATIONS)  # keeps the generated history as it was before sessions were recorded
+                if cid not in tag_of:
+                    tag_of[cid] = _new_tag(tag_rng, used_tags)
+                    tags.append({"customer_id": cid, "tag": tag_of[cid], "kind": "RFID", "active": True})
+                charger_id, charger_cid, site = site_rng.choice(fleet)
+                tx = DEMO_TRANSACTION_BASE + ref
+                charging_sessions.append(_session(charger_id, tx, tag_of[cid], kwh, when))
                 balance -= amount
-                entries.append(_entry(wid, CHARGE, -amount, balance, f"Charging session {kwh} kWh at {rng.choice(STATIONS)}",
-                                      "session", f"SES-{ref:07d}", None, when))
+                entries.append(_entry(wid, CHARGE, -amount, balance, f"Charging session {kwh} kWh at {site} ({charger_cid})",
+                                      "session", session_ref(tx), None, when))
                 if rng.random() < 0.03:
                     balance += amount
                     entries.append(_entry(wid, REFUND, amount, balance, "Session failed to start; charge refunded",
-                                          "session", f"SES-{ref:07d}", manager_user, when + timedelta(minutes=30)))
+                                          "session", session_ref(tx), manager_user, when + timedelta(minutes=30)))
         balances[wid] = balance
     for i, cid in enumerate(ids[:3]):  # a few waiting for a second person's approval
         topups.append({"customer_id": cid, "amount": Decimal("75000.00") + i * 5000, "currency": currency,
                        "receipt_no": f"CHQ-DEMO-{i + 1:03d}", "reason": "Fleet prepayment by cheque",
                        "status": TOPUP_PENDING, "created_by_id": finance_user, "created_at": now - timedelta(hours=i + 1)})
+    if tags:
+        session.execute(insert(CustomerTag), tags)
+    for chunk in range(0, len(charging_sessions), 5000):
+        session.execute(insert(ChargingSession), charging_sessions[chunk:chunk + 5000])
     for chunk in range(0, len(entries), 5000):
         session.execute(insert(WalletEntry), entries[chunk:chunk + 5000])
     session.execute(insert(Payment), payments)
@@ -188,6 +208,39 @@ def seed(session: Session) -> None:
                     [{"id": tid, "entry_id": entry_ids[receipt]} for tid, receipt in
                      session.execute(select(TopUp.id, TopUp.receipt_no).where(TopUp.status == TOPUP_CREDITED)).all()
                      if receipt in entry_ids])
+
+
+def session_ref(transaction_id: int) -> str:
+    """How a wallet charge cites its charging session."""
+    return f"SES-{transaction_id}"
+
+
+def _registry_chargers(session: Session) -> list:
+    """(id, cid, site) of the demo fleet, seeding it first when it is not there yet."""
+    query = select(Charger.id, Charger.cid, Charger.site).where(Charger.unregistered.is_(False), Charger.cid.like("LK-%")).order_by(Charger.cid)
+    rows = session.execute(query).all()
+    if not rows:
+        from app.demo import chargers
+
+        chargers.seed(session)
+        rows = session.execute(query).all()
+    return [tuple(r) for r in rows]
+
+
+def _new_tag(rng: random.Random, used: set) -> str:
+    while True:
+        tag = f"{rng.getrandbits(40):010X}"
+        if tag not in used:
+            used.add(tag)
+            return tag
+
+
+def _session(charger_id: int, transaction_id: int, id_tag: str, kwh: Decimal, stopped_at) -> dict:
+    minutes = max(10, int(kwh * 4))
+    return {"charger_id": charger_id, "transaction_id": transaction_id, "connector_id": 1, "id_tag": id_tag,
+            "meter_start": 0, "meter_last": int(kwh * 1000), "meter_stop": int(kwh * 1000), "energy_kwh": float(kwh),
+            "power_kw": None, "status": "Completed", "stop_reason": "Local",
+            "started_at": stopped_at - timedelta(minutes=minutes), "stopped_at": stopped_at, "updated_at": stopped_at}
 
 
 def _entry(wallet_id, entry_type, amount, balance_after, reason, source_type, source_ref, user_id, when):

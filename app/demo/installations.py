@@ -1,17 +1,22 @@
 """Installations demo data for `flask seed-demo` (idempotent): OEMs and their users, the material
 catalogue and stock, and a few hundred jobs spread over every stage (emergencies, not-ready sites,
-local procurement, payouts)."""
+local procurement, payouts).
+
+One story: a visit is done only on or before the day it was reported done (never in the future),
+allocated materials leave the stock ledger, installed chargers enter the registry, and payouts
+follow each team's payment schedule (a fortnightly team is paid once its fortnight has closed)."""
 from __future__ import annotations
 
 import random
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.extensions import appbuilder
-from app.models.installations import Material, Oem, OemUser, StockLevel, StockLocation
+from app.models.installations import BomLine, Material, Oem, OemUser, StockLevel, StockLocation, StockMove
+from app.models.people import PaymentSchedule
 
 OEMS = [
     ("Tata Motors", "TATA", "Priya Nair", "ev-installs@tatamotors.example", "+94112000101", "oem_tata"),
@@ -116,6 +121,8 @@ def seed_jobs(session: Session, refs: dict) -> None:
     from app.models.people import FieldTeam
     from app.services import installations as s
     from app.services.installations_uploads import upload_dir
+    from app.services.installations_materials import DEFAULT_BOM
+    from app.services.installations_payouts import period_of
 
     existing = set(session.scalars(select(Lead.oem_ref).where(Lead.oem_ref.like("DEMO-%"))))
     if len(existing) >= DEMO_JOBS:
@@ -138,12 +145,12 @@ def seed_jobs(session: Session, refs: dict) -> None:
                     s.SITE_NOT_READY: 1.5, s.LOCAL_PROCUREMENT: 1.5, s.ON_HOLD: 0.5, s.CANCELLED: 0.5})
     stages, stage_weights = list(weights), list(weights.values())
 
-    def team_for(kind, district, start):
+    def team_for(kind, district, start, latest=None):
         skill = "can_survey" if kind == "survey" else "can_install"
         fits = [t for t in teams if getattr(t, skill) and t.serves(district)]
         if not fits:
             return None, start, "morning"
-        for offset in range(60):
+        for offset in range(60 if latest is None else max(1, (latest - start).days + 1)):
             day = start + timedelta(days=offset)
             for slot in ("morning", "afternoon"):
                 for team in rng.sample(fits, len(fits)):
@@ -153,6 +160,29 @@ def seed_jobs(session: Session, refs: dict) -> None:
         return None, start, "morning"
 
     paid_by_team: dict = {}
+    installed: list = []
+    levels = {(lv.material_id, lv.location_id): lv for lv in session.scalars(select(StockLevel))}
+    if not session.scalar(select(StockMove.id).limit(1)):
+        for level in levels.values():  # the opening stock, so the stock ledger adds up to the levels
+            session.add(StockMove(material_id=level.material_id, location_id=level.location_id, quantity=level.quantity,
+                                  reason="Opening stock", user_id=procurement.id, at=now - timedelta(days=120)))
+    bom = [(refs["materials"][sku], qty) for sku, qty in DEFAULT_BOM.items()]
+
+    def allocate(job, team, at):
+        """What allocate_materials does: the BOM leaves the store for the team (goods received first if short)."""
+        for material, qty in bom:
+            level = levels[(material.id, job.stock_location_id)]
+            if level.quantity < qty:
+                restock = 20 * qty
+                level.quantity += restock
+                session.add(StockMove(material_id=material.id, location_id=level.location_id, quantity=restock,
+                                      reason="Goods received", user_id=procurement.id, at=at - timedelta(hours=2)))
+            level.quantity -= qty
+            session.add(BomLine(job_id=job.id, material_id=material.id, quantity=qty, allocated=True))
+            session.add(StockMove(material_id=material.id, location_id=level.location_id, quantity=-qty, job_id=job.id,
+                                  team_id=team.id if team else None, reason=f"Allocated to {team.name} for {job.code}" if team else f"Allocated for {job.code}",
+                                  user_id=procurement.id, at=at))
+
     for n in range(1, DEMO_JOBS + 1):
         ref = f"DEMO-{n:04d}"
         if ref in existing:
@@ -176,7 +206,9 @@ def seed_jobs(session: Session, refs: dict) -> None:
             phone = f"+9477{rng.randint(6000000, 9999999):07d}"
         phones.add(phone)
         hours_per_step = rng.randint(10, 40)
-        t = now - timedelta(hours=hours_per_step * len(path) + rng.randint(0, 48))
+        # finished jobs are spread over the last three months, open ones entered their stage lately
+        age = rng.randint(0, 24 * 90) if path[-1] in (s.PAID, s.CANCELLED) else rng.randint(0, 48)
+        t = now - timedelta(hours=hours_per_step * len(path) + age)
         lead = Lead(oem_id=oem.id, oem_ref=ref, source=rng.choice(["api", "api", "portal", "central ops"]), customer_name=name,
                     phone=phone, address=f"{n} {rng.choice(['Temple', 'Lake', 'Station', 'Hill', 'Galle'])} Road, {district}",
                     district=district, vehicle_model=rng.choice(VEHICLES[oem.code]), charger_type="7.4 kW AC", created_at=t)
@@ -210,8 +242,12 @@ def seed_jobs(session: Session, refs: dict) -> None:
             elif stage in (s.SURVEY_SCHEDULED, s.INSTALLATION_SCHEDULED):
                 kind = "survey" if stage == s.SURVEY_SCHEDULED else "installation"
                 final = stage == path[-1]
-                start = today + timedelta(days=rng.randint(1, 10)) if final else (t + timedelta(days=2)).date()
-                team, day, slot = team_for(kind, district, start)
+                if final:
+                    team, day, slot = team_for(kind, district, today + timedelta(days=rng.randint(1, 10)))
+                else:  # done two steps later: the visit day lies between now and then
+                    team, day, slot = team_for(kind, district, t.date(), (t + timedelta(hours=2 * hours_per_step)).date())
+                    if team is None:  # every fitting team is booked then: the job waits for a later day
+                        team, day, slot = team_for(kind, district, t.date())
                 visit = JobVisit(job_id=job.id, kind=kind, code=f"{'SRV' if kind == 'survey' else 'INST'}-{job.id:05d}",
                                  visit_date=day, slot=slot, status="scheduled", created_at=t)
                 session.add(visit)
@@ -248,6 +284,8 @@ def seed_jobs(session: Session, refs: dict) -> None:
                     install_team = team
                 comment = f"{visit.code} assigned to {team.name}"
             elif stage == s.SURVEY_DONE:
+                if job._visit.visit_date > t.date():
+                    break  # the survey is still ahead: the job waits at its assigned stage
                 job._visit.status = "done"
                 extra.append(JobCall(job_id=job.id, purpose="survey day", outcome="confirmed", user_id=field.id, at=t))
                 extra.append(SurveyReport(job_id=job.id, team_id=survey_team.id if survey_team else None, submitted_by_id=field.id, submitted_at=t,
@@ -277,9 +315,13 @@ def seed_jobs(session: Session, refs: dict) -> None:
                 actor = procurement
             elif stage == s.MATERIALS_ALLOCATED:
                 actor = procurement
+                allocate(job, install_team or survey_team, t)
             elif stage == s.INSTALLED:
+                if job._visit.visit_date > t.date():
+                    break  # the installation is still ahead
                 job._visit.status = "done"
                 job.charger_serial, job.ocpp_identity = f"{oem.code}-7K-{n:05d}", f"CP-{oem.code}-{n:05d}"
+                installed.append(job)
                 extra.append(JobCall(job_id=job.id, purpose="installation day", outcome="confirmed", user_id=field.id, at=t))
                 extra.append(InstallationReport(job_id=job.id, team_id=install_team.id if install_team else None, charger_serial=job.charger_serial,
                                                 ocpp_identity=job.ocpp_identity, demo_given=True, submitted_by_id=field.id, submitted_at=t))
@@ -292,9 +334,16 @@ def seed_jobs(session: Session, refs: dict) -> None:
             elif stage == s.PAYABLE:
                 job.payable_at = t
             elif stage == s.PAID:
+                payee = install_team or survey_team  # whom release_payouts pays: the installer, else the surveyor
+                if payee is None:
+                    break
+                period_end = period_of(payee.payment_schedule, job.payable_at.date())[1]
+                if payee.payment_schedule != PaymentSchedule.PER_JOB:  # released once the period has closed
+                    t = max(t, datetime.combine(period_end + timedelta(days=1), time(4, 30)))
+                if t > now:
+                    break  # its pay period is still running: payable, not paid yet
                 job.paid_at = t
-                if install_team is not None:
-                    paid_by_team.setdefault(install_team.id, []).append((job, survey_team, install_team))
+                paid_by_team.setdefault(payee.id, []).append((job, survey_team, install_team))
                 actor = finance
             elif stage == s.ON_HOLD:
                 job.held_from_stage, comment = prev, "Customer travelling"
@@ -307,18 +356,35 @@ def seed_jobs(session: Session, refs: dict) -> None:
             t += timedelta(hours=hours_per_step)
         session.add_all(events + extra)
     session.flush()
+    from app.services.chargers import register_installed_charger
+
+    for job in installed:  # an installed charger is in the registry, as the installation report does
+        register_installed_charger(session, ocpp_identity=job.ocpp_identity, serial=job.charger_serial, charger_type="7.4 kW AC",
+                                   address=job.address, latitude=float(job.latitude) if job.latitude is not None else None,
+                                   longitude=float(job.longitude) if job.longitude is not None else None, job_code=job.code)
+    session.flush()
+    from app.demo.chargers import give_ocpp_passwords
+
+    give_ocpp_passwords(session)
     for tid, items in paid_by_team.items():
         team = session.get(FieldTeam, tid)
-        for k in range(0, len(items), 3):
-            chunk = items[k:k + 3]
+        periods: dict = {}  # one payout per job, fortnight or month, as release_payouts makes them
+        for item in items:
+            start, end = period_of(team.payment_schedule, item[0].payable_at.date())
+            key = (start, end, item[0].id if team.payment_schedule == PaymentSchedule.PER_JOB else None)
+            periods.setdefault(key, []).append(item)
+        for k, ((start, end, _), chunk) in enumerate(sorted(periods.items(), key=lambda kv: (kv[0][0], kv[0][2] or 0)), start=1):
             when = max(j.paid_at for j, _, _ in chunk)
-            payout = Payout(team_id=tid, period_start=min(j.payable_at or when for j, _, _ in chunk).date(), period_end=when.date(),
-                            amount=sum((st.survey_rate if st else 0) + it.installation_rate for _, st, it in chunk),
-                            reference=f"DEMO-PAY-{tid}-{k // 3 + 1}-{chunk[0][0].id}", released_by_id=finance.id, created_at=when)
+            for j, _, _ in chunk:
+                j.paid_at = when  # the release's moment, as release_payouts records it
+            payout = Payout(team_id=tid, period_start=start, period_end=end,
+                            amount=sum((st.survey_rate if st else 0) + (it.installation_rate if it else 0) for _, st, it in chunk),
+                            reference=f"DEMO-PAY-{tid}-{k}-{chunk[0][0].id}", released_by_id=finance.id, created_at=when)
             session.add(payout)
             session.flush()
             for j, st, it in chunk:
                 survey_amount = st.survey_rate if st else Decimal("0.00")
+                install_amount = it.installation_rate if it else Decimal("0.00")
                 session.add(PayoutItem(payout_id=payout.id, job_id=j.id, survey_amount=survey_amount,
-                                       installation_amount=it.installation_rate, amount=survey_amount + it.installation_rate))
+                                       installation_amount=install_amount, amount=survey_amount + install_amount))
     session.commit()

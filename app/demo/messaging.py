@@ -11,6 +11,8 @@ from sqlalchemy.orm import Session
 from app.models.base import utcnow
 from app.models.customers import Customer
 from app.models.messaging import Conversation, Message, MessageTemplate, NotificationGroup
+from app.services.classification import classify_by_rules
+from app.services.support import ROUTING
 
 # code -> (name, body, variables)
 TEMPLATES = {
@@ -36,7 +38,7 @@ GROUPS = {
 CONVERSATIONS = [
     ("Sunil Perera", "+94771234567", [
         ("inbound", "Hi, the charger at Colombo City Centre is not charging, error on screen", 50),
-        ("outbound", "Sorry about that! We are resetting CP-0012 remotely now.", 45),
+        ("outbound", "Sorry about that! We are resetting LK-CCC02-01 remotely now.", 45),
         ("inbound", "It works now, thanks", 30),
     ]),
     ("Nadeesha Fernando", "+94772345678", [
@@ -87,13 +89,21 @@ def seed(session: Session) -> None:
         session.flush()
         for i, (direction, body, minutes_ago) in enumerate(lines):
             at = now - timedelta(minutes=minutes_ago)
-            session.add(Message(
+            message = Message(
                 channel="whatsapp", direction=direction, conversation_id=conversation.id, customer_id=customer.id,
                 from_addr=phone if direction == "inbound" else None, to_addr=phone if direction == "outbound" else "-",
                 body=body, status="received" if direction == "inbound" else "delivered", created_at=at, status_at=at,
                 provider_sid=f"SMdemo{customer.id:06d}{i:02d}" + "0" * 18, attempts=1 if direction == "outbound" else 0,
                 idempotency_key=f"demo:{customer.id}:{i}" if direction == "outbound" else None,
-            ))
+            )
+            if direction == "inbound":  # classified when it came in, by the rules (the demo needs no API key)
+                result = classify_by_rules(body)
+                message.category, message.urgency, message.department = result.category, result.urgency, result.department
+                message.summary, message.classifier = result.summary[:300], result.classifier
+                message.priority = ROUTING[(result.category, result.urgency)][1]
+                message.classified_at = at + timedelta(seconds=3)
+                conversation.department, conversation.priority = ROUTING[(result.category, result.urgency)]
+            session.add(message)
             conversation.last_message_at = at
             conversation.last_preview = body[:190]
             if direction == "inbound":

@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 from flask_appbuilder.security.sqla.models import Role, User
 
 from app.models.base import utcnow
+from app.models.chargers import Charger
 from app.models.customers import Customer
 from app.models.people import Department, TeamMember
 from app.models.support import Call, CustomerRequest, SupportAudit, Ticket
@@ -75,12 +76,16 @@ def _moment(rng: random.Random, day: datetime) -> datetime:
     return local - LOCAL_OFFSET
 
 
-def _charger(rng: random.Random) -> str:
+def _charger(rng: random.Random, chargers: Optional[list[str]] = None) -> str:
+    """A charger the caller names: one of the registry's when given (the demo), else a made-up id (bench)."""
+    if chargers:
+        return rng.choice(chargers)
     return f"CP-{rng.choice(['COL', 'KAN', 'GAL', 'NEG', 'KUR', 'JAF'])}-{rng.randrange(1, 60):03d}"
 
 
 def call_rows(
-    rng: random.Random, count: int, start: datetime, end: datetime, agent_ids: list[int], customers: list[tuple[int, str]]
+    rng: random.Random, count: int, start: datetime, end: datetime, agent_ids: list[int], customers: list[tuple[int, str]],
+    chargers: Optional[list[str]] = None,
 ) -> Iterator[dict]:
     """`count` calls spread over [start, end), weekdays busier than Sundays, daytime busier than night."""
     days = max(1, (end - start).days)
@@ -91,7 +96,7 @@ def call_rows(
         day = start + timedelta(days=day_picks[i])
         created = _moment(rng, day)
         category = _weighted(rng, CATEGORY_WEIGHTS)
-        charger = _charger(rng) if category in ("Charger Faults", "Payment Issues", "Complaints") and rng.random() < 0.7 else None
+        charger = _charger(rng, chargers) if category in ("Charger Faults", "Payment Issues", "Complaints") and rng.random() < 0.7 else None
         summary = rng.choice(SUMMARIES[category]).format(c=charger or "the site", n=rng.randrange(10, 99))
         known = customers and rng.random() < 0.75
         customer_id, phone = (rng.choice(customers) if known else (None, f"+9477{rng.randrange(1000000, 9999999)}"))
@@ -109,7 +114,7 @@ def call_rows(
 
 def ticket_rows(
     rng: random.Random, count: int, start: datetime, end: datetime, assignee_ids: list[int], department_ids: list[int],
-    sla: dict, now: Optional[datetime] = None,
+    sla: dict, now: Optional[datetime] = None, chargers: Optional[list[str]] = None,
 ) -> Iterator[dict]:
     """`count` tickets: the older, the likelier closed; resolution times log-normal per priority."""
     now = now or end
@@ -131,7 +136,7 @@ def ticket_rows(
         done = status in ("Resolved", "Closed")
         assignee = rng.choice(assignee_ids) if assignee_ids and rng.random() < 0.9 else None
         yield {
-            "title": f"{category}: {rng.choice(SUMMARIES[category]).format(c=_charger(rng), n=rng.randrange(10, 99))}",
+            "title": f"{category}: {rng.choice(SUMMARIES[category]).format(c=_charger(rng, chargers), n=rng.randrange(10, 99))}",
             "description": "", "category": category, "priority": priority, "status": status,
             "assignee_id": assignee, "department_id": rng.choice(department_ids) if department_ids else None,
             "created_at": created, "updated_at": resolved_at if done else min(now, responded),
@@ -175,10 +180,11 @@ def seed(session: Session, days: int = 120, calls_per_day: int = 60) -> None:
     departments = dict(session.execute(select(Department.name, Department.id)).all())
     customers = [(c.id, c.phone) for c in session.execute(select(Customer.id, Customer.phone).where(Customer.phone.is_not(None))).all()]
     sla = current_app.config["SUPPORT_SLA_MINUTES"]
+    chargers = list(session.scalars(select(Charger.cid).where(Charger.unregistered.is_(False)).order_by(Charger.cid)))
 
-    bulk_insert(session, Call, call_rows(rng, days * calls_per_day, start, now, desk_ids, customers))
+    bulk_insert(session, Call, call_rows(rng, days * calls_per_day, start, now, desk_ids, customers, chargers))
     ticket_count = days * calls_per_day // 5
-    bulk_insert(session, Ticket, ticket_rows(rng, ticket_count, start, now, desk_ids, list(departments.values()), sla))
+    bulk_insert(session, Ticket, ticket_rows(rng, ticket_count, start, now, desk_ids, list(departments.values()), sla, chargers=chargers))
     # the audit trail's first line for every demo ticket
     session.execute(insert(SupportAudit).from_select(
         ["entity", "entity_id", "field", "new_value", "at"],
@@ -198,7 +204,7 @@ def seed(session: Session, days: int = 120, calls_per_day: int = 60) -> None:
     request_rows = []
     for _ in range(days * 10):
         created = start + timedelta(seconds=rng.random() * (now - start).total_seconds())
-        text = rng.choice(REQUEST_TEXTS).format(c=_charger(rng))
+        text = rng.choice(REQUEST_TEXTS).format(c=_charger(rng, chargers))
         result = classify_by_rules(text)
         department, priority = ROUTING[(result.category, result.urgency)]
         old = created < now - timedelta(days=2)

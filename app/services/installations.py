@@ -364,13 +364,14 @@ def _deliver_on_whatsapp(session: Session, job: InstallationJob, message: JobMes
     """Hand the notice to Messaging (free text inside the 24-hour window, else the approved
     "installation_update" template). The job's workflow never waits on WhatsApp: a refusal
     (no approved template, no valid number) leaves the notice recorded as unsent."""
+    from app.formatting import without_greeting
     from app.services import ServiceError
     from app.services.messaging import notify_customer_whatsapp
 
     try:
         notify_customer_whatsapp(
             session, job.customer_id, idempotency_key=f"job-message-{message.id}", body=message.body,
-            template="installation_update", variables={"name": job.lead.customer_name, "update": message.body},
+            template="installation_update", variables={"name": job.lead.customer_name, "update": without_greeting(message.body)},
             ref_type="installation_job", ref_id=job.id,
         )
     except ServiceError as exc:

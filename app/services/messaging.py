@@ -476,6 +476,11 @@ def message_to_ticket(session: Session, message_id: int, by_user_id: Optional[in
 
 
 def _store_outbound(session: Session, message: Message, key: str) -> Message:
+    from app.services.messaging_providers import keep_unsent, not_configured_reason
+
+    unsent = not_configured_reason(message.channel)
+    if unsent:
+        keep_unsent(message, unsent)
     try:
         with session.begin_nested():
             session.add(message)
@@ -484,7 +489,8 @@ def _store_outbound(session: Session, message: Message, key: str) -> Message:
         if existing is None:
             raise
         return existing
-    enqueue_after_commit(session, "messaging.send_message", message.id)
+    if not unsent:
+        enqueue_after_commit(session, "messaging.send_message", message.id)
     return message
 
 
@@ -717,7 +723,9 @@ def deliver_message(session: Session, message_id: int, final_attempt: bool = Fal
     except (requests.RequestException, smtplib.SMTPException, OSError) as exc:
         transient = f"{type(exc).__name__}: {exc}"
     except RuntimeError as exc:  # not configured: nothing to retry
-        _fail(message, "config", str(exc))
+        from app.services.messaging_providers import keep_unsent, not_configured_reason
+
+        keep_unsent(message, not_configured_reason(message.channel) or f"not sent: {exc}")
         session.commit()
         return message
     if transient is not None:

@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 from flask import current_app
 from flask_appbuilder.security.sqla.models import Role, User
-from sqlalchemy import and_, false, func, or_, select, true, update
+from sqlalchemy import and_, case, false, func, or_, select, true, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, selectinload
 
@@ -265,8 +265,9 @@ def get_request(session: Session, request_id: Any, viewer: Optional[int]) -> Cus
 
 
 def list_requests(session: Session, *, status: str = "open", viewer: Optional[int] = None, limit: int = 200) -> list[CustomerRequest]:
-    """The request queue, newest first: "open" (New, Assigned, In Progress), one status, or anything else for all."""
-    query = select(CustomerRequest).order_by(CustomerRequest.created_at.desc()).limit(limit)
+    """The request queue, Critical first then by priority, newest first within one: "open" (New, Assigned, In Progress), one status, or anything else for all."""
+    urgent_first = case({p: rank for rank, p in enumerate(PRIORITIES)}, value=CustomerRequest.priority, else_=len(PRIORITIES))
+    query = select(CustomerRequest).order_by(urgent_first, CustomerRequest.created_at.desc()).limit(limit)
     if status == "open":
         query = query.where(CustomerRequest.status.in_(OPEN_REQUEST_STATUSES))
     elif status in REQUEST_STATUSES:

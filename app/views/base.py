@@ -64,6 +64,19 @@ class ResourceModelView(ModelView):
     method_permission_name = VIEW_METHOD_PERMISSIONS
     page_size = 25
 
+    def _init_properties(self):
+        super()._init_properties()
+        from app.formatting import local_date, local_datetime
+
+        # stored UTC, read in local time (TIMEZONE) and the locale's date order on every list and record
+        for column in {*self.list_columns, *(self.show_columns or [])}:
+            if column in self.formatters_columns or "." in column or not hasattr(self.datamodel.obj, column):
+                continue
+            if self.datamodel.is_datetime(column):
+                self.formatters_columns[column] = local_datetime
+            elif self.datamodel.is_date(column):
+                self.formatters_columns[column] = local_date
+
     def _init_forms(self):
         for attr, columns in (("search_form_query_rel_fields", self.search_columns),
                               ("add_form_query_rel_fields", self.add_columns),

@@ -4,6 +4,7 @@ from __future__ import annotations
 from flask_appbuilder import BaseView, expose, has_access
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 
+from app.formatting import local_datetime
 from app.extensions import appbuilder, db
 from app.models.chargers import Charger, ChargerCommand, ChargerFault, ChargingSession
 from app.services import ServiceError
@@ -159,11 +160,11 @@ def sessions_panel(session, customer):
     rows = svc.sessions_of_customer(session, customer.id)
     return {
         "title": "Charging sessions", "order": 30, "empty": "No charging sessions yet.",
-        "columns": ["Started (UTC)", "Charger", "Connector", "Energy (kWh)", "Status", "Stopped (UTC)"],
+        "columns": ["Started", "Charger", "Connector", "Energy (kWh)", "Status", "Stopped"],
         "rows": [
-            [s.started_at.strftime("%Y-%m-%d %H:%M") if s.started_at else "",
+            [local_datetime(s.started_at),
              Markup('<a href="/chargers/network/{0}">{0}</a>').format(cid), s.connector_id,
-             f"{s.energy_kwh:.2f}", s.status, s.stopped_at.strftime("%Y-%m-%d %H:%M") if s.stopped_at else ""]
+             f"{s.energy_kwh:.2f}", s.status, local_datetime(s.stopped_at)]
             for s, cid in rows
         ],
     }

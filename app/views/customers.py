@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session, joinedload
 from wtforms import StringField
 from wtforms.validators import ValidationError
 
+from app.formatting import local_datetime
 from app.extensions import db
 from app.models.customers import (
     TOPUP_PENDING, Customer, Payment, SettlementImport, TopUp, Vehicle, Wallet, WalletEntry,
@@ -54,9 +55,9 @@ def wallet_panel(session: Session, customer: Customer) -> Panel:
     return {
         "title": "Wallet transactions",
         "order": 10,
-        "columns": ["When (UTC)", "Type", "Amount", "Balance after", "Reason", "Source", "By"],
+        "columns": ["When", "Type", "Amount", "Balance after", "Reason", "Source", "By"],
         "rows": [
-            [e.created_at.strftime("%Y-%m-%d %H:%M"), e.entry_type, f"{e.amount:,.2f}", f"{e.balance_after:,.2f}",
+            [local_datetime(e.created_at), e.entry_type, f"{e.amount:,.2f}", f"{e.balance_after:,.2f}",
              e.reason, e.source, e.created_by.username if e.created_by else "system"]
             for e in entries
         ],
@@ -71,8 +72,8 @@ def payments_panel(session: Session, customer: Customer) -> Panel:
     return {
         "title": "Payments",
         "order": 20,
-        "columns": ["Paid (UTC)", "Provider", "Reference", "Status", "Amount"],
-        "rows": [[p.paid_at.strftime("%Y-%m-%d %H:%M"), p.provider, p.provider_ref, p.status,
+        "columns": ["Paid", "Provider", "Reference", "Status", "Amount"],
+        "rows": [[local_datetime(p.paid_at), p.provider, p.provider_ref, p.status,
                   f"{p.amount:,.2f} {p.currency}"] for p in rows],
         "empty": "No payments yet.",
         "link": _link_if_allowed("Payment", url_for("PaymentView.list") + f"?_flt_0_customer_id={customer.id}"),
@@ -89,8 +90,8 @@ def topups_panel(session: Session, customer: Customer) -> Optional[Panel]:
     return {
         "title": "Manual top-ups",
         "order": 30,
-        "columns": ["Entered (UTC)", "Receipt", "Amount", "Status", "By", "Decided by"],
-        "rows": [[t.created_at.strftime("%Y-%m-%d %H:%M"), t.receipt_no, f"{t.amount:,.2f}", t.status,
+        "columns": ["Entered", "Receipt", "Amount", "Status", "By", "Decided by"],
+        "rows": [[local_datetime(t.created_at), t.receipt_no, f"{t.amount:,.2f}", t.status,
                   t.created_by.username if t.created_by else "", t.decided_by.username if t.decided_by else ""]
                  for t in topups],
     }
@@ -260,7 +261,7 @@ class WalletEntryView(ReadOnlyModelView):
                     "reverses_id", "created_by"]
     show_columns = list_columns
     search_columns = ["wallet_id", "entry_type", "created_at", "amount", "reason", "source_type", "source_ref", "created_by"]
-    label_columns = {"created_at": "When (UTC)", "reverses_id": "Reverses #", "created_by": "By", "id": "#", "wallet_id": "Wallet #"}
+    label_columns = {"created_at": "When", "reverses_id": "Reverses #", "created_by": "By", "id": "#", "wallet_id": "Wallet #"}
     base_order = ("id", "desc")
 
     @expose("/export")
@@ -289,7 +290,7 @@ class PaymentView(ReadOnlyModelView):
     list_columns = ["paid_at", "provider", "provider_ref", "status", "amount", "currency", "customer"]
     show_columns = list_columns + ["description", "created_at"]
     search_columns = ["provider", "status", "paid_at", "customer_id", "provider_ref", "amount"]
-    label_columns = {"paid_at": "Paid (UTC)", "provider_ref": "Reference", "customer_id": "Customer #"}
+    label_columns = {"paid_at": "Paid", "provider_ref": "Reference", "customer_id": "Customer #"}
     base_order = ("paid_at", "desc")
 
 
@@ -352,7 +353,8 @@ class TopUpDeskView(BaseView):
 
     route_base = "/topups"
     class_permission_name = "TopUp"
-    method_permission_name = {"desk": "read", "create": "write", "approve": "write", "reject": "write", "receipt": "read"}
+    method_permission_name = {"desk": "read", "create": "write", "approve": "write", "reject": "write", "receipt": "read",
+                              "who": "read"}
     default_view = "desk"
 
     def _render(self, form=None, status=200):
@@ -371,6 +373,22 @@ class TopUpDeskView(BaseView):
     @has_access
     def desk(self):
         return self._render()
+
+    @expose("/who")
+    @has_access
+    def who(self):
+        """Whom the typed phone or #id credits (HTML fragment for static/js/topup_customer.js), before crediting."""
+        ref = (request.args.get("customer") or "").strip()
+        customer = error = None
+        try:
+            customer = db.session.get(Customer, self._customer_id(ref)) if ref else None
+            if ref and customer is None:
+                error = f"no customer {ref}"
+        except ServiceError as exc:
+            error = exc.message
+        balance = customer_service.balance_of(db.session, customer.id) if customer else None
+        return self.render_template("customers/_topup_customer.html", ref=ref, customer=customer, error=error,
+                                    balance=balance, currency=customer_service.default_currency())
 
     @expose("/new", methods=["POST"])
     @has_access

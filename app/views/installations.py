@@ -23,6 +23,7 @@ from app.models.installations import (
 )
 from app.models.people import FieldTeam
 from app.services.installations_uploads import read_uploads
+from app.services.installations_board import no_team_reason, phases as board_phases
 from app.services import InvalidInput, ServiceError
 from app.services import installations as svc
 from app.services import installations_materials as materials
@@ -34,6 +35,7 @@ from app.views.base import ReadOnlyModelView, ResourceModelView
 
 CATEGORY = "Installations"
 BOARD_COLUMN_LIMIT = 40
+OEM_PAGE_SIZE = 25  # the OEM portal's leads and jobs per page
 
 
 
@@ -94,7 +96,9 @@ class InstallationBoardView(BaseView):
             "installations/board.html", stages=svc.ACTIVE_STAGES + [svc.ON_HOLD], columns=columns, counts=counts,
             open_visits=open_visits, team_options=team_options, is_overdue=lambda j: svc.is_overdue(j, now),
             limit=BOARD_COLUMN_LIMIT, slots=scheduling.SLOTS, tomorrow=(now.date() + timedelta(days=1)).isoformat(),
-            district=district, districts=districts, svc=svc,
+            district=district, districts=districts, svc=svc, phases=board_phases(svc.ACTIVE_STAGES + [svc.ON_HOLD]),
+            no_team_reason=lambda job: no_team_reason(teams, open_visits[job.id].kind, job.district,
+                                                      open_visits[job.id].visit_date, open_visits[job.id].slot, booked),
         )
 
     @expose("/calendar")
@@ -300,14 +304,18 @@ class OemPortalView(BaseView):
     @has_access
     def portal(self):
         oem_id = svc.visible_oem_id(db.session, g.user)
-        leads = select(Lead).options(selectinload(Lead.job), selectinload(Lead.oem)).order_by(Lead.id.desc()).limit(200)
+        page = max(0, request.args.get("page", 0, type=int) or 0)
+        leads = (select(Lead).options(selectinload(Lead.job), selectinload(Lead.oem)).order_by(Lead.id.desc())
+                 .offset(page * OEM_PAGE_SIZE).limit(OEM_PAGE_SIZE + 1))
         reports = select(OemReport).order_by(OemReport.period_start.desc()).limit(50)
         counts = select(InstallationJob.stage, func.count()).group_by(InstallationJob.stage)
         if oem_id is not None:
             leads, reports = leads.where(Lead.oem_id == oem_id), reports.where(OemReport.oem_id == oem_id)
             counts = counts.where(InstallationJob.oem_id == oem_id)
         oem = db.session.get(Oem, oem_id) if oem_id and oem_id > 0 else None
-        return self.render_template("installations/oem_portal.html", leads=list(db.session.scalars(leads)),
+        leads = list(db.session.scalars(leads))
+        return self.render_template("installations/oem_portal.html", leads=leads[:OEM_PAGE_SIZE], page=page,
+                                    has_next=len(leads) > OEM_PAGE_SIZE,
                                     reports=list(db.session.scalars(reports)), counts=dict(db.session.execute(counts).all()),
                                     oem=oem, is_oem=oem_id is not None, stages=svc.STAGES,
                                     can_send=self.appbuilder.sm.has_access("can_write", "OemPortal"),

@@ -12,6 +12,7 @@ from flask_appbuilder.models.sqla.interface import SQLAInterface
 from markupsafe import Markup
 from sqlalchemy import select
 
+from app.formatting import local_datetime
 from app.extensions import csrf, db
 from app.models.messaging import Alert, Conversation, Message, MessageMedia, MessageTemplate, NotificationGroup
 from app.services import ServiceError
@@ -172,7 +173,10 @@ class InboxView(BaseView):
             flash(exc.message, "danger")
             rows = []
         window_open = inbox.windows_open(db.session, [c.phone for c in rows])
-        return self.render_template("messaging/inbox.html", conversations=rows, box=box, window_open=window_open)
+        from app.services.messaging_providers import last_outbound
+
+        return self.render_template("messaging/inbox.html", conversations=rows, box=box, window_open=window_open,
+                                    last_sends=last_outbound(db.session, [c.id for c in rows]))
 
     @expose("/conversations/<int:pk>")
     @has_access
@@ -343,9 +347,9 @@ def messages_panel(session, customer):
     return {
         "title": "Messages", "order": 60, "empty": "No WhatsApp or e-mail messages yet.",
         "link": f"/messaging/customers/{customer.id}",
-        "columns": ["When (UTC)", "Channel", "Direction", "Status", "Message"],
+        "columns": ["When", "Channel", "Direction", "Status", "Message"],
         "rows": [
-            [m.created_at.strftime("%Y-%m-%d %H:%M"), m.channel, m.direction, m.status, (m.body or "")[:120]]
+            [local_datetime(m.created_at), m.channel, m.direction, m.status, (m.body or "")[:120]]
             for m in messages
         ],
     }

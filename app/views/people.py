@@ -5,8 +5,8 @@ from flask_appbuilder.models.sqla.interface import SQLAInterface
 from wtforms.validators import NumberRange
 
 from app.api.installations import OwnTeamScope
-
-from app.models.people import ActivityLog, Capability, Department, FieldTeam, TeamMember
+from app.forms import enum_value_field
+from app.models.people import ActivityLog, Capability, Department, FieldTeam, PaymentSchedule, TeamMember
 from app.views.base import ReadOnlyModelView, ResourceModelView
 
 
@@ -43,6 +43,9 @@ class FieldTeamView(ResourceModelView):
     search_columns = ["name", "service_areas", "can_survey", "can_install", "active"]
     description_columns = {"service_areas": "Comma-separated districts, e.g. Colombo, Gampaha"}
     base_filters = [["id", OwnTeamScope, None]]  # a field team sees its own rates only
+    add_form_extra_fields = edit_form_extra_fields = {
+        "payment_schedule": enum_value_field("Payment schedule", PaymentSchedule, "How the team's payouts are released"),
+    }
     validators_columns = {"survey_rate": [NumberRange(min=0, max=10**11)], "installation_rate": [NumberRange(min=0, max=10**11)]}
 
 

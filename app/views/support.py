@@ -9,6 +9,7 @@ from flask_appbuilder.models.sqla.interface import SQLAInterface
 from markupsafe import Markup
 from sqlalchemy import select
 
+from app.formatting import local_datetime
 from app.extensions import db
 from app.models.people import Department
 from app.models.support import (
@@ -111,7 +112,7 @@ class SupportDeskView(BaseView):
     class_permission_name = "SupportDesk"
     default_view = "log_call"
     method_permission_name = {
-        "log_call": "write", "save_call": "write", "call_page": "read", "escalate": "write", "history": "read",
+        "log_call": "write", "save_call": "write", "caller_card": "read", "call_page": "read", "escalate": "write", "history": "read",
         "update_call": "write", "queue": "read", "request_page": "read",
         "new_request": "write", "save_request": "write", "request_override": "write", "request_ticket": "write",
     }
@@ -129,6 +130,15 @@ class SupportDeskView(BaseView):
             "support/log_call.html", categories=CALL_CATEGORIES, outcomes=CALL_OUTCOMES, members=_members(),
             departments=_departments(), form=request.args,
         )
+
+    @expose("/calls/caller", methods=["GET"])
+    @has_access
+    def caller_card(self):
+        """The call screen's customer card (HTML fragment): the caller, their open tickets and recent calls."""
+        from app.services.support_caller import caller_overview
+
+        overview = caller_overview(db.session, request.args.get("phone", ""), _me())
+        return self.render_template("support/_caller_card.html", overview=overview)
 
     @expose("/calls/new", methods=["POST"])
     @has_access
@@ -431,9 +441,9 @@ def calls_panel(session, customer):
     ).all()
     return {
         "title": "Calls", "order": 40, "empty": "No calls yet.",
-        "columns": ["When (UTC)", "Call", "Category", "Status", "Outcome", "Summary"],
+        "columns": ["When", "Call", "Category", "Status", "Outcome", "Summary"],
         "rows": [
-            [c.created_at.strftime("%Y-%m-%d %H:%M"), _link(f"/support/calls/{c.id}", f"#{c.id}"), c.category,
+            [local_datetime(c.created_at), _link(f"/support/calls/{c.id}", f"#{c.id}"), c.category,
              c.status, c.outcome or "", (c.summary or "")[:80]]
             for c in calls
         ],
@@ -448,9 +458,9 @@ def tickets_panel(session, customer):
     ).all()
     return {
         "title": "Tickets", "order": 50, "empty": "No tickets yet.",
-        "columns": ["Opened (UTC)", "Ticket", "Priority", "Status", "Title"],
+        "columns": ["Opened", "Ticket", "Priority", "Status", "Title"],
         "rows": [
-            [t.created_at.strftime("%Y-%m-%d %H:%M"), _link(f"/support/tickets/{t.id}", f"#{t.id}"), t.priority,
+            [local_datetime(t.created_at), _link(f"/support/tickets/{t.id}", f"#{t.id}"), t.priority,
              t.status, t.title]
             for t in tickets
         ],

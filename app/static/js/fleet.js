@@ -49,7 +49,7 @@
       document.querySelector("#campaign-chargers tbody").innerHTML = d.chargers.map(function (c) {
         return "<tr><td>" + (c.batch + 1) + "</td><td><a href=\"/chargers/network/" + encodeURIComponent(c.cid) + "\">" + C.esc(c.cid) +
           "</a></td><td>" + C.esc(c.status) + "</td><td>" + c.attempts + "</td><td>" + C.esc(c.error) + "</td><td>" +
-          (c.confirmed ? "yes" : "") + "</td><td>" + C.esc(c.status_at) + "</td></tr>";
+          (c.confirmed ? "yes" : "") + "</td><td>" + C.esc(C.when(c.status_at)) + "</td></tr>";
       }).join("");
     }, 2000);
     page.querySelectorAll("[data-move]").forEach(function (b) {

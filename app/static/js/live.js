@@ -14,6 +14,17 @@ window.ChargeOps = {
   },
   esc: function (v) { return v === null || v === undefined ? "" : String(v).replace(/[&<>"']/g, function (c) {
     return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]; }); },
+  // an API time (UTC, ISO 8601) as people read it: the configured TIMEZONE, day-first, no seconds
+  when: function (iso) {
+    if (!iso) return "";
+    var d = new Date(iso), holder = document.getElementById("chargeops-tz");
+    if (isNaN(d.getTime())) return String(iso);
+    var tz = holder ? holder.getAttribute("data-tz") : undefined;
+    try {
+      return new Intl.DateTimeFormat("en-GB", {timeZone: tz, day: "numeric", month: "short", year: "numeric",
+        hour: "2-digit", minute: "2-digit", hour12: false}).format(d).replace(",", "");
+    } catch (e) { return String(iso); }
+  },
   badge: function (b) { return '<span class="badge-bucket bucket-' + b.replace(" ", "-") + '">' + b + '</span>'; },
   // the page's CSRF token: API writes made with the session cookie must carry it
   csrf: function () { var m = document.querySelector('meta[name="csrf-token"]'); return m ? m.content : ""; },

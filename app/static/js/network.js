@@ -19,7 +19,7 @@
     document.querySelector("#chargers tbody").innerHTML = data.result.map(function (c) {
       return '<tr data-cid="' + C.esc(c.cid) + '"><td><a href="/chargers/network/' + encodeURIComponent(c.cid) + '">' + C.esc(c.cid) + '</a></td><td>' +
         C.esc(c.name) + '</td><td>' + C.esc(c.type) + '</td><td>' + C.esc(c.site) + '</td><td class="bucket">' + C.badge(c.bucket) +
-        '</td><td>' + C.esc(c.last_seen) + '</td><td>' + C.esc(c.rssi_dbm) + '</td></tr>';
+        '</td><td>' + C.esc(C.when(c.last_seen)) + '</td><td>' + C.esc(c.rssi_dbm) + '</td></tr>';
     }).join("");
   });
   document.getElementById("filters").addEventListener("submit", function (e) { e.preventDefault(); });
