@@ -32,7 +32,7 @@
 
   function create(element, options) {
     options = options || {};
-    var map = global.L.map(element, {zoomControl: true, attributionControl: !!options.tileUrl});
+    var map = global.L.map(element, {zoomControl: true, attributionControl: !!options.tileUrl, minZoom: 3, maxZoom: 18});
     map.fitBounds(SRI_LANKA);
     map.createPane("basemap");
     map.getPane("basemap").style.zIndex = 150; // under the tiles: seen only where no tile arrives
