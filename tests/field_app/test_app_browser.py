@@ -75,6 +75,12 @@ def test_sign_in_with_erp_credentials_and_see_the_five_tabs(phone, make_charger)
     assert bucket_count(phone, "L2", "Available") == "1"
     phone.wait_for_selector("#network-list li[data-cid='APP-SI-1']")
     screenshot(phone, "field-app-dashboard")
+    phone.click("#summary-L3 [data-bucket='Faulted']")  # a tile filters the list to its type and bucket
+    phone.wait_for_selector("#network-list li:text('No charger matches.')")
+    phone.select_option("#network-type", "")
+    phone.select_option("#network-bucket", "")
+    phone.fill("#network-q", "SI-1")
+    phone.wait_for_selector("#network-list li[data-cid='APP-SI-1']")
     phone.reload()  # the tokens stay on the phone: no second sign-in
     phone.wait_for_selector("#tab-dashboard:not([hidden]) #summary-L2")
     phone.click("#tabbar a[data-tab='more']")
