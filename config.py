@@ -311,6 +311,7 @@ FIELD_BEAT: dict = {
     "field-issue-reminders": {"task": "field.send_issue_reminders", "schedule": 300.0},
     "field-maintenance-overdue": {"task": "field.remind_overdue_maintenance", "schedule": 3600.0},
     "field-push": {"task": "field.send_push", "schedule": 300.0},
+    "field-app-idempotency-keys": {"task": "field.prune_idempotency_keys", "schedule": 3600.0},
 }
 # (end of field operations)
 

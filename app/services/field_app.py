@@ -60,3 +60,17 @@ def customer_sessions(session: Session, customer_id: int, limit: int = 10) -> li
     rows = session.scalars(select(ChargingSession).where(ChargingSession.id_tag.in_(tags))
                            .order_by(ChargingSession.id.desc()).limit(limit)).all()
     return [session_json(s) for s in rows]
+
+
+def prune_idempotency_keys(session: Session, now: Optional[datetime] = None, keep_days: Optional[int] = None) -> int:
+    """Forget the keys of writes older than IDEMPOTENCY_KEEP_DAYS (a phone resends within hours, not weeks)."""
+    from datetime import timedelta
+
+    from flask import current_app
+    from sqlalchemy import delete
+
+    from app.models.field_app import IdempotencyKey
+
+    days = keep_days if keep_days is not None else current_app.config["IDEMPOTENCY_KEEP_DAYS"]
+    cutoff = (now or utcnow()) - timedelta(days=days)
+    return session.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < cutoff)).rowcount

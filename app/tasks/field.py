@@ -76,3 +76,13 @@ def deliver_push(notification_id: int | None) -> dict:
         db.session.commit()
         outcome[status] = outcome.get(status, 0) + 1
     return outcome
+
+
+@shared_task(name="field.prune_idempotency_keys")
+def prune_idempotency_keys() -> int:
+    """Beat: the field app's old idempotency keys go."""
+    from app.services import field_app
+
+    pruned = field_app.prune_idempotency_keys(db.session)
+    db.session.commit()
+    return pruned

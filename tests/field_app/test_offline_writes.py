@@ -98,3 +98,20 @@ def test_a_malformed_key_is_refused(api_as, make_charger):
     response = api_as("cpo").post("/api/v1/issues/", json={"charger_cid": "APP-IK-6", "title": "x"},
                                   headers={"Idempotency-Key": "bad key!"})
     assert response.status_code == 400 and "Idempotency-Key" in response.json["message"]
+
+
+def test_old_keys_are_forgotten(api_as, session, make_charger):
+    from datetime import timedelta
+
+    from app.models.base import utcnow
+    from app.models.field_app import IdempotencyKey
+    from app.services.field_app import prune_idempotency_keys
+
+    make_charger("APP-IK-7")
+    api = api_as("cpo")
+    assert api.post("/api/v1/issues/", json={"charger_cid": "APP-IK-7", "title": "x"}, headers={"Idempotency-Key": "old-key-1"}).status_code == 201
+    session.rollback()
+    assert prune_idempotency_keys(session, now=utcnow() + timedelta(days=1), keep_days=14) == 0
+    assert prune_idempotency_keys(session, now=utcnow() + timedelta(days=15), keep_days=14) == 1
+    session.commit()
+    assert _count(session, IdempotencyKey) == 0
