@@ -118,11 +118,12 @@ class LiveApi(ActionApi):
 
 
 class NetworkMapApi(ActionApi):
-    """`GET /api/v1/network/map`: every charger with a position (the field app's and the back office's map)."""
+    """`GET /api/v1/network/map`: every charger with a position (the field app's and the back office's map);
+    `GET /api/v1/network/sessions/connectors`: active sessions with their connector's status."""
 
     resource_name = "network"
     class_permission_name = "ChargerNetwork"
-    method_permission_name = {"points": "read"}
+    method_permission_name = {"points": "read", "sessions": "read"}
 
     @expose("/map", methods=["GET"])
     @protect()
@@ -132,6 +133,15 @@ class NetworkMapApi(ActionApi):
         rows = field_app.map_points(db.session)
         return self.response(200, count=len(rows), result=rows, tile_url=current_app.config["MAP_TILE_URL"] or None,
                              tile_attribution=current_app.config["MAP_TILE_ATTRIBUTION"] or None)
+
+
+    @expose("/sessions/connectors", methods=["GET"])
+    @protect()
+    @safe
+    @permission_name("get")
+    def sessions(self):
+        """The active sessions with their connector's live status (the field app's Sessions tab)."""
+        return self.response(200, result=field_app.sessions_with_connectors(db.session))
 
 
 class PushKeyApi(ActionApi):

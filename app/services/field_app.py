@@ -74,3 +74,20 @@ def prune_idempotency_keys(session: Session, now: Optional[datetime] = None, kee
     days = keep_days if keep_days is not None else current_app.config["IDEMPOTENCY_KEEP_DAYS"]
     cutoff = (now or utcnow()) - timedelta(days=days)
     return session.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < cutoff)).rowcount
+
+
+def sessions_with_connectors(session: Session) -> list[dict]:
+    """The active sessions (as the network's list has them), each with its connector's current status."""
+    from app.models.chargers import Connector
+    from app.services.chargers import active_sessions
+
+    rows = active_sessions(session)
+    cids = {r["cid"] for r in rows}
+    status = {}
+    if cids:
+        status = {(cid, n): (s, e) for cid, n, s, e in session.execute(
+            select(Charger.cid, Connector.connector_id, Connector.status, Connector.error_code)
+            .join(Connector, Connector.charger_id == Charger.id).where(Charger.cid.in_(cids)))}
+    for r in rows:
+        r["connector_status"], r["connector_error"] = status.get((r["cid"], r["connector_id"]), (None, None))
+    return rows

@@ -11,6 +11,7 @@ READS = {
     "/api/v1/app/me": "FieldApp",
     "/api/v1/live/stream": "LiveStream",
     "/api/v1/network/map": "ChargerNetwork",
+    "/api/v1/network/sessions/connectors": "ChargerNetwork",
     "/api/v1/app/customers/999999/sessions": "ChargingSession",
 }
 SHELL = ["/app/", "/app/manifest.webmanifest", "/app/sw.js", "/app/offline.html", "/app/icons/icon-192.png",

@@ -278,3 +278,21 @@ def test_customer_lookup_by_phone_shows_balance_and_vehicles(phone, make_custome
     text = phone.inner_text("#lookup-result")
     assert "Ruwan Jayasuriya" in text and "900.00" in text
     phone.wait_for_selector("#lookup-result .sessions:text('No sessions yet.')")
+
+
+def test_sessions_show_live_energy_and_the_connector_status(phone, make_charger, ingest, fleet):
+    make_charger("APP-SES-1", type="L3", online=True)
+    chargers = fleet(["APP-SES-1"])
+    sign_in(phone)
+    phone.click("#tabbar a[data-tab='sessions']")
+    phone.wait_for_selector("#live-status.on")
+    phone.wait_for_selector("#sessions-list li:text('No session is running.')")
+    chargers.start_session("APP-SES-1", 1, id_tag="APP-1001")
+    chargers.set_status("APP-SES-1", 1, "Charging")
+    phone.wait_for_selector("#sessions-list li[data-session]", timeout=30000)
+    phone.wait_for_selector("#sessions-list li[data-session] .pill:text('Charging')", timeout=30000)
+    chargers.meter_values("APP-SES-1", 1, seconds=600)
+    phone.wait_for_function(
+        "() => !/^0 kWh/.test(document.querySelector('#sessions-list li[data-session] .meta').textContent)", timeout=30000)
+    assert "connector 1" in phone.inner_text("#sessions-list li[data-session]")
+    screenshot(phone, "field-app-sessions")

@@ -230,7 +230,7 @@
     rows: [], loadedAt: 0,
     load: function () {
       if (!me.can.network) return;
-      getJson("/network/sessions").then(function (d) { Sessions.rows = d.result; Sessions.loadedAt = Date.now(); Sessions.draw(); })
+      getJson("/network/sessions/connectors").then(function (d) { Sessions.rows = d.result; Sessions.loadedAt = Date.now(); Sessions.draw(); })
         .catch(function () {});
     },
     draw: function () {
@@ -238,7 +238,9 @@
       $("#sessions-count").textContent = "(" + Sessions.rows.length + ")";
       $("#sessions-list").innerHTML = Sessions.rows.map(function (s) {
         return '<li data-session="' + s.id + '"><strong>' + esc(s.cid) + "</strong> connector " + esc(s.connector_id) +
-          ' <span class="pill b-Charging">' + esc(s.status) + '</span><div class="meta">' + esc(s.energy_kwh) + " kWh · " +
+          ' <span class="pill b-Charging">' + esc(s.connector_status || s.status) + "</span>" +
+          (s.connector_error && s.connector_error !== "NoError" ? ' <span class="pill b-Faulted">' + esc(s.connector_error) + "</span>" : "") +
+          '<div class="meta">' + esc(s.energy_kwh) + " kWh · " +
           (s.power_kw != null ? esc(s.power_kw) + " kW · " : "") + duration((s.duration_s || 0) + extra) +
           " · tag " + esc(s.id_tag) + "</div></li>";
       }).join("") || "<li>No session is running.</li>";
