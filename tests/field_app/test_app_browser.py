@@ -296,3 +296,18 @@ def test_sessions_show_live_energy_and_the_connector_status(phone, make_charger,
         "() => !/^0 kWh/.test(document.querySelector('#sessions-list li[data-session] .meta').textContent)", timeout=30000)
     assert "connector 1" in phone.inner_text("#sessions-list li[data-session]")
     screenshot(phone, "field-app-sessions")
+
+
+def test_the_app_and_its_map_run_under_a_script_src_self_policy(phone, session, make_charger, monkeypatch):
+    import app as app_package
+
+    policy = app_package.SECURITY_HEADERS["Content-Security-Policy"] + "; script-src 'self'; worker-src 'self'"
+    monkeypatch.setitem(app_package.SECURITY_HEADERS, "Content-Security-Policy", policy)
+    make_charger("APP-CSP-1", type="L3", online=True)
+    _place(session, "APP-CSP-1", 6.9271, 79.8612)
+    refused = []
+    phone.on("console", lambda m: refused.append(m.text) if "Content Security Policy" in m.text else None)
+    sign_in(phone)
+    phone.click("#tabbar a[data-tab='map']")
+    phone.wait_for_selector("#app-map[data-markers='1'][data-basemap='ready'] path.charger-DC")
+    assert refused == []
