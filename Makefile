@@ -15,7 +15,7 @@ $(STAMP): requirements.txt
 	$(BIN)/python -m pip install -q -r requirements.txt
 	touch $(STAMP)
 
-# Browser libraries (chart.js) from the npm registry, exactly as package-lock.json says; served by app/vendor.py.
+# Browser libraries (chart.js, Leaflet, the Natural Earth basemap, idb) from the npm registry, exactly as package-lock.json says; served by app/vendor.py.
 NPM_STAMP := node_modules/.installed
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --ignore-scripts --no-audit --no-fund

@@ -314,7 +314,19 @@ FIELD_BEAT: dict = {
     "field-issue-reminders": {"task": "field.send_issue_reminders", "schedule": 300.0},
     "field-maintenance-overdue": {"task": "field.remind_overdue_maintenance", "schedule": 3600.0},
     "field-push": {"task": "field.send_push", "schedule": 300.0},
+    "field-app-idempotency-keys": {"task": "field.prune_idempotency_keys", "schedule": 3600.0},
 }
 # (end of field operations)
 
 CELERY["beat_schedule"] = {**CUSTOMERS_BEAT, **SUPPORT_BEAT, **CHARGERS_BEAT, **FLEET_BEAT, **INSTALLATIONS_BEAT, **MESSAGING_BEAT, **FIELD_BEAT}
+
+# --- the field app (PWA at /app/): live stream, Web Push, map ------------------------------
+LIVE_STREAM_SECONDS = env_int("LIVE_STREAM_SECONDS", 300)  # a stream ends after this; the app reconnects
+LIVE_MAX_STREAMS = env_int("LIVE_MAX_STREAMS", 24)  # per web process: gunicorn threads beyond stay for requests
+PUSH_VAPID_SUBJECT = env("PUSH_VAPID_SUBJECT", "mailto:ops@chargeops.local")
+PUSH_TTL_SECONDS = env_int("PUSH_TTL_SECONDS", 24 * 3600)
+PUSH_TIMEOUT_SECONDS = env_int("PUSH_TIMEOUT_SECONDS", 10)
+# e.g. https://tile.openstreetmap.org/{z}/{x}/{y}.png; empty: the shipped Natural Earth outline only
+MAP_TILE_URL = env("MAP_TILE_URL", "")
+MAP_TILE_ATTRIBUTION = env("MAP_TILE_ATTRIBUTION", "")
+IDEMPOTENCY_KEEP_DAYS = env_int("IDEMPOTENCY_KEEP_DAYS", 14)

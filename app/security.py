@@ -131,6 +131,10 @@ PERMISSION_MATRIX: dict[str, dict[str, str]] = {
     "ForceCharge": grant(WRITE, (MANAGER, CPO, DISPATCHER, OPS_AGENT, INSTALLER)),
     "Broadcast": grant(WRITE, (MANAGER, CPO, DISPATCHER, CENTRAL_OPS)),
     # (end of field operations)
+    # --- the field app (PWA at /app/): its own API; each tab also needs the resource it reads ---
+    "FieldApp": grant(READ, CHARGER_ROLES + (FIELD_TEAM,)),  # sign in to the app: /api/v1/app/me
+    "LiveStream": grant(READ, CHARGER_ROLES),  # /api/v1/live/stream (Server-Sent Events)
+    # (end of the field app)
     # --- reports and charts (FAB chart views, report files, sent report mail) -----
     "CallChart": grant(READ, SUPPORT_ROLES),
     "TicketChart": grant(READ, SUPPORT_ROLES),

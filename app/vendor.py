@@ -14,7 +14,16 @@ NODE_MODULES = Path(__file__).resolve().parent.parent / "node_modules"
 # public name -> path inside node_modules/
 VENDOR_FILES: dict[str, str] = {
     "chart.umd.js": "chart.js/dist/chart.umd.min.js",
+    "leaflet.js": "leaflet/dist/leaflet.js",
+    "leaflet.css": "leaflet/dist/leaflet.css",
+    "leaflet.markercluster.js": "leaflet.markercluster/dist/leaflet.markercluster.js",
+    "MarkerCluster.css": "leaflet.markercluster/dist/MarkerCluster.css",
+    "MarkerCluster.Default.css": "leaflet.markercluster/dist/MarkerCluster.Default.css",
+    "topojson-client.js": "topojson-client/dist/topojson-client.min.js",
+    "countries-50m.json": "world-atlas/countries-50m.json",  # Natural Earth (public domain): the offline basemap
+    "idb.js": "idb/build/umd.js",
 }
+MIMETYPES = {".js": "text/javascript", ".css": "text/css", ".json": "application/json"}
 
 bp = Blueprint("vendor", __name__)
 
@@ -27,4 +36,4 @@ def vendor_file(name: str):
     root = Path(current_app.config.get("NODE_MODULES_DIR") or NODE_MODULES)
     if not (root / relative).is_file():  # `make` has not run `npm ci` yet
         abort(404)
-    return send_from_directory(root, relative, mimetype="text/javascript", max_age=86400)
+    return send_from_directory(root, relative, mimetype=MIMETYPES[Path(relative).suffix], max_age=86400)

@@ -8,9 +8,10 @@ from flask_appbuilder.security.decorators import permission_name
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
 
 from app.api.base import ActionApi, describe_errors, service_errors
+from app.api.idempotency import idempotent
 from app.extensions import db
 from app.models.field import FORCE_CHARGE_MODES, ISSUE_PRIORITIES, ISSUE_STATUSES, MAINTENANCE_KINDS
-from app.services import InvalidInput
+from app.services import Conflict, InvalidInput
 from app.services import field_force_charge as force
 from app.services import field_issues as issues
 from app.services import field_maintenance as maintenance
@@ -32,6 +33,8 @@ class IssueIn(Schema):
 class TransitionIn(Schema):
     to = fields.String(required=True, validate=validate.OneOf(ISSUE_STATUSES))
     note = fields.String(allow_none=True, load_default=None)
+    # the status the client saw (the field app's offline queue): another one now is a 409, never overwritten
+    seen = fields.String(data_key="from", allow_none=True, load_default=None, validate=validate.OneOf(ISSUE_STATUSES))
 
 
 class NoteIn(Schema):
@@ -124,6 +127,7 @@ class IssueApi(ActionApi):
     @safe
     @permission_name("post")
     @service_errors
+    @idempotent
     def create(self):
         data = _load(IssueIn())
         issue = issues.open_issue(db.session, created_by=_me(), **data)
@@ -143,8 +147,12 @@ class IssueApi(ActionApi):
     @safe
     @permission_name("post")
     @service_errors
+    @idempotent
     def transition(self, pk: int):
         data = _load(TransitionIn())
+        current = issues.get_issue(db.session, pk).status
+        if data["seen"] and current != data["seen"]:
+            raise Conflict(f"issue {pk} is {current} now, not {data['seen']}: someone moved it meanwhile")
         issue = issues.transition_issue(db.session, pk, data["to"], _me(), data.get("note"))
         db.session.commit()
         return self.response(200, result=issues.issue_json(issue))
@@ -154,6 +162,7 @@ class IssueApi(ActionApi):
     @safe
     @permission_name("post")
     @service_errors
+    @idempotent
     def note(self, pk: int):
         """JSON `{"body"}`, or multipart with `body` and `photo` files."""
         if request.files:
@@ -222,6 +231,7 @@ class MaintenanceApi(ActionApi):
     @safe
     @permission_name("post")
     @service_errors
+    @idempotent
     def create(self):
         task = maintenance.plan_task(db.session, _load(MaintenanceIn()), _me())
         db.session.commit()
@@ -240,6 +250,7 @@ class MaintenanceApi(ActionApi):
     @safe
     @permission_name("post")
     @service_errors
+    @idempotent
     def start(self, pk: int):
         task = maintenance.start_task(db.session, pk, _me())
         db.session.commit()
@@ -250,6 +261,7 @@ class MaintenanceApi(ActionApi):
     @safe
     @permission_name("post")
     @service_errors
+    @idempotent
     def complete(self, pk: int):
         """JSON `{"report","readings","checklist_done"}`, or multipart with those and `photo` files."""
         if request.files or request.form:

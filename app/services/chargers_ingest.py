@@ -50,6 +50,7 @@ from app.models.chargers import (
 from app.services import chargers as svc
 from app.services.outbox import enqueue_after_commit
 from app.services import firmware
+from app.services import live
 
 log = logging.getLogger("chargeops.ingest")
 
@@ -845,6 +846,7 @@ class BatchWriter:
                     log.exception("ingest: dropped a message on %s", item.topic)
         for outcome in outcomes:
             self._after_commit(outcome)
+        live.publish_changes(self.prefix, batch, self.app.config["REDIS_URL"])  # best effort, never blocks
         return counts
 
     def _apply(self, session: Session, batch: list[Incoming], counts: dict[str, float]) -> Outcome:

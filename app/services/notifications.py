@@ -102,6 +102,10 @@ def queue_push(session: Session, note: Notification) -> int:
     for subscription_id in subscriptions:
         session.add(PushDelivery(subscription_id=subscription_id, notification_id=note.id, title=note.title,
                                  body=note.body, link=note.link, status="pending", created_at=utcnow()))
+    if subscriptions:  # the Web Push sender (app/services/field_push.py) after the commit
+        from app.services.outbox import enqueue_after_commit
+
+        enqueue_after_commit(session, "field.deliver_push", note.id)
     return len(subscriptions)
 
 

@@ -59,14 +59,30 @@ def remind_overdue_maintenance() -> int:
 
 @shared_task(name="field.send_push")
 def send_push() -> int:
-    """Web Push delivery arrives with the field app (pywebpush + VAPID keys); until then the queued
-    PushDelivery rows stay 'pending' and this task only reports how many are waiting."""
-    from sqlalchemy import func, select
+    """Beat backstop: pending push rows whose queued delivery never ran (a relay outage) go out now."""
+    return sum(deliver_push(None).values())
 
-    from app.models.field import PushDelivery
 
-    pending = db.session.scalar(select(func.count()).select_from(PushDelivery).where(PushDelivery.status == "pending"))
-    if pending:
-        log.info("%d web push deliveries pending (no Web Push sender configured yet)", pending)
-    db.session.rollback()
-    return pending or 0
+@shared_task(name="field.deliver_push")
+def deliver_push(notification_id: int | None) -> dict:
+    """Queued with a notification's push rows: claim them (committed first, so each is posted once), then post."""
+    from app.services import field_push
+
+    claimed = field_push.claim_deliveries(db.session, notification_id)
+    db.session.commit()
+    outcome: dict[str, int] = {}
+    for delivery_id in claimed:
+        status = field_push.send_delivery(db.session, delivery_id)
+        db.session.commit()
+        outcome[status] = outcome.get(status, 0) + 1
+    return outcome
+
+
+@shared_task(name="field.prune_idempotency_keys")
+def prune_idempotency_keys() -> int:
+    """Beat: the field app's old idempotency keys go."""
+    from app.services import field_app
+
+    pruned = field_app.prune_idempotency_keys(db.session)
+    db.session.commit()
+    return pruned

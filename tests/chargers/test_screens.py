@@ -41,7 +41,7 @@ def test_live_pages_render_for_charger_roles_only(session, web_as):
         "/chargers/network/sessions/": ("Active sessions", "/api/v1/network/sessions"),
         "/chargers/network/health/": ("Heartbeat health", "/api/v1/network/health"),
         "/chargers/network/console/": ("OCPP debug console", "/static/js/console.js"),
-        "/chargers/network/map/": ("Map", "/api/v1/network/chargers"),
+        "/chargers/network/map/": ("Map", "/static/js/charger_map_page.js"),
     }
     for url, expected in pages.items():
         response = agent.get(url)
