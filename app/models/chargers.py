@@ -23,6 +23,7 @@ class Charger(Model):
         Index("ix_charger_name_id", "name", "id"),
         # the network list walks one bucket at a time in cid order; the rank changes rarely, so updates stay HOT
         Index("ix_charger_condition_rank_cid", "condition_rank", "cid"),
+        Index("ix_charger_type_condition_rank_cid", "type", "condition_rank", "cid"),  # the same within a type
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     cid: Mapped[str] = mapped_column(String(48), unique=True)

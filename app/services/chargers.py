@@ -184,8 +184,8 @@ def list_network(
     """The network list: faults, then offline, weak signal, charging, available, then by cid; or
     `sort` = cid|name|last_seen (-descending). `count` is the number of chargers the filter matches.
 
-    At fleet size the default order is read bucket by bucket: the filter's count per bucket (one narrow
-    scan), then only the buckets the page falls in, each walked in cid order on (condition_rank, cid)."""
+    At fleet size the default order is read bucket by bucket, each walked in cid order on (condition_rank, cid)
+    until the page is full; a deep page first counts the buckets it skips."""
     if bucket and bucket not in BUCKETS:
         raise InvalidInput(f"bucket must be one of {', '.join(BUCKETS)}")
     if ctype and ctype not in CHARGER_TYPES:
@@ -211,25 +211,24 @@ def list_network(
     if sort:
         column = SORTS[field]
         order = [column.desc() if sort.startswith("-") else column.asc(), Charger.id]
-        count = session.scalar(select(func.count()).select_from(Charger).where(*filters))
         rows = session.execute(query.order_by(*order).limit(page_size).offset(page * page_size)).all()
     else:
-        place = rank.label("place")
-        per_bucket = dict(session.execute(select(place, func.count()).where(*filters).group_by(place)).all())
-        count, rows = sum(per_bucket.values()), []
-        skip, wanted = page * page_size, page_size
+        rows, skip = [], page * page_size
         for rank_no in range(len(LIST_ORDER)):
-            in_bucket = per_bucket.get(rank_no, 0)
+            wanted = page_size - len(rows)
             if wanted <= 0:
                 break
-            if skip >= in_bucket:
-                skip -= in_bucket
-                continue
+            if skip:  # a deep page: count only the buckets it skips whole
+                in_bucket = session.scalar(select(func.count()).select_from(Charger).where(*filters, _in_bucket(rank_no, now)))
+                if skip >= in_bucket:
+                    skip -= in_bucket
+                    continue
             rows += session.execute(query.where(_in_bucket(rank_no, now)).order_by(Charger.cid)
                                     .limit(wanted).offset(skip)).all()
-            wanted, skip = page_size - len(rows), 0
+            skip = 0
+    count, estimated = _filter_count(session, filters)
     return {
-        "count": count, "page": page, "page_size": page_size,
+        "count": count, "count_estimated": estimated, "page": page, "page_size": page_size,
         "result": [
             {
                 "cid": c.cid, "name": c.name, "type": c.type, "bucket": LIST_ORDER[c.rank], "site": c.site,
@@ -258,6 +257,20 @@ def snapshot_buckets(session: Session, now: Optional[datetime] = None) -> int:
     ])
     session.flush()
     return len(summary)
+
+
+def _filter_count(session: Session, filters: list) -> tuple[int, bool]:
+    """The number of chargers the filter matches; on PostgreSQL, when the planner expects more than
+    NETWORK_EXACT_COUNT_MAX, its estimate (counting 100k rows costs more than the page): (count, estimated)."""
+    conn = session.connection()
+    if conn.dialect.name == "postgresql":
+        compiled = select(Charger.id).where(*filters).compile(dialect=conn.dialect)
+        plan = conn.exec_driver_sql("EXPLAIN (FORMAT JSON) " + str(compiled), compiled.params).scalar()
+        plan = json.loads(plan) if isinstance(plan, str) else plan
+        expected = int(plan[0]["Plan"]["Plan Rows"])
+        if expected > _cfg("NETWORK_EXACT_COUNT_MAX"):
+            return expected, True
+    return session.scalar(select(func.count()).select_from(Charger).where(*filters)), False
 
 
 def get_charger(session: Session, cid: str) -> Charger:

@@ -35,6 +35,7 @@ def upgrade():
     with op.batch_alter_table('charger') as batch:
         batch.add_column(sa.Column('condition_rank', sa.SmallInteger(), server_default='4', nullable=False))
         batch.create_index('ix_charger_condition_rank_cid', ['condition_rank', 'cid'], unique=False)
+        batch.create_index('ix_charger_type_condition_rank_cid', ['type', 'condition_rank', 'cid'], unique=False)
     # the rank of the chargers already there (as restamp_conditions computes it, with the default thresholds;
     # the next sweep applies the configured ones)
     op.execute(f"""
@@ -48,6 +49,7 @@ def upgrade():
 
 def downgrade():
     with op.batch_alter_table('charger') as batch:
+        batch.drop_index('ix_charger_type_condition_rank_cid')
         batch.drop_index('ix_charger_condition_rank_cid')
         batch.drop_column('condition_rank')
     op.drop_index('ix_charger_bucket_snapshot_taken_at', table_name='charger_bucket_snapshot')
