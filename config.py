@@ -195,6 +195,10 @@ CHARGER_OFFLINE_AFTER = env_int("CHARGER_OFFLINE_AFTER", 0)  # seconds; 0: 3 x t
 CHARGER_OFFLINE_HEARTBEATS = env_int("CHARGER_OFFLINE_HEARTBEATS", 3)
 CHARGER_DEFAULT_HEARTBEAT_INTERVAL = env_int("CHARGER_DEFAULT_HEARTBEAT_INTERVAL", 100)  # 3 x 100 = 300 s
 CHARGER_WEAK_RSSI_DBM = env_int("CHARGER_WEAK_RSSI_DBM", -85)
+# the network list counts exactly up to this many matches; above it (PostgreSQL) it says the planner's estimate
+NETWORK_EXACT_COUNT_MAX = env_int("NETWORK_EXACT_COUNT_MAX", 20000)
+NETWORK_SNAPSHOT_MINUTES = env_int("NETWORK_SNAPSHOT_MINUTES", 15)  # the buckets-over-time chart's resolution
+NETWORK_SNAPSHOT_KEEP_DAYS = env_int("NETWORK_SNAPSHOT_KEEP_DAYS", 400)
 CHARGER_LATE_HEARTBEAT_FACTOR = float(env("CHARGER_LATE_HEARTBEAT_FACTOR", "1.5"))
 CHARGER_COMMAND_TIMEOUT = env_int("CHARGER_COMMAND_TIMEOUT", 30)  # seconds
 CHARGER_ALERT_DEDUP_SECONDS = env_int("CHARGER_ALERT_DEDUP_SECONDS", 900)  # one alert per charger+kind per window
@@ -211,6 +215,8 @@ INGEST_RECEIVE_MAXIMUM = env_int("INGEST_RECEIVE_MAXIMUM", 5000)  # unacked mess
 INGEST_WRITER_PROCESS = env_bool("INGEST_WRITER_PROCESS", True)
 CHARGERS_BEAT: dict = {
     "chargers-sweep": {"task": "chargers.sweep", "schedule": float(env_int("CHARGER_SWEEP_SECONDS", 15))},
+    "chargers-bucket-snapshot": {"task": "chargers.snapshot_buckets",
+                                 "schedule": 60.0 * env_int("NETWORK_SNAPSHOT_MINUTES", 15)},
     "chargers-prune": {"task": "chargers.prune_messages", "schedule": 600.0},
 }
 # fleet operations: firmware campaigns, diagnostics uploads, SSH reboot

@@ -140,6 +140,9 @@ PERMISSION_MATRIX: dict[str, dict[str, str]] = {
     "TicketChart": grant(READ, SUPPORT_ROLES),
     "ChargerChart": grant(READ, CHARGER_ROLES),
     "ChargerFaultChart": grant(READ, CHARGER_ROLES),
+    "BucketHistoryChart": grant(READ, CHARGER_ROLES),
+    "ChargerIssueChart": grant(READ, (CPO, INSTALLER, DISPATCHER, MANAGER)),  # who works the issue tracker
+    "MaintenanceChart": grant(READ, (CPO, INSTALLER, DISPATCHER, MANAGER)),
     "PaymentChart": grant(READ, (MANAGER, FINANCE)),
     "TopUpChart": grant(READ, (MANAGER, FINANCE)),
     "JobChart": grant(READ, (MANAGER, DISPATCHER, CENTRAL_OPS, OEM_REPORTING)),

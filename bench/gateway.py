@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -105,6 +106,20 @@ def serve_gateway(port: int) -> None:
     app = create_app({"LOG_LEVEL": "WARNING"})
     logging.getLogger("chargeops.ocpp").setLevel(logging.WARNING)
     gateway = Gateway(app, host="127.0.0.1", port=port, node=f"bench-{port}")
+
+    profile = os.environ.get("BENCH_GATEWAY_PROFILE")  # a file: cProfile the gateway, written when it is stopped
+    if profile:
+        import cProfile
+        import signal
+
+        profiler = cProfile.Profile()
+        profiler.enable()
+
+        def dump(*_):
+            profiler.disable()
+            profiler.dump_stats(profile)
+            os._exit(0)
+        signal.signal(signal.SIGTERM, dump)
 
     async def main():
         task = asyncio.create_task(gateway.serve())
@@ -294,8 +309,10 @@ def main() -> None:
         people.seed(db.session)
         now = utcnow()
         db.session.execute(insert(Charger), [
+            # seen just now: the API refuses commands to Offline chargers, and the ingest starts only for (3)
             {"cid": f"BENCH-{i:05d}", "name": f"Bench {i}", "type": "L2", "heartbeat_interval": 60, "unregistered": False,
-             "offline": True, "commands_sent": 0, "created_at": now} for i in range(count)])
+             "last_seen": now, "offline_after": now + timedelta(hours=1), "offline": False, "commands_sent": 0,
+             "created_at": now} for i in range(count)])
         hashed = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
         ids = db.session.scalars(select(Charger.id)).all()
         db.session.execute(insert(ChargerOcppLink), [

@@ -52,6 +52,7 @@ def build_fleet(session, count: int) -> None:
 
     from app.models.base import utcnow
     from app.models.chargers import Charger, Connector
+    from app.services.chargers import restamp_conditions
 
     rng = random.Random(7)
     now = utcnow()
@@ -80,6 +81,7 @@ def build_fleet(session, count: int) -> None:
             connectors.append({"charger_id": charger_id, "connector_id": 1, "status": status,
                                "error_code": "GroundFailure" if status == "Faulted" else "NoError"})
         session.execute(insert(Connector), connectors)
+        restamp_conditions(session, [charger_id for charger_id, _ in ids])  # what the ingest does for its batches
         session.commit()
 
 

@@ -6,7 +6,7 @@ from typing import Optional
 
 from flask_appbuilder import Model
 from flask_appbuilder.security.sqla.models import User
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, SmallInteger, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import created_at_column
@@ -19,7 +19,12 @@ class Charger(Model):
 
     __tablename__ = "charger"
     # the network list sorted by name walks this; the ingest never writes name, so its updates stay HOT
-    __table_args__ = (Index("ix_charger_name_id", "name", "id"),)
+    __table_args__ = (
+        Index("ix_charger_name_id", "name", "id"),
+        # the network list walks one bucket at a time in cid order; the rank changes rarely, so updates stay HOT
+        Index("ix_charger_condition_rank_cid", "condition_rank", "cid"),
+        Index("ix_charger_type_condition_rank_cid", "type", "condition_rank", "cid"),  # the same within a type
+    )
     id: Mapped[int] = mapped_column(primary_key=True)
     cid: Mapped[str] = mapped_column(String(48), unique=True)
     name: Mapped[str] = mapped_column(String(120))
@@ -51,6 +56,9 @@ class Charger(Model):
     diagnostics_status: Mapped[Optional[str]] = mapped_column(String(40))
     diagnostics_status_at: Mapped[Optional[datetime]] = mapped_column()
     commands_sent: Mapped[int] = mapped_column(Integer, default=0, nullable=False)  # also a row lock for queueing
+    # the bucket by the charger's own state (Faulted, Weak Signal, Charging or Available as its place in the
+    # network list's order), stored by whoever writes that state; Offline is the clock's, applied when read
+    condition_rank: Mapped[int] = mapped_column(SmallInteger, default=4, server_default="4", nullable=False)
     created_at: Mapped[datetime] = created_at_column()
 
     connectors: Mapped[list["Connector"]] = relationship(
@@ -180,3 +188,19 @@ class ChargerFault(Model):
     first_seen: Mapped[datetime] = mapped_column()
     last_seen: Mapped[datetime] = mapped_column()
     cleared_at: Mapped[Optional[datetime]] = mapped_column(index=True)
+
+
+class BucketSnapshot(Model):
+    """The network's bucket counts for one charger type at one moment, taken by beat every
+    NETWORK_SNAPSHOT_MINUTES: the history behind the buckets-over-time chart."""
+
+    __tablename__ = "charger_bucket_snapshot"
+    __table_args__ = (UniqueConstraint("taken_at", "charger_type", name="uq_charger_bucket_snapshot"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    taken_at: Mapped[datetime] = mapped_column(index=True)  # on the snapshot interval: a second beat is a no-op
+    charger_type: Mapped[str] = mapped_column(String(2))
+    faulted: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    offline: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    weak_signal: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    charging: Mapped[int] = mapped_column(Integer, default=0, nullable=False)
+    available: Mapped[int] = mapped_column(Integer, default=0, nullable=False)

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Optional
 
 from ocpp.charge_point import camel_to_snake_case, remove_nones, serialize_as_dict, snake_to_camel_case
 from ocpp.exceptions import OCPPError, ProtocolError
-from ocpp.messages import Call, CallError, MessageType, unpack
+from ocpp.messages import Call, CallError, MessageType, _validate_payload, unpack
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.datatypes import IdTagInfo
@@ -72,6 +72,10 @@ class ChargerConnection(ChargePoint):
                 return
             self._inbound = msg
             try:
+                if msg.action in self.route_map:
+                    # the library's own schemas, checked inline: a thread-pool hop per frame (the library's default)
+                    # costs more than the check; the answers are built from its dataclasses and not checked again
+                    _validate_payload(msg, self._ocpp_version)
                 await self._handle_call(msg)
             except OCPPError as error:
                 await self._send(msg.create_call_error(error).to_json())
@@ -90,57 +94,57 @@ class ChargerConnection(ChargePoint):
         self.gateway.publish_ocpp(self.id, msg.action, self._msg_id(str(msg.unique_id)), payload)
 
     # --- answers --------------------------------------------------------------------------------------
-    @on(Action.boot_notification)
+    @on(Action.boot_notification, skip_schema_validation=True)
     async def on_boot_notification(self, **_):
         self._forward()
         status, interval = await self.gateway.boot_answer(self.id)
         return call_result.BootNotification(current_time=iso_now(), interval=interval, status=status)
 
-    @on(Action.heartbeat)
+    @on(Action.heartbeat, skip_schema_validation=True)
     def on_heartbeat(self, **_):
         self._forward()
         return call_result.Heartbeat(current_time=iso_now())
 
-    @on(Action.authorize)
+    @on(Action.authorize, skip_schema_validation=True)
     async def on_authorize(self, id_tag: str, **_):
         self._forward()
         return call_result.Authorize(id_tag_info=IdTagInfo(status=await self.gateway.authorize(id_tag)))
 
-    @on(Action.start_transaction)
+    @on(Action.start_transaction, skip_schema_validation=True)
     async def on_start_transaction(self, connector_id: int, id_tag: str, **_):
         status = await self.gateway.authorize(id_tag)
         transaction_id = await self.gateway.issue_transaction_id(self.id, connector_id, id_tag, status)
         self._forward(transactionId=transaction_id)  # the ingest opens the session under the id we answer
         return call_result.StartTransaction(transaction_id=transaction_id, id_tag_info=IdTagInfo(status=status))
 
-    @on(Action.stop_transaction)
+    @on(Action.stop_transaction, skip_schema_validation=True)
     async def on_stop_transaction(self, id_tag: Optional[str] = None, **_):
         self._forward()
         if id_tag is None:
             return call_result.StopTransaction()
         return call_result.StopTransaction(id_tag_info=IdTagInfo(status=await self.gateway.authorize(id_tag)))
 
-    @on(Action.status_notification)
+    @on(Action.status_notification, skip_schema_validation=True)
     def on_status_notification(self, **_):
         self._forward()
         return call_result.StatusNotification()
 
-    @on(Action.meter_values)
+    @on(Action.meter_values, skip_schema_validation=True)
     def on_meter_values(self, **_):
         self._forward()
         return call_result.MeterValues()
 
-    @on(Action.firmware_status_notification)
+    @on(Action.firmware_status_notification, skip_schema_validation=True)
     def on_firmware_status_notification(self, **_):
         self._forward()
         return call_result.FirmwareStatusNotification()
 
-    @on(Action.diagnostics_status_notification)
+    @on(Action.diagnostics_status_notification, skip_schema_validation=True)
     def on_diagnostics_status_notification(self, **_):
         self._forward()
         return call_result.DiagnosticsStatusNotification()
 
-    @on(Action.data_transfer)
+    @on(Action.data_transfer, skip_schema_validation=True)
     def on_data_transfer(self, vendor_id: str, **_):
         self._forward()  # recorded either way; only configured vendors' extensions are understood
         accepted = vendor_id in self.gateway.app.config["OCPP_DATA_TRANSFER_VENDORS"]

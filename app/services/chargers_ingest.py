@@ -489,6 +489,7 @@ def process_batch(session: Session, items: list[Incoming], prefix: str,
     _store_rest(conn, sql, records, outcome)
     _write_chargers(conn, sql, {r.charger.id: r.charger for r in records}.values())
     _write_connectors(conn, sql, connectors.values())
+    svc.restamp_conditions(conn, [r.charger.id for r in records])  # the network list's stored bucket
     session.flush()
 
     faulted_after = _faulted(connectors.values())

@@ -39,10 +39,12 @@ def fault_cleared(charger_id: int, detail: str = "") -> int:
 
 @shared_task(name="chargers.sweep", acks_late=True)
 def sweep() -> dict:
-    """Beat, every ~15 s: the fleet's offline sweep (one UPDATE) and command time-outs backstop."""
+    """Beat, every ~15 s: the fleet's offline sweep (one UPDATE), the stored bucket ranks checked, and the
+    command time-outs backstop."""
     from app.services.field_alerts import offline_alerts
 
     crossed = svc.sweep_offline(db.session)
+    svc.restamp_conditions(db.session)  # a changed threshold or a writer that skipped it: right within a sweep
     singles = offline_alerts(db.session, crossed)  # many at once: one mass alert instead
     timed_out = svc.sweep_command_timeouts(db.session)
     released = {svc.get_command(db.session, c).charger_id for c in timed_out}
@@ -53,6 +55,14 @@ def sweep() -> dict:
     for command_id in to_publish:
         svc.publish_command(command_id)
     return {"offline": len(crossed), "timed_out": len(timed_out)}
+
+
+@shared_task(name="chargers.snapshot_buckets")
+def snapshot_buckets() -> int:
+    """Beat, every NETWORK_SNAPSHOT_MINUTES: the bucket counts kept for the buckets-over-time chart."""
+    added = svc.snapshot_buckets(db.session)
+    db.session.commit()
+    return added
 
 
 @shared_task(name="chargers.command_timeout", acks_late=True)

@@ -19,7 +19,8 @@ from sqlalchemy import select
 
 from app.extensions import db
 from app.models.base import utcnow
-from app.models.chargers import Charger, ChargerFault
+from app.models.chargers import BucketSnapshot, Charger, ChargerFault
+from app.models.field import ISSUE_PRIORITIES, MAINTENANCE_STATUSES, ChargerIssue, MaintenanceTask
 from app.models.customers import PROVIDERS, Payment, TopUp
 from app.models.installations import InstallationJob, JobVisit, Payout
 from app.models.support import Call, Ticket
@@ -56,26 +57,35 @@ class PeriodGroupByProcessData(GroupByProcessData):
         return super().resolve_attr(obj, attr)
 
 
+def _series(label: str, prefix: str, value_of: Callable) -> Callable:
+    """One series for FAB's definitions: `value_of(items, col)` under `label` (FAB names series by function)."""
+
+    @aggregate(label)
+    def series(items: Iterable, col: str):
+        return value_of(list(items), col)
+
+    series.__name__ = prefix + "_" + "".join(ch if ch.isalnum() else "_" for ch in label.lower()) + "_"
+    return series
+
+
 def count_where(column: str, value) -> tuple[Callable, str]:
-    """A series for FAB's definitions: the number of rows whose `column` equals `value`."""
-
-    @aggregate(str(value))
-    def count(items: Iterable, col: str) -> int:
-        return sum(1 for item in items if getattr(item, col) == value)
-
-    count.__name__ = "count_" + "".join(ch if ch.isalnum() else "_" for ch in str(value).lower()) + "_"
-    return count, column
+    """A series: the number of rows whose `column` equals `value`."""
+    return _series(str(value), "count", lambda items, col: sum(1 for item in items if getattr(item, col) == value)), column
 
 
 def sum_where(column: str, value, amount: str) -> tuple[Callable, str]:
     """A series: the sum of `amount` over the rows whose `column` equals `value` (Decimal in, number out)."""
+    return _series(str(value), "sum", lambda items, col: float(sum(
+        (getattr(item, amount) for item in items if getattr(item, col) == value), 0))), column
 
-    @aggregate(f"{value}")
-    def total(items: Iterable, col: str) -> float:
-        return float(sum((getattr(item, amount) for item in items if getattr(item, col) == value), 0))
 
-    total.__name__ = "sum_" + "".join(ch if ch.isalnum() else "_" for ch in str(value).lower()) + "_"
-    return total, column
+def mean_per_snapshot(column: str, label: str) -> tuple[Callable, str]:
+    """A series over bucket snapshots: the fleet's average of `column` across the period's snapshots
+    (each snapshot is one row per charger type, so rows of the same moment add up first)."""
+    def mean(items, col):
+        moments = {item.taken_at for item in items}
+        return round(sum(getattr(item, col) for item in items) / len(moments), 1) if moments else 0
+    return _series(label, "mean", mean), column
 
 
 class PipelineStage(str):
@@ -143,12 +153,7 @@ def _bucket_of(charger_id: int) -> str:
 
 
 def count_bucket(bucket: str) -> tuple[Callable, str]:
-    @aggregate(bucket)
-    def count(items: Iterable, col: str) -> int:
-        return sum(1 for item in items if _bucket_of(getattr(item, col)) == bucket)
-
-    count.__name__ = "bucket_" + bucket.lower().replace(" ", "_") + "_"
-    return count, "id"
+    return _series(bucket, "bucket", lambda items, col: sum(1 for item in items if _bucket_of(getattr(item, col)) == bucket)), "id"
 
 
 class ChargerChartView(ChargeOpsChartView):
@@ -170,6 +175,45 @@ class ChargerFaultChartView(ChargeOpsChartView):
     definitions = [
         {"label": "Faults per day", "group": "first_seen:day", "series": [(aggregate_count, "id"), (aggregate_sum, "occurrences")]},
         {"label": "Per error code", "group": "error_code", "series": [(aggregate_count, "id")]},
+    ]
+
+
+class BucketHistoryChartView(ChargeOpsChartView):
+    datamodel = SQLAInterface(BucketSnapshot)
+    class_permission_name = "BucketHistoryChart"
+    chart_title = "Charger buckets over time"
+    chart_type = "LineChart"
+    base_filters = [["taken_at", FilterGreater, _since]]
+    definitions = [
+        {"label": "Per day (average of the day's snapshots)", "group": "taken_at:day",
+         "series": [mean_per_snapshot(b.lower().replace(" ", "_"), b) for b in BUCKETS]},
+        {"label": "Per week", "group": "taken_at:week",
+         "series": [mean_per_snapshot(b.lower().replace(" ", "_"), b) for b in BUCKETS]},
+    ]
+
+
+class ChargerIssueChartView(ChargeOpsChartView):
+    datamodel = SQLAInterface(ChargerIssue)
+    class_permission_name = "ChargerIssueChart"
+    chart_title = "Charger issues"
+    base_filters = [["created_at", FilterGreater, _since]]
+    definitions = [
+        {"label": "By priority, per week opened", "group": "created_at:week",
+         "series": [count_where("priority", p) for p in ISSUE_PRIORITIES]},
+        {"label": "By status", "group": "status", "series": [(aggregate_count, "id"), (aggregate_sum, "occurrences")]},
+        {"label": "By source", "group": "source", "series": [(aggregate_count, "id")]},
+    ]
+
+
+class MaintenanceChartView(ChargeOpsChartView):
+    datamodel = SQLAInterface(MaintenanceTask)
+    class_permission_name = "MaintenanceChart"
+    chart_title = "Maintenance"
+    base_filters = [["due_date", FilterGreater, lambda: (utcnow() - timedelta(days=CHART_DAYS)).date()]]
+    definitions = [
+        {"label": "By status, per week due", "group": "due_date:week",
+         "series": [count_where("status", st) for st in MAINTENANCE_STATUSES]},
+        {"label": "By kind", "group": "kind", "series": [count_where("status", st) for st in MAINTENANCE_STATUSES]},
     ]
 
 
@@ -228,7 +272,8 @@ class PayoutChartView(ChargeOpsChartView):
 
 CHART_VIEWS = [
     (CallChartView, "Calls"), (TicketChartView, "Tickets"), (ChargerChartView, "Charger buckets"),
-    (ChargerFaultChartView, "Charger faults"), (PaymentChartView, "Payments"), (TopUpChartView, "Top-ups"),
+    (ChargerFaultChartView, "Charger faults"), (BucketHistoryChartView, "Charger buckets over time"),
+    (ChargerIssueChartView, "Charger issues"), (MaintenanceChartView, "Maintenance"), (PaymentChartView, "Payments"), (TopUpChartView, "Top-ups"),
     (JobChartView, "Installation jobs"), (InstallationChartView, "Installations"), (PayoutChartView, "Field-team payouts"),
 ]
 

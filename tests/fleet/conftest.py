@@ -1,4 +1,4 @@
-"""Fleet fixtures: the chargers' ingest and simulator, and real Celery worker/beat processes on a queue of their own."""
+"""Fleet fixtures: the chargers' ingest and simulator, and real Celery worker/beat/relay processes on a queue of their own."""
 from __future__ import annotations
 
 import os
@@ -16,8 +16,12 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 
 
 class CeleryProcesses:
-    """`celery -A celery_app worker|beat` as separate processes on this test's database and a private queue,
-    so a test can stop and start them like a supervisor would."""
+    """`celery -A celery_app worker|beat` and `flask outbox-relay` as separate processes on this test's database
+    and a private queue, so a test can stop and start them like a supervisor would.
+
+    The relay is this test's own: the outbox rows the ingest writes here (a campaign's hand-over) must reach
+    these processes, configured like the deployment, and not a worker of the test session with other settings
+    (another PUBLIC_BASE_URL signs firmware links no charger can download)."""
 
     def __init__(self, app, live_server, tmp_path):
         self.queue = f"fleet-{uuid.uuid4().hex[:8]}"
@@ -41,12 +45,13 @@ class CeleryProcesses:
         self.procs: dict[str, subprocess.Popen] = {}
 
     def start(self, kind: str) -> None:
-        args = {"worker": ["worker", "--pool", "threads", "-c", "2", "-n", f"{self.queue}-{uuid.uuid4().hex[:4]}@%h"],
-                "beat": ["beat", "-s", str(self.tmp / "beat-schedule")]}[kind]
+        celery = [sys.executable, "-m", "celery", "-A", "celery_app"]
+        command = {"worker": [*celery, "worker", "--pool", "threads", "-c", "2", "--loglevel", "INFO",
+                              "-n", f"{self.queue}-{uuid.uuid4().hex[:4]}@%h"],
+                   "beat": [*celery, "beat", "-s", str(self.tmp / "beat-schedule"), "--loglevel", "INFO"],
+                   "relay": [sys.executable, "-m", "flask", "--app", "app:create_app", "outbox-relay"]}[kind]
         log = open(self.tmp / f"{kind}.log", "ab")
-        self.procs[kind] = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "celery_app", *args, "--loglevel", "INFO"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        self.procs[kind] = subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
 
     def stop(self, kind: str) -> None:
         proc = self.procs.pop(kind, None)
@@ -64,8 +69,9 @@ class CeleryProcesses:
 
 
 @pytest.fixture
-def celery_processes(app, live_server, tmp_path):
+def celery_processes(app, live_server, tmp_path, session_relay_paused):
     processes = CeleryProcesses(app, live_server, tmp_path)
+    processes.start("relay")
     yield processes
     for kind in list(processes.procs):
         processes.stop(kind)

@@ -8,6 +8,7 @@ import pytest
 from app.models.base import utcnow
 from app.models.chargers import Charger, Connector
 from app.services import chargers as svc
+from tests.chargers.conftest import wait_for
 
 
 def make(session, cid, seen_ago=10, interval=60, rssi=-60, gap=None, connectors=(("Available", "NoError"),)):
@@ -78,3 +79,72 @@ def test_pages_carry_the_count_of_the_filter(api_as, session):
     faulted = api.get("/api/v1/network/chargers?bucket=Faulted&page_size=1").json
     assert faulted["count"] == 2 and len(faulted["result"]) == 1
     assert api.get("/api/v1/network/chargers?q=PAGE-7").json["count"] == 1
+
+
+def test_the_list_follows_the_ingest_and_matches_the_contract_rule(session, ingest, fleet):
+    """The stored rank the list walks is written with the ingest's batch: a fault and its clearing move the
+    charger at once, and every charger's list bucket is the contract's rule (bucket_of)."""
+    make(session, "ING-1", connectors=(("Available", "NoError"), ("Available", "NoError")))
+    make(session, "ING-2", connectors=(("Available", "NoError"), ("Available", "NoError")))
+    session.commit()
+    sim = fleet(["ING-1", "ING-2"])
+
+    def bucket(cid):
+        return {r["cid"]: r["bucket"] for r in svc.list_network(session, page_size=100)["result"]}.get(cid)
+
+    sim.fault("ING-1", 1, "GroundFailure")
+    assert wait_for(session, lambda: bucket("ING-1") == "Faulted")
+    assert svc.list_network(session, page_size=1)["result"][0]["cid"] == "ING-1"  # faults first
+    sim.set_status("ING-1", 1, "Charging")
+    assert wait_for(session, lambda: bucket("ING-1") == "Charging")
+    for row in svc.list_network(session, page_size=100)["result"]:
+        charger = svc.get_charger(session, row["cid"])
+        assert row["bucket"] == svc.bucket_of(session, charger.id), row
+
+
+def test_the_sweep_restamps_a_rank_a_changed_threshold_moved(app, session):
+    make(session, "RSSI-80", rssi=-80)
+    session.commit()
+    assert svc.list_network(session, bucket="Weak Signal")["count"] == 0
+    old = app.config["CHARGER_WEAK_RSSI_DBM"]
+    app.config["CHARGER_WEAK_RSSI_DBM"] = -75
+    try:
+        assert svc.restamp_conditions(session) == 1
+        session.commit()
+        assert [r["cid"] for r in svc.list_network(session, bucket="Weak Signal")["result"]] == ["RSSI-80"]
+        assert svc.network_summary(session)["L2"]["Weak Signal"] == 1
+    finally:
+        app.config["CHARGER_WEAK_RSSI_DBM"] = old
+        svc.restamp_conditions(session)
+        session.commit()
+
+
+def test_deep_pages_cross_the_buckets_in_order(api_as, session):
+    for i in range(12):
+        status = ("Faulted", "GroundFailure") if i < 3 else (("Charging", "NoError") if i < 7 else ("Available", "NoError"))
+        make(session, f"DEEP-{i:02d}", connectors=(status,))
+    make(session, "DEEP-OFF", seen_ago=None)
+    session.commit()
+    api = api_as("cpo")
+    seen = []
+    for page in range(4):
+        body = api.get(f"/api/v1/network/chargers?page_size=4&page={page}").json
+        assert body["count"] == 13
+        seen += [(r["bucket"], r["cid"]) for r in body["result"]]
+    assert seen == ([("Faulted", f"DEEP-{i:02d}") for i in range(3)] + [("Offline", "DEEP-OFF")]
+                    + [("Charging", f"DEEP-{i:02d}") for i in range(3, 7)]
+                    + [("Available", f"DEEP-{i:02d}") for i in range(7, 12)])
+
+
+def test_bucket_counts_are_kept_once_per_snapshot_slot(app, session):
+    from app.models.chargers import BucketSnapshot
+
+    make(session, "SNAP-1", connectors=(("Faulted", "GroundFailure"),))
+    make(session, "SNAP-2")
+    session.commit()
+    now = utcnow()
+    assert svc.snapshot_buckets(session, now) == 2  # L2 and L3
+    assert svc.snapshot_buckets(session, now) == 0  # the same slot: kept once
+    session.commit()
+    l2 = session.query(BucketSnapshot).filter_by(charger_type="L2").one()
+    assert (l2.faulted, l2.available, l2.offline) == (1, 1, 0)

@@ -12,11 +12,14 @@ from tests.conftest import browser_login
 @pytest.fixture
 def some_activity(session):
     """A few rows for the charts to group: calls, a ticket, a charger, customers' payments and top-ups."""
-    from app.demo import chargers, customers, installations
+    from app.demo import chargers, customers, field, installations
+    from app.services.chargers import snapshot_buckets
 
     customers.seed(session)
     chargers.seed(session)
     installations.seed(session)
+    field.seed(session)  # charger issues and maintenance tasks
+    snapshot_buckets(session)  # the history behind the buckets-over-time chart
     from app.models.support import Call, Ticket
 
     session.add_all([Call(category="Payment Issues", summary="card declined"), Call(category="Charger Faults", summary="no power"),
