@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 revision = '0021_charts'
-down_revision = '0017_fleet'
+down_revision = '0020_field_app'
 branch_labels = None
 depends_on = None
 

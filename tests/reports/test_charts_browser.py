@@ -27,15 +27,29 @@ def some_activity(session):
     session.commit()
 
 
-@pytest.mark.parametrize("view", [v for v, _ in CHART_VIEWS], ids=lambda v: v.__name__)
-def test_the_chart_view_draws(page, some_activity, view):
+def test_every_chart_view_draws(page, some_activity):
+    """One seeded database for every view: the demo seed is the slow part, the pages are quick."""
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+
     browser_login(page, "admin")
-    page.goto(f"/{view.__name__.lower()}/chart/")  # FAB's default route_base
-    page.wait_for_selector(".chargeops-chart[data-drawn='1'] canvas", timeout=30_000)
-    assert page.evaluate("typeof window.Chart") == "function"
+    not_drawn = []
+    for view, _ in CHART_VIEWS:
+        page.goto(f"/{view.__name__.lower()}/chart/")  # FAB's default route_base
+        try:
+            page.wait_for_selector(".chargeops-chart[data-drawn='1'] canvas", timeout=30_000)
+        except PlaywrightTimeout:
+            not_drawn.append(view.__name__)
+            continue
+        if page.evaluate("typeof window.Chart") != "function":
+            not_drawn.append(f"{view.__name__} (no chart.js)")
+    assert not not_drawn, f"chart views that did not draw: {not_drawn}"
 
 
-def test_the_support_dashboard_draws_its_trend(page, some_activity):
+def test_the_support_dashboard_draws_its_trend(page, session):
+    from app.models.support import Call
+
+    session.add_all([Call(category="Payment Issues", summary="card declined"), Call(category="Charger Faults", summary="no power")])
+    session.commit()
     browser_login(page, "manager")
     page.goto("/")
     page.wait_for_selector("#calls-trend[data-drawn='1'] canvas", timeout=30_000)
