@@ -73,8 +73,10 @@ def _apply_mode(app: Flask) -> None:
         app.config["SECRET_KEY"] = development_secret_key(app.config["VAR_DIR"])
     if app.config.get("ENFORCE_HTTPS") is None:
         app.config["ENFORCE_HTTPS"] = app.config["CHARGEOPS_ENV"] == "production"
+    hops = int(app.config.get("TRUSTED_PROXY_HOPS") or 0)
+    if hops > 0:  # only the configured proxies' forwarding headers are believed
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
     if app.config["ENFORCE_HTTPS"]:
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=1, x_proto=1, x_host=1)
 
         @app.before_request
         def _https_only():
@@ -194,6 +196,10 @@ def create_app(overrides: Optional[dict[str, Any]] = None) -> Flask:
     if overrides:
         app.config.update(overrides)
     app.config["FAB_ROLES"] = app.config.get("FAB_ROLES") or fab_roles()
+    if app.config.get("FAB_PASSWORD_COMPLEXITY_VALIDATOR") is None:
+        from app.security import password_policy
+
+        app.config["FAB_PASSWORD_COMPLEXITY_VALIDATOR"] = password_policy
     _apply_mode(app)
     Path(app.config["VAR_DIR"]).mkdir(parents=True, exist_ok=True)
     Path(app.config["UPLOAD_DIR"]).mkdir(parents=True, exist_ok=True)

@@ -2,3 +2,4 @@
 from app.models import base, chargers, customers, fleet, installations, messaging, outbox, people, reports, support  # noqa: F401
 from app.models import chargers_ocpp  # noqa: F401
 from app.models import field  # noqa: F401,E402  (after the domains it refers to)
+from app.models import webhooks  # noqa: F401,E402
