@@ -326,4 +326,7 @@ FIELD_BEAT: dict = {
 }
 # (end of field operations)
 
+# --- signed webhooks (POST /api/v1/webhooks/<source>) --------------------------------
+WEBHOOK_WINDOW_SECONDS = env_int("WEBHOOK_WINDOW_SECONDS", 300)  # a signature this far from now is refused
+
 CELERY["beat_schedule"] = {**CUSTOMERS_BEAT, **SUPPORT_BEAT, **CHARGERS_BEAT, **FLEET_BEAT, **INSTALLATIONS_BEAT, **MESSAGING_BEAT, **FIELD_BEAT}

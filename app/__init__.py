@@ -19,7 +19,7 @@ from app.extensions import appbuilder, celery_init_app, csrf, db, migrate
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # One module per domain in app/views/ and app/api/, each with register(appbuilder).
-DOMAINS = ["people", "customers", "support", "chargers", "fleet", "installations", "messaging", "account", "field", "charts", "reports"]
+DOMAINS = ["people", "customers", "support", "chargers", "fleet", "installations", "messaging", "account", "field", "charts", "reports", "webhooks"]
 
 
 class ConfigurationError(RuntimeError):

@@ -135,6 +135,11 @@ PERMISSION_MATRIX: dict[str, dict[str, str]] = {
     "ForceCharge": grant(WRITE, (MANAGER, CPO, DISPATCHER, OPS_AGENT, INSTALLER)),
     "Broadcast": grant(WRITE, (MANAGER, CPO, DISPATCHER, CENTRAL_OPS)),
     # (end of field operations)
+    # --- integrations (signed webhooks) ---------------------------------------------
+    "WebhookSource": {},  # sources, their secrets and deliveries: Admin only
+    "WebhookDelivery": {},
+    "Webhook": {},  # POST /api/v1/webhooks/<source>: no role, each body is signed with its source's secret
+    # (end of integrations)
     # --- reports and charts (FAB chart views, report files, sent report mail) -----
     "CallChart": grant(READ, SUPPORT_ROLES),
     "TicketChart": grant(READ, SUPPORT_ROLES),
@@ -171,7 +176,7 @@ def fab_roles() -> dict[str, list[list[str]]]:
     for role in ROLES[1:]:
         roles[role] = [list(g) for g in COMMON_GRANTS]
     for resource, grants in PERMISSION_MATRIX.items():
-        for role, access in grants.items():
+        for role, access in grants.items():  # an empty row: Admin only (or, for Webhook, no login at all)
             roles[role].append([f"^{re.escape(resource)}$", PERMS_FOR[access]])
     return roles
 

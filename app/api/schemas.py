@@ -64,6 +64,28 @@ class CustomerInput(ActionSchema):
     vehicles = fields.List(fields.Dict(), allow_none=True)
 
 
+class WebhookSourceInput(ActionSchema):
+    code = fields.String(required=True, validate=validate.Regexp(r"^[a-z0-9][a-z0-9_-]{0,39}$", error="lower-case letters, digits, - and _ (up to 40)"))
+    name = text(120, required=True, allow_none=False, validate=validate.Length(min=1, max=120))
+    group = fields.Integer(required=True, strict=True, validate=ID)
+    active = fields.Boolean(truthy={True}, falsy={False})
+
+
+class WebhookSourceEditInput(ActionSchema):
+    name = text(120, allow_none=False, validate=validate.Length(min=1, max=120))
+    group = fields.Integer(strict=True, validate=ID)
+    active = fields.Boolean(truthy={True}, falsy={False})
+
+
+def input_problem(schema: type[Schema], data=None) -> str | None:
+    """What is wrong with the body for `schema`, or None (for FAB's generic create/update)."""
+    try:
+        load_input(schema, data)
+    except InvalidInput as exc:
+        return exc.message
+    return None
+
+
 def load_input(schema: type[Schema], data=None) -> dict:
     if data is None:
         if request.is_json or not request.form:
