@@ -257,6 +257,7 @@ class ChargeOpsSecurityApi(SecurityApi):
 
 class ChargeOpsSecurityManager(SecurityManager):
     security_api = ChargeOpsSecurityApi
+    userstatschartview = None  # FAB's login-count chart loads Google Charts from gstatic.com: no page of ours loads another host
     def sync_roles(self) -> None:
         """Create every declared role (idempotent); run by `flask sync-roles` and seeding."""
         for role in list(self.builtin_roles) + [self.auth_role_public]:

@@ -38,9 +38,9 @@ class WebhooksApi(ActionApi):
             schema: {type: string}
           responses:
             202: {description: accepted}
-            200: {description: a replay of an accepted body; nothing new is stored}
-            400: {description: signed, but not an event}
-            401: {description: unsigned, forged or outside the 5-minute window}
+            200: {description: 'a replay of an accepted body, nothing new is stored'}
+            400: {description: 'signed but not an event'}
+            401: {description: 'unsigned, forged or outside the 5-minute window'}
             404: {description: unknown source}
         """
         delivery, created = webhooks.receive_webhook(
