@@ -38,13 +38,14 @@ class CustomerApi(ResourceApi):
     datamodel = SQLAInterface(Customer)
     method_permission_name = {**API_METHOD_PERMISSIONS, "lookup": "read"}
     include_route_methods = {"get", "get_list", "info", "post", "put", "lookup"}
-    list_columns = ["id", "name", "phone", "email", "address", "created_at"]
+    list_columns = ["id", "name", "phone", "email", "address", "created_at", "active"]
     show_columns = [
         "id", "name", "phone", "phones.phone", "email", "address", "notes", "tags.tag",
-        "vehicles.make", "vehicles.model", "vehicles.plate", "created_at",
+        "vehicles.make", "vehicles.model", "vehicles.plate", "created_at", "active",
     ]
-    add_columns = edit_columns = ["name", "phone", "email", "address", "notes"]
-    search_columns = ["name", "phone", "email", "created_at"]
+    add_columns = ["name", "phone", "email", "address", "notes"]
+    edit_columns = add_columns + ["active"]  # {"active": false} archives (a customer with history is never deleted)
+    search_columns = ["name", "phone", "email", "created_at", "active"]
     order_columns = ["id", "name", "created_at"]
 
     @service_errors

@@ -62,6 +62,7 @@ class CustomerInput(ActionSchema):
     notes = text()
     tags = fields.List(fields.Raw(), allow_none=True)
     vehicles = fields.List(fields.Dict(), allow_none=True)
+    active = fields.Boolean(truthy={True}, falsy={False})  # false archives the customer
 
 
 class WebhookSourceInput(ActionSchema):

@@ -103,7 +103,7 @@ def network_summary(session: Session, now: Optional[datetime] = None) -> dict:
     """Bucket counts per charger type: {"L2": {"Available": n, ...}, "L3": {...}} (the dashboard panel)."""
     bucket = bucket_expression(now or utcnow()).label("bucket")
     rows = session.execute(
-        select(Charger.type, bucket, func.count()).group_by(Charger.type, bucket)
+        select(Charger.type, bucket, func.count()).where(Charger.active.is_(True)).group_by(Charger.type, bucket)
     ).all()
     summary = {t: {b: 0 for b in BUCKETS} for t in CHARGER_TYPES}
     for ctype, name, count in rows:
@@ -133,7 +133,7 @@ def list_network(
     rank = bucket_rank_expression(now)
     # only the columns the list shows: the sort moves narrow rows, not whole charger records
     query = select(Charger.cid, Charger.name, Charger.type, Charger.site, Charger.last_seen, Charger.last_rssi,
-                   Charger.latitude, Charger.longitude, rank.label("rank"))
+                   Charger.latitude, Charger.longitude, rank.label("rank")).where(Charger.active.is_(True))
     if bucket:
         rules = dict(_bucket_rules(now))
         if bucket in rules:  # the bucket's own rule first: cheap to test, or a small set to join
