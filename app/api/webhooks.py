@@ -27,10 +27,10 @@ class WebhooksApi(ActionApi):
         ---
         post:
           description: >-
-            Body: a JSON object {"event", "title"?, "message"?, "charger_cid"?, ...}, signed with
-            X-ChargeOps-Signature: sha256=<hex of HMAC-SHA256(secret, timestamp + "." + raw body)> and
-            X-ChargeOps-Timestamp: <unix seconds>. It becomes an alert to the source's notification group
-            and, with a charger_cid, an entry in that charger's log.
+            The body is a JSON object with event, and optionally title, message and charger_cid, signed with
+            X-ChargeOps-Signature (sha256=hex of HMAC-SHA256 of timestamp + "." + raw body, keyed by the source secret)
+            and X-ChargeOps-Timestamp (unix seconds). It becomes an alert to the notification group of the source
+            and, with a charger_cid, an entry in the message log of that charger.
           parameters:
           - in: path
             name: source
