@@ -26,7 +26,7 @@ def _watch_csp(page) -> list[str]:
 
 def _open(page, url, seen):
     page.goto(url, wait_until="load")
-    page.wait_for_function("document.readyState === 'complete'")
+    page.wait_for_function("() => document.readyState === 'complete'")
     for violation in page.evaluate("window.__csp || []"):
         seen.append(f"{url}: {violation}")
 
