@@ -90,7 +90,19 @@ FAB_API_MAX_PAGE_SIZE = 100
 AUTH_RATE_LIMITED = env_bool("AUTH_RATE_LIMITED", True)
 AUTH_RATE_LIMIT = env("AUTH_RATE_LIMIT", "10 per 20 second")
 RATELIMIT_ENABLED = env_bool("RATELIMIT_ENABLED", True)
-RATELIMIT_STORAGE_URI = env("RATELIMIT_STORAGE_URI", "memory://")
+# the login limit is counted in Redis, shared by every worker; each worker counts in memory while Redis is away
+RATELIMIT_STORAGE_URI = env("RATELIMIT_STORAGE_URI", REDIS_URL)
+RATELIMIT_STORAGE_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 1}
+RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+RATELIMIT_KEY_PREFIX = env("RATELIMIT_KEY_PREFIX", "chargeops")
+# Reverse proxies in front of the app whose X-Forwarded-For/-Proto/-Host are believed (werkzeug's ProxyFix).
+# 0: none, the client address is the socket's, so a forged X-Forwarded-For changes nothing. Behind one
+# nginx/load balancer set 1 (production's https redirect reads X-Forwarded-Proto through it).
+TRUSTED_PROXY_HOPS = env_int("TRUSTED_PROXY_HOPS", 0)
+# FAB's password-complexity hook, on every form and API that sets a password (app.security.password_policy)
+FAB_PASSWORD_COMPLEXITY_ENABLED = env_bool("FAB_PASSWORD_COMPLEXITY_ENABLED", True)
+FAB_PASSWORD_COMPLEXITY_VALIDATOR = None  # None: app.security.password_policy
+PASSWORD_MIN_LENGTH = env_int("PASSWORD_MIN_LENGTH", 10)
 JWT_ACCESS_TOKEN_EXPIRES = timedelta(minutes=env_int("JWT_ACCESS_MINUTES", 60))
 JWT_REFRESH_TOKEN_EXPIRES = timedelta(days=env_int("JWT_REFRESH_DAYS", 7))
 PERMANENT_SESSION_LIFETIME = timedelta(hours=env_int("SESSION_HOURS", 12))
@@ -323,6 +335,9 @@ FIELD_BEAT: dict = {
     "field-app-idempotency-keys": {"task": "field.prune_idempotency_keys", "schedule": 3600.0},
 }
 # (end of field operations)
+
+# --- signed webhooks (POST /api/v1/webhooks/<source>) --------------------------------
+WEBHOOK_WINDOW_SECONDS = env_int("WEBHOOK_WINDOW_SECONDS", 300)  # a signature this far from now is refused
 
 CELERY["beat_schedule"] = {**CUSTOMERS_BEAT, **SUPPORT_BEAT, **CHARGERS_BEAT, **FLEET_BEAT, **INSTALLATIONS_BEAT, **MESSAGING_BEAT, **FIELD_BEAT}
 

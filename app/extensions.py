@@ -23,6 +23,7 @@ TASK_MODULES = [
     "app.tasks.installations",
     "app.tasks.messaging",
     "app.tasks.field",
+    "app.tasks.webhooks",
 ]
 
 

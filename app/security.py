@@ -12,13 +12,17 @@ from __future__ import annotations
 import re
 from typing import Iterable
 
-from flask import current_app, request
+from flask import current_app, g, has_request_context, request, session as cookie_session
 from flask_appbuilder.api import expose, safe
+from flask_appbuilder.exceptions import PasswordComplexityValidationError
 from flask_appbuilder.security.api import SecurityApi
 from flask_appbuilder.security.schemas import login_post
 from flask_appbuilder.security.sqla.manager import SecurityManager
-from flask_jwt_extended import create_access_token, create_refresh_token
+from flask_jwt_extended import create_access_token, create_refresh_token, get_jwt_identity, jwt_required
+from flask_login import current_user, user_logged_in
 from marshmallow import ValidationError
+
+from app.services import sign_in
 
 ADMIN = "Admin"
 MANAGER = "Manager"
@@ -135,6 +139,11 @@ PERMISSION_MATRIX: dict[str, dict[str, str]] = {
     "FieldApp": grant(READ, CHARGER_ROLES + (FIELD_TEAM,)),  # sign in to the app: /api/v1/app/me
     "LiveStream": grant(READ, CHARGER_ROLES),  # /api/v1/live/stream (Server-Sent Events)
     # (end of the field app)
+    # --- integrations (signed webhooks) ---------------------------------------------
+    "WebhookSource": {},  # sources, their secrets and deliveries: Admin only
+    "WebhookDelivery": {},
+    "Webhook": {},  # POST /api/v1/webhooks/<source>: no role, each body is signed with its source's secret
+    # (end of integrations)
     # --- reports and charts (FAB chart views, report files, sent report mail) -----
     "CallChart": grant(READ, SUPPORT_ROLES),
     "TicketChart": grant(READ, SUPPORT_ROLES),
@@ -174,7 +183,7 @@ def fab_roles() -> dict[str, list[list[str]]]:
     for role in ROLES[1:]:
         roles[role] = [list(g) for g in COMMON_GRANTS]
     for resource, grants in PERMISSION_MATRIX.items():
-        for role, access in grants.items():
+        for role, access in grants.items():  # an empty row: Admin only (or, for Webhook, no login at all)
             roles[role].append([f"^{re.escape(resource)}$", PERMS_FOR[access]])
     return roles
 
@@ -199,6 +208,22 @@ def grant_categories(appbuilder) -> None:
                 continue
             if any(role_allows(role, name, "menu_access") for name in names):
                 pvms.append([f"^{re.escape(item.name)}$", "^menu_access$"])
+
+
+def password_policy(password: str) -> None:
+    """FAB's password-complexity hook (FAB_PASSWORD_COMPLEXITY_VALIDATOR): long enough, not only letters
+    or only digits, not one repeated character."""
+    minimum = current_app.config["PASSWORD_MIN_LENGTH"]
+    password = password or ""
+    if (
+        len(password) < minimum
+        or not any(c.isalpha() for c in password)
+        or all(c.isalpha() for c in password)
+        or len(set(password)) < 4
+    ):
+        raise PasswordComplexityValidationError(
+            f"Use at least {minimum} characters, mixing letters with digits or symbols."
+        )
 
 
 class ChargeOpsSecurityApi(SecurityApi):
@@ -227,9 +252,19 @@ class ChargeOpsSecurityApi(SecurityApi):
             tokens["refresh_token"] = create_refresh_token(identity=str(user.id))
         return self.response(200, **tokens)
 
+    @expose("/logout", methods=["POST"])
+    @jwt_required()
+    @safe
+    def logout(self):
+        """Ends every session and token of the caller (this token, its refresh token, other devices)."""
+        sign_in.revoke_sign_ins(self.appbuilder.sm.session, get_jwt_identity())
+        self.appbuilder.sm.session.commit()
+        return self.response(200, message="Signed out")
+
 
 class ChargeOpsSecurityManager(SecurityManager):
     security_api = ChargeOpsSecurityApi
+    userstatschartview = None  # FAB's login-count chart loads Google Charts from gstatic.com: no page of ours loads another host
     def sync_roles(self) -> None:
         """Create every declared role (idempotent); run by `flask sync-roles` and seeding."""
         for role in list(self.builtin_roles) + [self.auth_role_public]:
@@ -255,7 +290,51 @@ class ChargeOpsSecurityManager(SecurityManager):
         manager.revoked_token_loader(lambda _header, _payload: refuse("Token has been revoked"))
         manager.needs_fresh_token_loader(lambda _header, _payload: refuse("A fresh token is required"))
         manager.user_lookup_error_loader(lambda _header, _payload: refuse("Unknown or inactive user"))
+
+        manager.additional_claims_loader(lambda identity: {sign_in.CLAIM: sign_in.current_version(self.session, identity)})
+        manager.token_in_blocklist_loader(self._token_revoked)
         return manager
+
+    def _token_revoked(self, _header, payload) -> bool:
+        """A JWT issued before the person's last logout or password change (access and refresh alike)."""
+        try:
+            return payload.get(sign_in.CLAIM, 0) != sign_in.current_version(self.session, payload["sub"])
+        except (KeyError, TypeError, ValueError):
+            return True
+
+    def load_user(self, pk):
+        """The session cookie's person, unless they logged out or changed password since it was issued."""
+        user = super().load_user(pk)
+        if user is not None and cookie_session.get(sign_in.SESSION_KEY, 0) != sign_in.current_version(self.session, user.id):
+            return None
+        return user
+
+    def load_user_jwt(self, _header, jwt_data):
+        """A token's person while active (the token's version is checked by the blocklist loader)."""
+        user = self.get_user_by_id(int(jwt_data["sub"]))
+        if user is not None and user.is_active:
+            g.user = user
+            return user
+        return None
+
+    def create_login_manager(self, app):
+        manager = super().create_login_manager(app)
+        user_logged_in.connect(self._stamp_session, app)
+        return manager
+
+    def _stamp_session(self, _app, user, **_kw) -> None:
+        cookie_session[sign_in.SESSION_KEY] = sign_in.current_version(self.session, user.id)
+
+    def on_user_logout(self, user) -> None:
+        sign_in.revoke_sign_ins(self.session, user.id)
+        self.session.commit()
+
+    def reset_password(self, userid, password) -> None:
+        """Older sign-ins end with the change (app/services/sign_in.py); the person's own browser stays in."""
+        super().reset_password(userid, password)
+        own = has_request_context() and current_user.is_authenticated and current_user.id == int(userid)
+        if own and not request.path.startswith("/api/"):
+            cookie_session[sign_in.SESSION_KEY] = sign_in.current_version(self.session, userid)
 
     def revoke_api_key(self, key_uuid: str) -> bool:
         """FAB records revoked_on only; the key's `active` must say so too."""

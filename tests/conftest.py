@@ -61,6 +61,7 @@ def test_config(tmp_path_factory):
         "DEMO_PASSWORD": PASSWORD,
         "FAB_PASSWORD_HASH_METHOD": "pbkdf2:sha256:1000",  # fast hashes; the algorithm is not under test
         "AUTH_RATE_LIMIT": "1000 per 20 second",  # the real limit is tested in a fresh process
+        "RATELIMIT_KEY_PREFIX": f"test{RUN_ID}",  # this run's own counters in the shared Redis
         "MQTT_TOPIC_PREFIX": f"test{RUN_ID}",
         "CELERY": {
             **__import__("config").CELERY,

@@ -37,7 +37,7 @@ def _run(code: str, **env) -> dict:
 def test_production_mode_enforces_https_and_secure_cookies(tmp_path):
     out = _run(
         "import json; from flask_appbuilder import Model; from app import create_app; from app.extensions import db\n"
-        "app = create_app({'CHARGEOPS_ENV': 'production', 'SECRET_KEY': 's3cret',"
+        "app = create_app({'CHARGEOPS_ENV': 'production', 'SECRET_KEY': 's3cret', 'TRUSTED_PROXY_HOPS': 1,"
         f" 'SQLALCHEMY_DATABASE_URI': 'sqlite:///{tmp_path}/p.db', 'VAR_DIR': '{tmp_path}', 'UPLOAD_DIR': '{tmp_path}/u'}})\n"
         "ctx = app.app_context(); ctx.push(); Model.metadata.create_all(db.engine); app.appbuilder.sm.sync_roles()\n"
         "c = app.test_client(); r = c.get('/login/', base_url='http://localhost')\n"
@@ -54,7 +54,8 @@ def test_login_is_rate_limited_by_flask_appbuilder(tmp_path):
     """Default config (10 per 20 s): the 11th login attempt in a burst is refused with 429."""
     out = _run(
         "import json; from flask_appbuilder import Model; from app import create_app; from app.extensions import db\n"
-        f"app = create_app({{'SQLALCHEMY_DATABASE_URI': 'sqlite:///{tmp_path}/r.db', 'VAR_DIR': '{tmp_path}', 'UPLOAD_DIR': '{tmp_path}/u'}})\n"
+        f"app = create_app({{'SQLALCHEMY_DATABASE_URI': 'sqlite:///{tmp_path}/r.db', 'VAR_DIR': '{tmp_path}', 'UPLOAD_DIR': '{tmp_path}/u',"
+        f" 'RATELIMIT_KEY_PREFIX': 'rl-{tmp_path.name}-{os.getpid()}'}})\n"
         "ctx = app.app_context(); ctx.push(); Model.metadata.create_all(db.engine)\n"
         "c = app.test_client()\n"
         "codes = [c.post('/api/v1/security/login', json={'username': 'x', 'password': 'y', 'provider': 'db'}).status_code for _ in range(12)]\n"

@@ -13,6 +13,7 @@ PART_OF = {
     "field_team_member", "notification_group_member", "oem_user", "team_member", "notification",
     "charger_ocpp_link",  # the charger's live connection state, not history
     "push_subscription", "push_delivery",  # a person's own push endpoints and their send queue
+    "user_sign_in_version",  # a person's own sign-in generation
 }
 
 

@@ -88,6 +88,16 @@ class ResourceApi(BusyAware, ModelRestApi):
     method_permission_name = API_METHOD_PERMISSIONS
     allow_browser_login = True
     page_size = 25
+    # one marshmallow schema (app/api/schemas.py) per generic write, checked before FAB loads the body
+    add_input = None
+    edit_input = None
+
+    def _input_problem(self, schema) -> str | None:
+        if schema is None:
+            return None
+        from app.api.schemas import input_problem
+
+        return input_problem(schema)
 
     def response_422(self, message=None):
         return self.response_400(message=describe_errors(message))
@@ -143,13 +153,13 @@ class ResourceApi(BusyAware, ModelRestApi):
         return None
 
     def post_headless(self):
-        problem = self.nested_write_problem(request.get_json(silent=True))
+        problem = self._input_problem(self.add_input) or self.nested_write_problem(request.get_json(silent=True))
         if problem:
             return self.response_400(message=problem)
         return super().post_headless()  # the database's refusal of an add: app/api/guards.py
 
     def put_headless(self, pk):
-        problem = self.nested_write_problem(request.get_json(silent=True))
+        problem = self._input_problem(self.edit_input) or self.nested_write_problem(request.get_json(silent=True))
         if problem:
             return self.response_400(message=problem)
         return super().put_headless(pk)

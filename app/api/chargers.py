@@ -29,11 +29,12 @@ class ChargerApi(ResourceApi):
     include_route_methods = {"get_list", "get", "post", "put", "info"}
     list_columns = ["id"] + CHARGER_FIELDS + [
         "unregistered", "last_seen", "last_rssi", "temperature_c", "last_heartbeat_gap",
-        "firmware_status", "diagnostics_status",
+        "firmware_status", "diagnostics_status", "active",
     ]
     show_columns = list_columns
-    add_columns = edit_columns = CHARGER_FIELDS
-    search_columns = ["cid", "name", "type", "site", "vendor", "unregistered"]
+    add_columns = CHARGER_FIELDS
+    edit_columns = CHARGER_FIELDS + ["active"]  # {"active": false} archives (decommissions) the charger
+    search_columns = ["cid", "name", "type", "site", "vendor", "unregistered", "active"]
     order_columns = ["cid", "name", "site", "last_seen"]
 
     def pre_add(self, item: Charger) -> None:

@@ -8,7 +8,7 @@ from flask_appbuilder.security.decorators import permission_name, protect
 from flask_login import current_user
 
 from app.api.base import API_METHOD_PERMISSIONS, ActionApi, ResourceApi, service_errors
-from app.api.schemas import CustomerInput, ReverseInput, WalletActionInput, load_input
+from app.api.schemas import CustomerInput, RejectInput, ReverseInput, TopUpInput, WalletActionInput, load_input
 from app.extensions import db
 from app.models.customers import Customer, Payment, TopUp, WalletEntry
 from app.services import InvalidInput, NotFound
@@ -22,29 +22,20 @@ def current_user_id():
     return user.id if user is not None and user.is_authenticated else None
 
 
-def request_data() -> dict:
-    """JSON body, or the fields of a form post (multipart, for uploads)."""
-    if request.is_json:
-        data = request.get_json(silent=True)
-        if not isinstance(data, dict):
-            raise InvalidInput("send a JSON object")
-        return data
-    return request.form.to_dict()
-
-
 class CustomerApi(ResourceApi):
     resource_name = "customers"
     class_permission_name = "Customer"
     datamodel = SQLAInterface(Customer)
     method_permission_name = {**API_METHOD_PERMISSIONS, "lookup": "read"}
     include_route_methods = {"get", "get_list", "info", "post", "put", "lookup"}
-    list_columns = ["id", "name", "phone", "email", "address", "created_at"]
+    list_columns = ["id", "name", "phone", "email", "address", "created_at", "active"]
     show_columns = [
         "id", "name", "phone", "phones.phone", "email", "address", "notes", "tags.tag",
-        "vehicles.make", "vehicles.model", "vehicles.plate", "created_at",
+        "vehicles.make", "vehicles.model", "vehicles.plate", "created_at", "active",
     ]
-    add_columns = edit_columns = ["name", "phone", "email", "address", "notes"]
-    search_columns = ["name", "phone", "email", "created_at"]
+    add_columns = ["name", "phone", "email", "address", "notes"]
+    edit_columns = add_columns + ["active"]  # {"active": false} archives (a customer with history is never deleted)
+    search_columns = ["name", "phone", "email", "created_at", "active"]
     order_columns = ["id", "name", "created_at"]
 
     @service_errors
@@ -168,7 +159,7 @@ class TopUpApi(ActionApi):
             200: {description: this receipt_no was already used; the first top-up, nothing credited}
             400: {description: bad amount, unknown customer, bad receipt file}
         """
-        data = request_data()
+        data = load_input(TopUpInput)
         upload = request.files.get("receipt") or request.files.get("receipt_file")
         receipt = (upload.filename, upload.read()) if upload is not None else None
         topup, created = wallet.top_up_wallet(
@@ -203,7 +194,7 @@ class TopUpApi(ActionApi):
     @permission_name("post")
     @service_errors
     def reject(self, topup_id):
-        data = request.get_json(silent=True) or {}
+        data = load_input(RejectInput)
         topup = wallet.reject_topup(db.session, topup_id, user_id=current_user_id(), reason=data.get("reason"))
         db.session.commit()
         return self.response(200, id=topup.id, result=wallet.topup_result(topup))

@@ -24,7 +24,7 @@ DEPTH_MAX = 20
 # FAB's own security endpoints read `request.json` without checking the body is JSON
 SECURITY_JSON_PATHS = ("/api/v1/security/login",)
 SECURITY_PREFIX = "/api/v1/security/"
-BODYLESS_PATHS = ("/api/v1/security/refresh",)
+BODYLESS_PATHS = ("/api/v1/security/refresh", "/api/v1/security/logout")
 RISON_ENDPOINTS = {"get_list", "info", "get", "related", "distinct"}
 
 

@@ -12,7 +12,7 @@ from app.api.base import API_METHOD_PERMISSIONS, ActionApi, ResourceApi, service
 from app.extensions import db
 from app.models.installations import InstallationJob, JobVisit, Lead
 from app.services.installations_uploads import read_uploads
-from app.services import InvalidInput
+from app.api.schemas import JOB_ACTION_INPUTS, LeadInput, PayoutReleaseInput, load_input
 from app.services import installations as svc
 from app.services.installations_actions import ACTIONS, perform_action
 from app.services.installations_payouts import due_payouts, release_payouts
@@ -81,9 +81,7 @@ class LeadApi(ResourceApi):
             201: {description: Created}
             200: {description: The lead already existed}
         """
-        payload = request.get_json(silent=True)
-        if not isinstance(payload, dict):
-            raise InvalidInput("Send the lead as a JSON object")
+        payload = load_input(LeadInput)
         source = "central ops" if not svc.is_oem_user(g.user) else "api"
         lead, created = svc.create_lead(db.session, payload, g.user, source=source)
         db.session.commit()
@@ -123,8 +121,8 @@ class JobApi(ResourceApi):
         if action not in ACTIONS:
             return self.response_404()
         job = svc.get_job(db.session, pk, g.user)
-        data = request.get_json(silent=True) if request.is_json else request.form.to_dict()
-        message = perform_action(db.session, job, action, data or {}, read_uploads(request.files), g.user)
+        data = load_input(JOB_ACTION_INPUTS[action])
+        message = perform_action(db.session, job, action, data, read_uploads(request.files), g.user)
         db.session.commit()
         return self.response(200, message=message, id=job.id, stage=job.stage, priority=job.priority, emergency=job.emergency)
 
@@ -182,8 +180,8 @@ class PayoutApi(ActionApi):
           responses:
             201: {description: The payouts created}
         """
-        payload = request.get_json(silent=True) or {}
-        payouts = release_payouts(db.session, payload.get("team_id"), payload.get("reference", ""), g.user)
+        payload = load_input(PayoutReleaseInput)
+        payouts = release_payouts(db.session, payload["team_id"], payload.get("reference") or "", g.user)
         db.session.commit()
         return self.response(201, result=[
             {"id": p.id, "reference": p.reference, "amount": str(p.amount), "team": p.team.name,

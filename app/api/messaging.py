@@ -7,7 +7,7 @@ from flask_appbuilder.api import expose, protect
 from flask_appbuilder.security.decorators import permission_name
 
 from app.api.base import API_METHOD_PERMISSIONS, ResourceApi, service_errors
-from app.api.schemas import AlertInput, ResolveInput, load_input
+from app.api.schemas import AlertInput, MessageInput, ResolveInput, load_input
 from app.extensions import db
 from app.models.messaging import Alert, Message
 from app.services import InvalidInput
@@ -16,13 +16,6 @@ from app.services import messaging_alerts as alerts
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 
 from app.views.base import InDepartmentScope
-
-
-def _body() -> dict:
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise InvalidInput("send a JSON object")
-    return data
 
 
 class MessagesApi(ResourceApi):
@@ -60,10 +53,8 @@ class MessagesApi(ResourceApi):
             400: {description: bad input}
             409: {description: free text outside the 24-hour window}
         """
-        data = _body()
-        key = data.get("idempotency_key")
-        if not key:
-            raise InvalidInput("idempotency_key is required")
+        data = load_input(MessageInput)
+        key = data["idempotency_key"]
         existing = inbox.find_by_idempotency_key(db.session, str(key))
         if existing is not None:
             return self.response(200, **inbox.message_json(existing))
@@ -82,15 +73,13 @@ class MessagesApi(ResourceApi):
             if not to and data.get("customer_id") not in (None, ""):
                 from app.models.customers import Customer
 
-                customer = db.session.get(Customer, int(data["customer_id"])) if str(data["customer_id"]).isdigit() else None
+                customer = db.session.get(Customer, data["customer_id"])
                 if customer is None:
                     raise InvalidInput(f"customer {data['customer_id']} not found")
                 to = customer.phone
             if not to:
                 raise InvalidInput("give to, customer_id or conversation_id")
             variables = data.get("variables")
-            if variables is not None and not isinstance(variables, dict):
-                raise InvalidInput("variables must be an object")
             message = inbox.send_whatsapp(
                 db.session, to=to, body=data.get("body"), template=data.get("template"), variables=variables,
                 customer_id=data.get("customer_id"), idempotency_key=key, created_by=g.user.id,

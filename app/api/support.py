@@ -10,6 +10,9 @@ from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import permission_name
 
 from app.api.base import ResourceApi, service_errors
+from app.api.schemas import (
+    CallEditInput, CallInput, NoteInput, RequestEditInput, RequestInput, TicketEditInput, TicketInput, TransitionInput, load_input,
+)
 from app.extensions import db
 from app.models.support import Call, CustomerRequest, Ticket
 from app.services import InvalidInput
@@ -18,13 +21,6 @@ from app.services.support_audit import history_of
 from app.views.base import InDepartmentScope
 
 ROUTES = {"get", "get_list", "info", "post", "put"}
-
-
-def _body() -> dict:
-    data = request.get_json(silent=True)
-    if not isinstance(data, dict):
-        raise InvalidInput("send a JSON object")
-    return data
 
 
 def _me() -> int | None:
@@ -100,7 +96,7 @@ class CallApi(ResourceApi):
 
     @service_errors
     def post_headless(self):
-        data = _body()
+        data = load_input(CallInput)
         call = desk.log_call(
             db.session, caller_phone=data.get("caller_phone"), category=data.get("category"), agent_id=_me(),
             summary=data.get("summary"), charger_ref=data.get("charger_ref"), outcome=data.get("outcome"),
@@ -112,7 +108,7 @@ class CallApi(ResourceApi):
 
     @service_errors
     def put_headless(self, pk):
-        call = desk.update_call(db.session, pk, _body(), _me())
+        call = desk.update_call(db.session, pk, load_input(CallEditInput), _me())
         db.session.commit()
         return self.response(200, result=call_json(call))
 
@@ -179,7 +175,7 @@ class TicketApi(ResourceApi):
 
     @service_errors
     def post_headless(self):
-        data = _body()
+        data = load_input(TicketInput)
         ticket = desk.open_ticket(
             db.session, title=data.get("title"), description=data.get("description"), priority=data.get("priority") or "Medium",
             category=data.get("category"), customer_id=data.get("customer_id"), charger_ref=data.get("charger_ref"),
@@ -190,7 +186,7 @@ class TicketApi(ResourceApi):
 
     @service_errors
     def put_headless(self, pk):
-        ticket = desk.update_ticket(db.session, pk, _body(), _me())
+        ticket = desk.update_ticket(db.session, pk, load_input(TicketEditInput), _me())
         db.session.commit()
         return self.response(200, result=ticket_json(ticket))
 
@@ -201,7 +197,7 @@ class TicketApi(ResourceApi):
     @service_errors
     def transition(self, pk: int):
         """{"to": "In Progress" | "Resolved" | "Closed", "note": optional}; an illegal move is 409."""
-        data = _body()
+        data = load_input(TransitionInput)
         ticket = desk.transition_ticket(db.session, pk, data.get("to"), _me(), note=data.get("note"))
         db.session.commit()
         return self.response(200, result=ticket_json(ticket))
@@ -212,7 +208,7 @@ class TicketApi(ResourceApi):
     @permission_name("post")
     @service_errors
     def add_note(self, pk: int):
-        note = desk.add_ticket_note(db.session, pk, _body().get("body"), _me())
+        note = desk.add_ticket_note(db.session, pk, load_input(NoteInput)["body"], _me())
         db.session.commit()
         return self.response(201, id=note.id, result={"id": note.id, "body": note.body, "author_id": note.author_id,
                                                       "created_at": _iso(note.created_at)})
@@ -253,7 +249,7 @@ class RequestApi(ResourceApi):
 
     @service_errors
     def post_headless(self):
-        data = _body()
+        data = load_input(RequestInput)
         item = desk.create_request(
             db.session, text=data.get("text"), channel=data.get("channel") or "api", customer_id=data.get("customer_id"),
             phone=data.get("phone"), created_by=_me(), source_ref=data.get("source_ref"),
@@ -264,10 +260,7 @@ class RequestApi(ResourceApi):
     @service_errors
     def put_headless(self, pk):
         """Manual override of assignment/priority (audited) and status changes."""
-        data = _body()
-        unknown = set(data) - {"assignee_id", "department_id", "priority", "status"}
-        if unknown:
-            raise InvalidInput(f"cannot change: {', '.join(sorted(unknown))}")
+        data = load_input(RequestEditInput)
         if {"assignee_id", "department_id", "priority"} & set(data):
             desk.override_request_assignment(
                 db.session, pk, by_user_id=_me(), assignee_id=data.get("assignee_id"),

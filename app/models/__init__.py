@@ -3,3 +3,4 @@ from app.models import base, chargers, customers, fleet, installations, messagin
 from app.models import chargers_ocpp  # noqa: F401
 from app.models import field  # noqa: F401,E402  (after the domains it refers to)
 from app.models import field_app  # noqa: F401,E402
+from app.models import webhooks  # noqa: F401,E402

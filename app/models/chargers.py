@@ -6,7 +6,7 @@ from typing import Optional
 
 from flask_appbuilder import Model
 from flask_appbuilder.security.sqla.models import User
-from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, SmallInteger, String, Text, UniqueConstraint, text
+from sqlalchemy import Boolean, Float, ForeignKey, Index, Integer, SmallInteger, String, Text, UniqueConstraint, text, true
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from app.models.base import created_at_column
@@ -41,6 +41,8 @@ class Charger(Model):
     heartbeat_interval: Mapped[Optional[int]] = mapped_column(Integer)  # seconds, from BootNotification's reply
     # auto-registered from traffic of an identity nobody entered in the registry
     unregistered: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    # archived (decommissioned) chargers keep their history and drop out of the daily lists
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true(), nullable=False)
     last_seen: Mapped[Optional[datetime]] = mapped_column()
     # last_seen + the offline threshold: the sweep and the buckets compare it with now
     # not indexed: the ingest moves it with every message and every reader scans the fleet (0008)

@@ -7,7 +7,7 @@ from typing import Optional
 
 from flask_appbuilder import Model
 from flask_appbuilder.security.sqla.models import User
-from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint, event
+from sqlalchemy import Boolean, ForeignKey, Index, String, Text, UniqueConstraint, event, true
 from sqlalchemy.orm import Mapped, Session, mapped_column, relationship
 
 from app.models.base import Money, ZERO, created_at_column
@@ -32,6 +32,8 @@ class Customer(Model):
     address: Mapped[Optional[str]] = mapped_column(Text)
     notes: Mapped[Optional[str]] = mapped_column(Text)
     created_at: Mapped[datetime] = created_at_column()
+    # archived customers keep their history and drop out of the daily lists (never deleted)
+    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true(), nullable=False)
 
     phones: Mapped[list["CustomerPhone"]] = relationship(
         back_populates="customer", cascade="all, delete-orphan", order_by="CustomerPhone.id"

@@ -141,3 +141,12 @@ class ActivityLog(Model):
     description: Mapped[str] = mapped_column(Text)
     ref_type: Mapped[Optional[str]] = mapped_column(String(40))
     ref_id: Mapped[Optional[int]] = mapped_column()
+
+
+class SignInVersion(Model):
+    """A person's sign-in generation: every session cookie and JWT carries the number it was issued
+    under; logging out, changing the password or revoking bumps it, and everything older is refused."""
+
+    __tablename__ = "user_sign_in_version"
+    user_id: Mapped[int] = mapped_column(ForeignKey("ab_user.id", ondelete="CASCADE"), primary_key=True)
+    version: Mapped[int] = mapped_column(default=0, nullable=False)

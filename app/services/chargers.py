@@ -164,7 +164,9 @@ def _restamp_flushed(session: Session, flush_context) -> None:
 def network_summary(session: Session, now: Optional[datetime] = None) -> dict:
     """Bucket counts per charger type: {"L2": {"Available": n, ...}, "L3": {...}} (the dashboard panel)."""
     rank = stored_rank_expression(now or utcnow()).label("rank")
-    rows = session.execute(select(Charger.type, rank, func.count()).group_by(Charger.type, rank)).all()
+    rows = session.execute(
+        select(Charger.type, rank, func.count()).where(Charger.active.is_(True)).group_by(Charger.type, rank)
+    ).all()
     summary = {t: {b: 0 for b in BUCKETS} for t in CHARGER_TYPES}
     for ctype, place, count in rows:
         summary.setdefault(ctype, {b: 0 for b in BUCKETS})[LIST_ORDER[place]] = count
@@ -197,7 +199,7 @@ def list_network(
         raise InvalidInput("sort must be cid, name or last_seen, with - for descending")
     now = now or utcnow()
     rank = stored_rank_expression(now)
-    filters = []
+    filters = [Charger.active.is_(True)]  # archived chargers leave the network list
     if bucket:
         filters.append(_in_bucket(LIST_ORDER.index(bucket), now))
     if ctype:

@@ -174,12 +174,13 @@ def customer_summary(c: Customer) -> dict:
         "email": c.email,
         "address": c.address,
         "vehicles": [{"make": v.make, "model": v.model, "plate": v.plate} for v in c.vehicles],
+        "active": c.active is not False,
     }
 
 
 # --- creating and changing customers ---------------------------------------------------------
 
-FIELDS = ("name", "phone", "phones", "email", "address", "notes", "tags", "vehicles")
+FIELDS = ("name", "phone", "phones", "email", "address", "notes", "tags", "vehicles", "active")
 
 
 def _clean_email(value: Any) -> Optional[str]:
@@ -349,6 +350,8 @@ def update_customer(session: Session, customer_id: int, data: dict, user_id: Opt
         customer.tags = [current_tags.get(t) or CustomerTag(tag=t) for t in tags]
     if "vehicles" in data:
         customer.vehicles = [Vehicle(**v) for v in _clean_vehicles(data.get("vehicles"))]
+    if data.get("active") is not None:  # archived customers keep their history and leave the daily lists
+        customer.active = bool(data["active"])
     _flush_refusing_duplicates(session)
     return customer
 

@@ -1,9 +1,11 @@
 """Base classes that collapse every view's permissions to can_read / can_write on one resource."""
 from __future__ import annotations
 
-from flask import abort
+from flask import abort, flash, redirect
 from flask_appbuilder import ModelView, expose, has_access
+from flask_appbuilder.actions import action
 from flask_appbuilder.models.filters import BaseFilter
+from flask_appbuilder.models.sqla.filters import FilterEqual
 
 VIEW_METHOD_PERMISSIONS = {
     "list": "read",
@@ -21,6 +23,8 @@ VIEW_METHOD_PERMISSIONS = {
     "api_create": "write",
     "api_update": "write",
     "api_delete": "write",
+    "archive": "write",
+    "restore": "write",
 }
 
 
@@ -108,3 +112,35 @@ class InDepartmentScope(BaseFilter):
 
     def apply(self, query, clause):
         return query.filter(clause())
+
+
+# --- archive instead of delete: the daily list shows active rows, an "Archived" list brings them back ---
+ACTIVE_ONLY = [["active", FilterEqual, True]]
+ARCHIVED_ONLY = [["active", FilterEqual, False]]
+
+
+def _set_active(view, items, active: bool, done: str):
+    from app.extensions import db
+
+    items = items if isinstance(items, list) else [items]
+    for item in items:
+        item.active = active
+    db.session.commit()
+    flash(f"{len(items)} {done}", "success")
+    return redirect(view.get_redirect())
+
+
+class ArchiveAction:
+    """Mix into a daily list (with base_filters = ACTIVE_ONLY): its rows keep their history when archived."""
+
+    @action("archive", "Archive", "Archive the selected? Their history is kept; the Archived list restores them.", "fa-archive")
+    def archive(self, items):
+        return _set_active(self, items, False, "archived")
+
+
+class RestoreAction:
+    """Mix into the Archived list (base_filters = ARCHIVED_ONLY)."""
+
+    @action("restore", "Restore", "Bring the selected back to the daily list?", "fa-undo")
+    def restore(self, items):
+        return _set_active(self, items, True, "restored")

@@ -9,15 +9,16 @@ from app.extensions import appbuilder, db
 from app.models.chargers import Charger, ChargerCommand, ChargerFault, ChargingSession
 from app.services import ServiceError
 from app.services import chargers as svc
-from app.views.base import ReadOnlyModelView, ResourceModelView
+from app.views.base import ACTIVE_ONLY, ARCHIVED_ONLY, ArchiveAction, ReadOnlyModelView, ResourceModelView, RestoreAction
 from app.views.customers import register_customer_panel
 
 CATEGORY = "Chargers"
 
 
-class ChargerView(ResourceModelView):
+class ChargerView(ArchiveAction, ResourceModelView):
     datamodel = SQLAInterface(Charger)
     class_permission_name = "Charger"
+    base_filters = ACTIVE_ONLY  # archived (decommissioned) chargers: ArchivedChargerView
     list_columns = ["cid", "name", "type", "power_kw", "site", "vendor", "model", "firmware_version", "unregistered", "last_seen"]
     add_columns = edit_columns = [
         "cid", "name", "type", "power_kw", "vendor", "model", "serial", "firmware_version", "site", "address",
@@ -46,6 +47,17 @@ def _refusal_as_form_error(rule, item) -> None:
         rule(db.session, item)
     except ServiceError as exc:
         raise ValueError(exc.message) from exc
+
+
+class ArchivedChargerView(RestoreAction, ResourceModelView):
+    datamodel = SQLAInterface(Charger)
+    class_permission_name = "Charger"
+    include_route_methods = {"list", "show", "download", "action", "action_post"}
+    base_filters = ARCHIVED_ONLY
+    list_title = "Archived chargers"
+    list_columns = ["cid", "name", "type", "site", "last_seen"]
+    show_columns = ChargerView.show_columns
+    search_columns = ["cid", "name", "type", "site"]
 
 
 class ChargingSessionView(ReadOnlyModelView):
@@ -147,6 +159,8 @@ def register(appbuilder) -> None:
     ):
         appbuilder.add_link("ChargerNetwork", href=f"NetworkView.{endpoint}", label=label, icon=icon, category=CATEGORY)
     appbuilder.add_view(ChargerView, "Charger", label="Charger registry", icon="fa-list", category=CATEGORY)
+    appbuilder.add_view_no_menu(ArchivedChargerView)
+    appbuilder.add_link("Charger", href="ArchivedChargerView.list", label="Archived chargers", icon="fa-archive", category=CATEGORY)
     appbuilder.add_view(ChargingSessionView, "ChargingSession", label="Sessions", icon="fa-battery-half", category=CATEGORY)
     appbuilder.add_view(ChargerCommandView, "ChargerCommand", label="Commands", icon="fa-paper-plane", category=CATEGORY)
     appbuilder.add_view(ChargerFaultView, "ChargerFault", label="Error log", icon="fa-exclamation-triangle", category=CATEGORY)

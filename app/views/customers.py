@@ -34,7 +34,9 @@ from app.services import customers_payments as payments_service
 from app.services import customers_wallet as wallet_service
 from app.services.customers_receipts import receipt_path
 from app.services.phones import try_e164
-from app.views.base import VIEW_METHOD_PERMISSIONS, ReadOnlyModelView, ResourceModelView
+from app.views.base import (
+    ACTIVE_ONLY, ARCHIVED_ONLY, VIEW_METHOD_PERMISSIONS, ArchiveAction, ReadOnlyModelView, ResourceModelView, RestoreAction,
+)
 
 # --- the customer page's panel registry ------------------------------------------------------
 
@@ -154,9 +156,10 @@ class VehicleView(ResourceModelView):
     search_columns = ["make", "model", "plate"]
 
 
-class CustomerView(ResourceModelView):
+class CustomerView(ArchiveAction, ResourceModelView):
     datamodel = _ServiceBackedInterface(Customer)
     class_permission_name = "Customer"
+    base_filters = ACTIVE_ONLY  # archived customers: ArchivedCustomerView
     list_columns = ["name", "phone", "email", "address", "created_at"]
     add_columns = edit_columns = ["name", "phone", "extra_phones", "tag_numbers", "email", "address", "notes"]
     search_columns = ["name", "phone", "email", "address", "created_at"]
@@ -196,6 +199,16 @@ class CustomerView(ResourceModelView):
     @has_access
     def show(self, pk):
         return redirect(url_for("CustomerSearchView.page", customer_id=pk))
+
+
+class ArchivedCustomerView(RestoreAction, ResourceModelView):
+    datamodel = SQLAInterface(Customer)
+    class_permission_name = "Customer"
+    include_route_methods = {"list", "download", "action", "action_post"}
+    base_filters = ARCHIVED_ONLY
+    list_title = "Archived customers"
+    list_columns = ["name", "phone", "email", "created_at"]
+    search_columns = ["name", "phone", "email"]
 
 
 class CustomerSearchView(BaseView):
@@ -469,6 +482,8 @@ def register(appbuilder) -> None:
     contacts, finance = "Contacts", "Finance"
     appbuilder.add_view(CustomerSearchView, "CustomerSearch", label="Find a customer", icon="fa-search", category=contacts)
     appbuilder.add_view(CustomerView, "Customer", label="Customers", icon="fa-address-book", category=contacts)
+    appbuilder.add_view_no_menu(ArchivedCustomerView)
+    appbuilder.add_link("Customer", href="ArchivedCustomerView.list", label="Archived customers", icon="fa-archive", category=contacts)
     appbuilder.add_view_no_menu(VehicleView)
     appbuilder.add_view(TopUpDeskView, "TopUp", label="Manual top-ups", icon="fa-money", category=finance)
     appbuilder.add_view_no_menu(TopUpView)

@@ -38,8 +38,8 @@ def test_live_pages_render_for_charger_roles_only(session, web_as):
     pages = {  # each page's heading and the live endpoint it polls (or the script that does)
         "/chargers/network/": ("Network status", "/static/js/network.js"),
         "/chargers/network/PG-1": ("Page charger", "/static/js/charger.js"),
-        "/chargers/network/sessions/": ("Active sessions", "/api/v1/network/sessions"),
-        "/chargers/network/health/": ("Heartbeat health", "/api/v1/network/health"),
+        "/chargers/network/sessions/": ("Active sessions", "/static/js/sessions.js"),
+        "/chargers/network/health/": ("Heartbeat health", "/static/js/health.js"),
         "/chargers/network/console/": ("OCPP debug console", "/static/js/console.js"),
         "/chargers/network/map/": ("Map", "/static/js/charger_map_page.js"),
     }

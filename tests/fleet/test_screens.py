@@ -50,7 +50,7 @@ def test_console_buttons_wait_for_a_charger_and_hard_reset_asks_first(page, sess
     hard = page.locator("#command-buttons button:has-text('Hard reset')")
     assert hard.is_disabled()
     page.fill("#console-cid", "CON-1")
-    page.wait_for_function("!document.querySelector(\"#command-buttons [data-action='Reset']\").disabled")
+    page.wait_for_function("() => !document.querySelector(\"#command-buttons [data-action='Reset']\").disabled")
     dialogs = []
 
     def dismiss(dialog):

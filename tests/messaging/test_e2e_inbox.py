@@ -31,8 +31,8 @@ def test_inbound_reply_and_delivery_status_in_the_browser(page, live_server, ses
     page.wait_for_selector(".message .body:has-text('Yes, bay 2 is free.')")
     reply = wait_for(session, lambda: session.scalar(
         select(Message).where(Message.direction == "outbound", Message.provider_sid.is_not(None))), what="reply sent")
-    page.wait_for_function("document.querySelector('.status').textContent === 'queued'", timeout=15000)
+    page.wait_for_function("() => document.querySelector('.status').textContent === 'queued'", timeout=15000)
     callback = {"MessageSid": reply.provider_sid, "MessageStatus": "delivered", "AccountSid": reply.provider_sid}
     assert _post_signed(live_server, "/webhooks/twilio/status", callback).status_code == 200
-    page.wait_for_function("document.querySelector('.status').textContent === 'delivered'", timeout=15000)
+    page.wait_for_function("() => document.querySelector('.status').textContent === 'delivered'", timeout=15000)
     screenshot(page, "messaging-conversation")
