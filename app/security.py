@@ -258,7 +258,7 @@ class ChargeOpsSecurityManager(SecurityManager):
         return super().revoke_api_key(key_uuid)
 
     def on_user_login(self, user) -> None:
-        from app.services.people import record_activity
+        from app.services.activity import record_activity
 
         record_activity(self.session, user.id, "login", "Signed in")
         self.session.commit()

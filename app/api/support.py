@@ -13,7 +13,8 @@ from app.api.base import ResourceApi, service_errors
 from app.extensions import db
 from app.models.support import Call, CustomerRequest, Ticket
 from app.services import InvalidInput
-from app.services import support as desk
+from app.services import support_calls, support_requests, support_tickets
+from app.services import support
 from app.services.support_audit import history_of
 from app.views.base import InDepartmentScope
 
@@ -96,12 +97,12 @@ class CallApi(ResourceApi):
     add_columns = edit_columns = ["caller_phone", "category"]  # writes go through the service
     search_columns = ["category", "outcome", "status", "agent_id", "customer_id", "charger_ref", "caller_phone", "created_at"]
     base_order = ("created_at", "desc")
-    base_filters = [["id", InDepartmentScope, lambda: desk.scope_clause(db.session, Call, g.user)]]  # 404 outside it
+    base_filters = [["id", InDepartmentScope, lambda: support.scope_clause(db.session, Call, g.user)]]  # 404 outside it
 
     @service_errors
     def post_headless(self):
         data = _body()
-        call = desk.log_call(
+        call = support_calls.log_call(
             db.session, caller_phone=data.get("caller_phone"), category=data.get("category"), agent_id=_me(),
             summary=data.get("summary"), charger_ref=data.get("charger_ref"), outcome=data.get("outcome"),
             resolution=data.get("resolution"), assignee_id=data.get("assignee_id"),
@@ -112,7 +113,7 @@ class CallApi(ResourceApi):
 
     @service_errors
     def put_headless(self, pk):
-        call = desk.update_call(db.session, pk, _body(), _me())
+        call = support_calls.update_call(db.session, pk, _body(), _me())
         db.session.commit()
         return self.response(200, result=call_json(call))
 
@@ -123,7 +124,7 @@ class CallApi(ResourceApi):
     @service_errors
     def escalate(self, pk: int):
         """Escalate the call to a prefilled ticket linked both ways (idempotent: 200 with the existing one)."""
-        ticket, created = desk.escalate_call(db.session, pk, _me())
+        ticket, created = support_calls.escalate_call(db.session, pk, _me())
         db.session.commit()
         return self.response(201 if created else 200, id=ticket.id, created=created, result=ticket_json(ticket))
 
@@ -137,7 +138,7 @@ class CallApi(ResourceApi):
         from app.services.phones import try_e164
 
         phone = request.args.get("phone", "")
-        return self.response(200, phone=try_e164(phone), customer=desk.customer_card(db.session, phone))
+        return self.response(200, phone=try_e164(phone), customer=support.customer_card(db.session, phone))
 
     @expose("/search", methods=["GET"])
     @protect()
@@ -151,7 +152,7 @@ class CallApi(ResourceApi):
             page = int(args.get("page", 0))
         except ValueError:
             raise InvalidInput("page must be a number") from None
-        rows, has_next = desk.search_calls(
+        rows, has_next = support_calls.search_calls(
             db.session, q=args.get("q"), category=args.get("category"), agent_id=args.get("agent_id", type=int),
             date_from=_date(args.get("date_from"), "date_from"), date_to=_date(args.get("date_to"), "date_to"),
             outcome=args.get("outcome"), customer_id=args.get("customer_id", type=int),
@@ -175,12 +176,12 @@ class TicketApi(ResourceApi):
     add_columns = edit_columns = ["title", "priority"]
     search_columns = ["status", "priority", "category", "assignee_id", "department_id", "customer_id", "created_at"]
     base_order = ("created_at", "desc")
-    base_filters = [["id", InDepartmentScope, lambda: desk.scope_clause(db.session, Ticket, g.user)]]  # 404 outside it
+    base_filters = [["id", InDepartmentScope, lambda: support.scope_clause(db.session, Ticket, g.user)]]  # 404 outside it
 
     @service_errors
     def post_headless(self):
         data = _body()
-        ticket = desk.open_ticket(
+        ticket = support_tickets.open_ticket(
             db.session, title=data.get("title"), description=data.get("description"), priority=data.get("priority") or "Medium",
             category=data.get("category"), customer_id=data.get("customer_id"), charger_ref=data.get("charger_ref"),
             assignee_id=data.get("assignee_id"), department_id=data.get("department_id"), created_by=_me(),
@@ -190,7 +191,7 @@ class TicketApi(ResourceApi):
 
     @service_errors
     def put_headless(self, pk):
-        ticket = desk.update_ticket(db.session, pk, _body(), _me())
+        ticket = support_tickets.update_ticket(db.session, pk, _body(), _me())
         db.session.commit()
         return self.response(200, result=ticket_json(ticket))
 
@@ -202,7 +203,7 @@ class TicketApi(ResourceApi):
     def transition(self, pk: int):
         """{"to": "In Progress" | "Resolved" | "Closed", "note": optional}; an illegal move is 409."""
         data = _body()
-        ticket = desk.transition_ticket(db.session, pk, data.get("to"), _me(), note=data.get("note"))
+        ticket = support_tickets.transition_ticket(db.session, pk, data.get("to"), _me(), note=data.get("note"))
         db.session.commit()
         return self.response(200, result=ticket_json(ticket))
 
@@ -212,7 +213,7 @@ class TicketApi(ResourceApi):
     @permission_name("post")
     @service_errors
     def add_note(self, pk: int):
-        note = desk.add_ticket_note(db.session, pk, _body().get("body"), _me())
+        note = support_tickets.add_ticket_note(db.session, pk, _body().get("body"), _me())
         db.session.commit()
         return self.response(201, id=note.id, result={"id": note.id, "body": note.body, "author_id": note.author_id,
                                                       "created_at": _iso(note.created_at)})
@@ -224,7 +225,7 @@ class TicketApi(ResourceApi):
     @service_errors
     def history(self, pk: int):
         """The audit trail (every field change: who, when, old, new) and the notes."""
-        ticket = desk.get_ticket(db.session, pk, _me())
+        ticket = support_tickets.get_ticket(db.session, pk, _me())
         audit = [
             {"at": _iso(a.at), "user_id": a.user_id, "user": a.user.username if a.user else None, "field": a.field,
              "old": a.old_value, "new": a.new_value}
@@ -249,12 +250,12 @@ class RequestApi(ResourceApi):
     add_columns = edit_columns = ["text"]
     search_columns = ["status", "category", "urgency", "priority", "channel", "assignee_id", "classifier", "created_at"]
     base_order = ("created_at", "desc")
-    base_filters = [["id", InDepartmentScope, lambda: desk.scope_clause(db.session, CustomerRequest, g.user)]]
+    base_filters = [["id", InDepartmentScope, lambda: support.scope_clause(db.session, CustomerRequest, g.user)]]
 
     @service_errors
     def post_headless(self):
         data = _body()
-        item = desk.create_request(
+        item = support_requests.create_request(
             db.session, text=data.get("text"), channel=data.get("channel") or "api", customer_id=data.get("customer_id"),
             phone=data.get("phone"), created_by=_me(), source_ref=data.get("source_ref"),
         )
@@ -269,16 +270,16 @@ class RequestApi(ResourceApi):
         if unknown:
             raise InvalidInput(f"cannot change: {', '.join(sorted(unknown))}")
         if {"assignee_id", "department_id", "priority"} & set(data):
-            desk.override_request_assignment(
+            support_requests.override_request_assignment(
                 db.session, pk, by_user_id=_me(), assignee_id=data.get("assignee_id"),
                 department_id=data.get("department_id"), priority=data.get("priority"),
             )
         if "status" in data:
-            desk.set_request_status(db.session, pk, data["status"], _me())
+            support_requests.set_request_status(db.session, pk, data["status"], _me())
         if not data:
             raise InvalidInput("nothing to change")
         db.session.commit()
-        return self.response(200, result=request_json(desk.get_request(db.session, pk, _me())))
+        return self.response(200, result=request_json(support_requests.get_request(db.session, pk, _me())))
 
     @expose("/<int:pk>/ticket", methods=["POST"])
     @protect()
@@ -287,7 +288,7 @@ class RequestApi(ResourceApi):
     @service_errors
     def to_ticket(self, pk: int):
         """Open a ticket for the request (idempotent: 200 with the existing one)."""
-        ticket, created = desk.convert_request_to_ticket(db.session, pk, _me())
+        ticket, created = support_requests.convert_request_to_ticket(db.session, pk, _me())
         db.session.commit()
         return self.response(201 if created else 200, id=ticket.id, created=created, result=ticket_json(ticket))
 

@@ -39,7 +39,7 @@ def installations_report_command(period, start, no_email):
 @with_appcontext
 def remind_overdue_command():
     """Notify Central Ops of overdue installation jobs now."""
-    from app.services.installations import remind_overdue
+    from app.services.installations_notices import remind_overdue
 
     count = remind_overdue(db.session)
     db.session.commit()

@@ -27,7 +27,7 @@ def alert_group_command(group_code, kind, title, body, dedupe_key):
 @with_appcontext
 def messaging_sweep_command():
     """Re-queue unsent messages and media downloads; flag sends stuck mid-call."""
-    from app.services.messaging import sweep_outbox
+    from app.services.messaging_outbound import sweep_outbox
 
     click.echo(sweep_outbox(db.session))
 

@@ -33,7 +33,7 @@ def classify_command(request_ids, force):
     """Classify and route requests synchronously (default: every unclassified one)."""
     from datetime import timedelta
 
-    from app.services.support import classify_request, unclassified_request_ids
+    from app.services.support_requests import classify_request, unclassified_request_ids
 
     ids = list(request_ids) or unclassified_request_ids(db.session, timedelta(0))
     for request_id in ids:

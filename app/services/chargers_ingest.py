@@ -47,7 +47,8 @@ from app.models.chargers import (
     ChargingSession,
     Connector,
 )
-from app.services import chargers as svc
+from app.services import chargers_commands
+from app.services import chargers
 from app.services.outbox import enqueue_after_commit
 from app.services import firmware
 
@@ -355,7 +356,7 @@ def parse_topic(prefix: str, topic: str) -> Optional[tuple[str, str, str]]:
     if not topic.startswith(head):
         return None
     parts = topic[len(head):].split("/")
-    if not svc.valid_cid(parts[0]):
+    if not chargers.valid_cid(parts[0]):
         return None
     if len(parts) == 3 and parts[1] == "ocpp":
         return parts[0], "ocpp", parts[2]
@@ -472,8 +473,8 @@ def process_batch(session: Session, items: list[Incoming], prefix: str,
             if command is None or command.charger_id != charger.id:
                 r.flags.append("result for an unknown command")
             else:
-                was_open = command.status in svc.IN_FLIGHT
-                svc.record_result(session, command, str(r.body.get("status") or "Unknown"), r.payload, r.at)
+                was_open = command.status in chargers_commands.IN_FLIGHT
+                chargers_commands.record_result(session, command, str(r.body.get("status") or "Unknown"), r.payload, r.at)
                 if was_open:
                     released.add(charger.id)
         outcome.applied += 1
@@ -496,7 +497,7 @@ def process_batch(session: Session, items: list[Incoming], prefix: str,
     for charger_id in faulted_before.keys() - faulted_after.keys():
         outcome.events.append(("chargers.fault_cleared", charger_id, ""))
     for charger_id in released:
-        next_id = svc.release_after(session, charger_id)
+        next_id = chargers_commands.release_after(session, charger_id)
         if next_id:
             outcome.publish.append(next_id)
     # force charges follow their charger's session traffic and command results (field_force_charge)
@@ -571,7 +572,7 @@ def _write_chargers(conn, sql: HotSql, chargers) -> None:
     for c in chargers:
         beat, prev = c.heartbeat_columns()
         if c.heartbeat_interval not in thresholds:
-            thresholds[c.heartbeat_interval] = svc.offline_threshold(c.heartbeat_interval)
+            thresholds[c.heartbeat_interval] = chargers.offline_threshold(c.heartbeat_interval)
         params = {"id": c.id, "seen": sql.time(c.seen),
                   "offline_after": sql.time(c.seen + thresholds[c.heartbeat_interval])}
         if beat is not None:
@@ -605,7 +606,7 @@ def _write_connectors(conn, sql: HotSql, connectors) -> None:
 def _faulted(connectors) -> dict[int, str]:
     out: dict[int, str] = {}
     for c in connectors:
-        if svc.is_fault(c.status, c.error_code):
+        if chargers.is_fault(c.status, c.error_code):
             out.setdefault(c.charger_id, f"connector {c.connector_id}: {c.status} {c.error_code or ''}".strip())
     return out
 
@@ -737,7 +738,7 @@ def _apply_status(session, r: Record, connectors, open_faults) -> None:
     connector.info = str(p.get("info"))[:100] if p.get("info") else None
     connector.updated_at = r.when
     faults = open_faults.setdefault(key, [])
-    if svc.is_fault(status, error_code):
+    if chargers.is_fault(status, error_code):
         code = error_code if error_code and error_code != "NoError" else "Faulted"
         current = next((f for f in faults if f.error_code == code[:60]), None)
         if current is None:
@@ -864,7 +865,7 @@ class BatchWriter:
     def _after_commit(self, outcome: Outcome) -> None:
         for command_id in outcome.publish:
             try:
-                svc.publish_command(command_id)
+                chargers_commands.publish_command(command_id)
             except Exception:
                 log.exception("ingest: could not publish queued command %s", command_id)
 

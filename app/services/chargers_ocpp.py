@@ -22,7 +22,7 @@ from app.models.chargers_ocpp import ChargerOcppLink, OcppGatewayNode, OcppTrans
 from app.models.customers import CustomerTag, Wallet
 from app.services import InvalidInput, NotFound
 from app.services.customers import default_currency
-from app.services.people import record_activity
+from app.services.activity import record_activity
 
 ACCEPTED, BLOCKED, EXPIRED, INVALID = "Accepted", "Blocked", "Expired", "Invalid"
 

@@ -15,7 +15,7 @@ from app.models.base import utcnow
 from app.models.customers import PROVIDERS, Customer, Payment, SettlementImport
 from app.services import InvalidInput
 from app.services.customers import customer_ids_by_phone, default_currency
-from app.services.people import record_activity
+from app.services.activity import record_activity
 
 STATUS_WORDS = {
     "settled": "Settled", "success": "Settled", "succeeded": "Settled", "successful": "Settled",

@@ -21,7 +21,7 @@ from app.models.customers import (
 )
 from app.services import Conflict, Forbidden, InvalidInput, NotFound
 from app.services.customers import default_currency, ensure_wallet, get_customer
-from app.services.people import record_activity
+from app.services.activity import record_activity
 
 CENT = Decimal("0.01")
 

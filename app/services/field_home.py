@@ -121,7 +121,7 @@ def board_panel(session: Session, user: User) -> Panel:
 
 @panel(roles.OEM)
 def oem_pipeline_panel(session: Session, user: User) -> Panel:
-    from app.services.installations import visible_oem_id
+    from app.services.installations_access import visible_oem_id
 
     oem_id = visible_oem_id(session, user)
     counts = _job_counts(session, oem_id if oem_id is not None else -1)
@@ -132,7 +132,7 @@ def oem_pipeline_panel(session: Session, user: User) -> Panel:
 @panel(roles.FIELD_TEAM)
 def field_team_panel(session: Session, user: User) -> Panel:
     from app.models.installations import JobVisit
-    from app.services.installations import teams_of_user
+    from app.services.installations_access import teams_of_user
 
     teams = teams_of_user(session, user)
     visits = session.scalars(select(JobVisit).where(JobVisit.team_id.in_(teams or [-1]),

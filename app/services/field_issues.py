@@ -16,7 +16,7 @@ from app.models.field import ISSUE_PRIORITIES, ISSUE_STATUSES, ChargerIssue, Iss
 from app.models.support import Ticket
 from app.services import Conflict, InvalidInput, NotFound
 from app.services.field_photos import store_photo
-from app.services.people import record_activity
+from app.services.activity import record_activity
 from app.services.support_audit import audit_model
 
 # (from, to) -> the move; anything else is a 409. Read by the issue page, the API and the tests.
@@ -212,7 +212,7 @@ def add_note(session: Session, issue_id: Any, body: Any, by_user_id: Optional[in
 
 def issue_to_ticket(session: Session, issue_id: Any, by_user_id: Optional[int]) -> Ticket:
     """One click: the issue becomes a customer ticket on the same charger (or returns the one it already has)."""
-    from app.services.support import open_ticket
+    from app.services.support_tickets import open_ticket
 
     issue = get_issue(session, issue_id, lock=True)
     if issue.ticket_id:

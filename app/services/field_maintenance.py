@@ -17,7 +17,7 @@ from app.models.people import FieldTeam
 from app.services import Conflict, InvalidInput, NotFound
 from app.services.field_issues import _user_id, charger_by_cid
 from app.services.field_photos import store_photo
-from app.services.people import record_activity
+from app.services.activity import record_activity
 from app.services.support_audit import audit_model
 
 OPEN_STATUSES = ("Planned", "In Progress")

@@ -23,10 +23,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.models.base import utcnow
-from app.models.messaging import Alert, AlertRecipient, MessageTemplate, NotificationGroup
-from app.models.people import TeamMember
+from app.models.messaging import Alert, AlertRecipient, NotificationGroup
 from app.services import Conflict, InvalidInput, NotFound
-from app.services.phones import try_e164
 
 log = logging.getLogger(__name__)
 
@@ -36,32 +34,6 @@ def group_by_code(session: Session, code: str) -> NotificationGroup:
     if group is None:
         raise NotFound(f"notification group {code} not found")
     return group
-
-
-def _team_alert_template(session: Session) -> Optional[MessageTemplate]:
-    code = current_app.config["MESSAGING_TEAM_ALERT_TEMPLATE"]
-    return session.scalar(select(MessageTemplate).where(
-        MessageTemplate.code == code, MessageTemplate.approved.is_(True), MessageTemplate.active.is_(True)
-    ))
-
-
-def whatsapp_person(session: Session, user_id: int, *, title: str, body: Optional[str], idempotency_key: str,
-                    ref_type: Optional[str] = None, ref_id: Optional[int] = None):
-    """Send a person the approved team-alert template on their WhatsApp (TeamMember.whatsapp).
-    Business-initiated messages need a template; None when they have no number or no template exists."""
-    from app.services.messaging import send_whatsapp
-
-    phone = session.scalar(select(TeamMember.whatsapp).where(TeamMember.user_id == user_id, TeamMember.active.is_(True)))
-    phone = try_e164(phone) if phone else None
-    template = _team_alert_template(session)
-    if phone is None or template is None:
-        if phone is not None:
-            log.warning("no approved %s template: WhatsApp to user %s skipped", current_app.config["MESSAGING_TEAM_ALERT_TEMPLATE"], user_id)
-        return None
-    return send_whatsapp(
-        session, to=phone, template=template.code, variables={"title": title[:200], "body": (body or "-")[:700]},
-        idempotency_key=idempotency_key, recipient_user_id=user_id, ref_type=ref_type, ref_id=ref_id,
-    )
 
 
 def alert_group(
@@ -85,7 +57,7 @@ def alert_group(
       the last alert with that key sends nothing, counts the repeat on it and returns None.
     Caller commits.
     """
-    from app.services.notifications import add_notification
+    from app.services.notifications import add_notification, whatsapp_person
 
     if not kind or not title:
         raise InvalidInput("kind and title are required")

@@ -6,6 +6,7 @@ template on WhatsApp (sent by the worker after the caller commits). Groups: mess
 """
 from __future__ import annotations
 
+import logging
 from typing import Optional
 
 from flask import current_app, has_app_context
@@ -13,7 +14,12 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from app.models.base import utcnow
-from app.models.messaging import Notification
+from app.models.messaging import MessageTemplate, Notification
+from app.models.people import TeamMember
+from app.services.messaging_outbound import send_whatsapp
+from app.services.phones import try_e164
+
+log = logging.getLogger(__name__)
 
 
 def add_notification(
@@ -48,12 +54,34 @@ def notify_user(
     MESSAGING_WHATSAPP_KINDS also a WhatsApp copy to the person's number (idempotent per notification)."""
     note = add_notification(session, user_id, kind, title, body, link, ref_type, ref_id)
     if has_app_context() and kind in current_app.config.get("MESSAGING_WHATSAPP_KINDS", ()):
-        from app.services.messaging_alerts import whatsapp_person
-
         session.flush()
         whatsapp_person(session, user_id, title=title, body=body, idempotency_key=f"notification:{note.id}",
                         ref_type="notification", ref_id=note.id)
     return note
+
+
+def _team_alert_template(session: Session) -> Optional[MessageTemplate]:
+    code = current_app.config["MESSAGING_TEAM_ALERT_TEMPLATE"]
+    return session.scalar(select(MessageTemplate).where(
+        MessageTemplate.code == code, MessageTemplate.approved.is_(True), MessageTemplate.active.is_(True)
+    ))
+
+
+def whatsapp_person(session: Session, user_id: int, *, title: str, body: Optional[str], idempotency_key: str,
+                    ref_type: Optional[str] = None, ref_id: Optional[int] = None):
+    """Send a person the approved team-alert template on their WhatsApp (TeamMember.whatsapp).
+    Business-initiated messages need a template; None when they have no number or no template exists."""
+    phone = session.scalar(select(TeamMember.whatsapp).where(TeamMember.user_id == user_id, TeamMember.active.is_(True)))
+    phone = try_e164(phone) if phone else None
+    template = _team_alert_template(session)
+    if phone is None or template is None:
+        if phone is not None:
+            log.warning("no approved %s template: WhatsApp to user %s skipped", current_app.config["MESSAGING_TEAM_ALERT_TEMPLATE"], user_id)
+        return None
+    return send_whatsapp(
+        session, to=phone, template=template.code, variables={"title": title[:200], "body": (body or "-")[:700]},
+        idempotency_key=idempotency_key, recipient_user_id=user_id, ref_type=ref_type, ref_id=ref_id,
+    )
 
 
 def unread_count(session: Session, user_id: int) -> int:
@@ -119,8 +147,6 @@ def notify(
     """Tell these people through the chosen channels: always the in-app notification (the feed is the record),
     WhatsApp (the approved team-alert template, sent by the worker after the commit) and Web Push (queued
     per subscription). Caller commits."""
-    from app.services.messaging_alerts import whatsapp_person
-
     unknown = set(channels) - set(CHANNELS)
     if unknown:
         from app.services import InvalidInput

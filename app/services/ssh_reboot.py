@@ -87,7 +87,8 @@ def host_for_charger(session: Session, charger: Charger) -> SshHost:
 def request_reboot(session: Session, cid: str, user_id: Optional[int]) -> SshJob:
     """Queue a reboot job (audited) and its task, both in the caller's transaction. One open job per host.
     Needs the department's ssh_reboot capability."""
-    from app.services.people import record_activity, require_capability
+    from app.services.activity import record_activity
+    from app.services.people import require_capability
 
     require_capability(session, user_id, "ssh_reboot")
     charger = get_charger(session, cid)
@@ -108,7 +109,7 @@ def run_reboot(session: Session, job_id: str) -> SshJob:
     """Connect (host key pinned), run the host's reboot command, store exit code and output.
 
     Commits once itself, to show the job Running while it runs; the caller commits the outcome."""
-    from app.services.people import record_activity
+    from app.services.activity import record_activity
 
     job = get_job(session, job_id)
     if job.status != "Queued":

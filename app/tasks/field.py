@@ -6,7 +6,7 @@ import logging
 from celery import shared_task
 
 from app.extensions import db
-from app.services import chargers as chargers_svc
+from app.services import chargers_commands
 from app.services import field_force_charge, field_issues, field_maintenance
 
 log = logging.getLogger(__name__)
@@ -14,7 +14,7 @@ log = logging.getLogger(__name__)
 
 def _publish(command_ids) -> None:
     for command_id in command_ids:
-        chargers_svc.publish_command(command_id)
+        chargers_commands.publish_command(command_id)
 
 
 @shared_task(name="field.force_charge_progress")

@@ -12,7 +12,7 @@ from app.extensions import db
 @shared_task(name="installations.remind_overdue", ignore_result=False)
 def remind_overdue_task() -> int:
     """Hourly: tell Central Ops about jobs past their stage's time limit."""
-    from app.services.installations import remind_overdue
+    from app.services.installations_notices import remind_overdue
 
     count = remind_overdue(db.session)
     db.session.commit()

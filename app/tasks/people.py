@@ -4,7 +4,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from app.extensions import db
-from app.services.people import record_activity
+from app.services.activity import record_activity
 
 
 @shared_task(name="people.record_activity", ignore_result=False)

@@ -11,7 +11,7 @@ from app.extensions import db
 @shared_task(name="support.classify_request", acks_late=True)
 def classify_request_task(request_id: int) -> dict | None:
     """Classify (Claude or rules: the service never raises on API failure) and route one request."""
-    from app.services.support import classify_request
+    from app.services.support_requests import classify_request
 
     request = classify_request(db.session, request_id)
     db.session.commit()
@@ -33,7 +33,7 @@ def check_sla_task() -> int:
 @shared_task(name="support.send_reminders")
 def send_reminders_task() -> int:
     """Reminders for untouched work, and a retry for requests whose classification was never queued."""
-    from app.services.support import queue_classification, unclassified_request_ids
+    from app.services.support_requests import queue_classification, unclassified_request_ids
     from app.services.support_alerts import send_reminders
 
     sent = send_reminders(db.session)

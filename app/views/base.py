@@ -34,7 +34,7 @@ class CallerOemRows(BaseFilter):
         from flask import g
 
         from app.extensions import db
-        from app.services.installations import visible_oem_id
+        from app.services.installations_access import visible_oem_id
 
         oem_id = visible_oem_id(db.session, getattr(g, "user", None))
         if oem_id is None:

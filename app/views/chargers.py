@@ -7,7 +7,8 @@ from flask_appbuilder.models.sqla.interface import SQLAInterface
 from app.extensions import appbuilder, db
 from app.models.chargers import Charger, ChargerCommand, ChargerFault, ChargingSession
 from app.services import ServiceError
-from app.services import chargers as svc
+from app.services import chargers_registry, chargers_sessions
+from app.services import chargers
 from app.views.base import ReadOnlyModelView, ResourceModelView
 from app.views.customers import register_customer_panel
 
@@ -30,13 +31,13 @@ class ChargerView(ResourceModelView):
     base_order = ("cid", "asc")
 
     def pre_add(self, item):
-        _refusal_as_form_error(svc.check_registry_entry, item)
+        _refusal_as_form_error(chargers_registry.check_registry_entry, item)
 
     def pre_update(self, item):
-        _refusal_as_form_error(svc.complete_registry_entry, item)
+        _refusal_as_form_error(chargers_registry.complete_registry_entry, item)
 
     def pre_delete(self, item):
-        _refusal_as_form_error(svc.ensure_charger_can_be_deleted, item)
+        _refusal_as_form_error(chargers_registry.ensure_charger_can_be_deleted, item)
 
 
 def _refusal_as_form_error(rule, item) -> None:
@@ -99,7 +100,7 @@ class NetworkView(BaseView):
     @expose("/")
     @has_access
     def status(self):
-        return self.render_template("chargers/network.html", summary=svc.network_summary(db.session), buckets=svc.BUCKETS)
+        return self.render_template("chargers/network.html", summary=chargers.network_summary(db.session), buckets=chargers.BUCKETS)
 
     @expose("/<cid>")
     @has_access
@@ -156,7 +157,7 @@ def sessions_panel(session, customer):
     """The customer page's charging sessions (Contacts' panel registry)."""
     from markupsafe import Markup
 
-    rows = svc.sessions_of_customer(session, customer.id)
+    rows = chargers_sessions.sessions_of_customer(session, customer.id)
     return {
         "title": "Charging sessions", "order": 30, "empty": "No charging sessions yet.",
         "columns": ["Started (UTC)", "Charger", "Connector", "Energy (kWh)", "Status", "Stopped (UTC)"],

@@ -15,7 +15,10 @@ from sqlalchemy import select
 from app.extensions import csrf, db
 from app.models.messaging import Alert, Conversation, Message, MessageMedia, MessageTemplate, NotificationGroup
 from app.services import ServiceError
-from app.services import messaging as inbox
+from app.services import messaging_inbound, messaging_outbound
+from app.services import messaging
+from app.services import messaging_inbox
+from app.services import messaging_conversations
 from app.services.messaging_alerts import resolve_alert
 from app.views.base import InDepartmentScope, ReadOnlyModelView, ResourceModelView
 from app.views.customers import register_customer_panel
@@ -43,7 +46,7 @@ def twilio_whatsapp():
     if params is None:
         return jsonify(message="invalid or missing X-Twilio-Signature"), 403
     try:
-        _message, created = inbox.receive_whatsapp(db.session, params)
+        _message, created = messaging_inbound.receive_whatsapp(db.session, params)
         if not created:
             db.session.rollback()
     except ServiceError as exc:
@@ -58,7 +61,7 @@ def twilio_status():
     if params is None:
         return jsonify(message="invalid or missing X-Twilio-Signature"), 403
     try:
-        inbox.record_status(db.session, params)
+        messaging_outbound.record_status(db.session, params)
     except ServiceError as exc:
         db.session.rollback()
         return jsonify(message=exc.message), exc.status
@@ -85,7 +88,7 @@ class MessageView(ReadOnlyModelView):
     formatters_columns = {"conversation_id": _conversation_link}
     label_columns = {"to_addr": "To", "from_addr": "From", "conversation_id": "Conversation"}
     base_order = ("created_at", "desc")
-    base_filters = [["id", InDepartmentScope, lambda: inbox.scope_clause(db.session, Message, g.user)]]
+    base_filters = [["id", InDepartmentScope, lambda: messaging_conversations.scope_clause(db.session, Message, g.user)]]
 
 
 class MessageTemplateView(ResourceModelView):
@@ -139,7 +142,7 @@ def _members():
 def _visible_conversation(pk: int) -> Conversation:
     """The conversation if the signed-in person's department scope covers it; a 404 page otherwise."""
     try:
-        return inbox.get_conversation(db.session, pk, g.user.id)
+        return messaging_conversations.get_conversation(db.session, pk, g.user.id)
     except ServiceError:
         abort(404)
 
@@ -167,11 +170,11 @@ class InboxView(BaseView):
     def inbox(self):
         box = request.args.get("box", "open")
         try:
-            rows = inbox.list_conversations(db.session, box=box, user_id=g.user.id, viewer=g.user.id)
+            rows = messaging_inbox.list_conversations(db.session, box=box, user_id=g.user.id, viewer=g.user.id)
         except ServiceError as exc:
             flash(exc.message, "danger")
             rows = []
-        window_open = inbox.windows_open(db.session, [c.phone for c in rows])
+        window_open = messaging.windows_open(db.session, [c.phone for c in rows])
         return self.render_template("messaging/inbox.html", conversations=rows, box=box, window_open=window_open)
 
     @expose("/conversations/<int:pk>")
@@ -179,20 +182,20 @@ class InboxView(BaseView):
     def conversation(self, pk: int):
         conv = _visible_conversation(pk)
         if conv.unread_count:
-            inbox.mark_conversation_read(db.session, pk)
+            messaging_inbox.mark_conversation_read(db.session, pk)
             db.session.commit()
-        closes = inbox.window_closes_at(db.session, conv.phone)
+        closes = messaging.window_closes_at(db.session, conv.phone)
         return self.render_template(
-            "messaging/conversation.html", conv=conv, messages=inbox.history(db.session, pk),
-            window_open=inbox.window_is_open(db.session, conv), window_closes=closes,
-            templates=inbox.approved_templates(db.session), members=_members(), reply_key=uuid.uuid4().hex,
+            "messaging/conversation.html", conv=conv, messages=messaging_inbox.history(db.session, pk),
+            window_open=messaging.window_is_open(db.session, conv), window_closes=closes,
+            templates=messaging.approved_templates(db.session), members=_members(), reply_key=uuid.uuid4().hex,
         )
 
     @expose("/conversations/<int:pk>/messages.json")
     @has_access
     def conversation_json(self, pk: int):
         _visible_conversation(pk)
-        return jsonify(messages=[inbox.message_json(m) for m in inbox.history(db.session, pk)])
+        return jsonify(messages=[messaging_conversations.message_json(m) for m in messaging_inbox.history(db.session, pk)])
 
     @expose("/customers/<int:customer_id>")
     @has_access
@@ -212,7 +215,7 @@ class InboxView(BaseView):
 
         item = db.session.get(MessageMedia, pk) or abort(404)
         try:
-            inbox.get_message(db.session, item.message_id, g.user.id)
+            messaging_conversations.get_message(db.session, item.message_id, g.user.id)
         except ServiceError:
             abort(404)
         path = media_path(item)
@@ -227,7 +230,7 @@ class InboxView(BaseView):
         template = form.get("template") or None
         variables = {k[4:]: v for k, v in form.items() if k.startswith("var_")} if template else None
         try:
-            inbox.reply(db.session, pk, by_user_id=g.user.id, idempotency_key=form.get("idempotency_key") or uuid.uuid4().hex,
+            messaging_outbound.reply(db.session, pk, by_user_id=g.user.id, idempotency_key=form.get("idempotency_key") or uuid.uuid4().hex,
                         body=None if template else form.get("body"), template=template, variables=variables)
             db.session.commit()
         except ServiceError as exc:
@@ -239,7 +242,7 @@ class InboxView(BaseView):
     @has_access
     def assign(self, pk: int):
         try:
-            inbox.assign_conversation(db.session, pk, request.form.get("assignee_id"), g.user.id)
+            messaging_inbox.assign_conversation(db.session, pk, request.form.get("assignee_id"), g.user.id)
             db.session.commit()
         except ServiceError as exc:
             return self._back(pk, exc)
@@ -250,7 +253,7 @@ class InboxView(BaseView):
     @has_access
     def resolve(self, pk: int):
         try:
-            inbox.resolve_conversation(db.session, pk, g.user.id)
+            messaging_inbox.resolve_conversation(db.session, pk, g.user.id)
             db.session.commit()
         except ServiceError as exc:
             return self._back(pk, exc)
@@ -261,7 +264,7 @@ class InboxView(BaseView):
     @has_access
     def reopen(self, pk: int):
         try:
-            inbox.reopen_conversation(db.session, pk, g.user.id)
+            messaging_inbox.reopen_conversation(db.session, pk, g.user.id)
             db.session.commit()
         except ServiceError as exc:
             return self._back(pk, exc)
@@ -272,7 +275,7 @@ class InboxView(BaseView):
     def to_request(self, pk: int):
         message = db.session.get(Message, pk) or abort(404)
         try:
-            req = inbox.message_to_request(db.session, pk, g.user.id)
+            req = messaging_inbound.message_to_request(db.session, pk, g.user.id)
             db.session.commit()
         except ServiceError as exc:
             return self._back(message.conversation_id, exc)
@@ -285,7 +288,7 @@ class InboxView(BaseView):
         message = db.session.get(Message, pk) or abort(404)
         conversation_id = message.conversation_id
         try:
-            ticket, created = inbox.message_to_ticket(db.session, pk, g.user.id)
+            ticket, created = messaging_inbound.message_to_ticket(db.session, pk, g.user.id)
             db.session.commit()
         except ServiceError as exc:
             return self._back(conversation_id, exc)
@@ -339,7 +342,7 @@ def register(appbuilder) -> None:
 @register_customer_panel
 def messages_panel(session, customer):
     """The customer page's WhatsApp and e-mail history (Contacts' panel registry)."""
-    messages = inbox.recent_customer_messages(session, customer.id, limit=20)
+    messages = messaging_inbox.recent_customer_messages(session, customer.id, limit=20)
     return {
         "title": "Messages", "order": 60, "empty": "No WhatsApp or e-mail messages yet.",
         "link": f"/messaging/customers/{customer.id}",

@@ -7,14 +7,14 @@ import pytest
 
 from app.models.base import utcnow
 from app.models.chargers import Charger, Connector
-from app.services import chargers as svc
+from app.services import chargers
 
 
 def make(session, cid, seen_ago=10, interval=60, rssi=-60, gap=None, connectors=(("Available", "NoError"),)):
     """A charger seen `seen_ago` seconds before now (now taken when the test runs)."""
     seen = utcnow() - timedelta(seconds=seen_ago) if seen_ago is not None else None
     charger = Charger(cid=cid, name=f"Charger {cid}", type="L2", heartbeat_interval=interval, last_seen=seen,
-                      offline_after=seen + svc.offline_threshold(interval) if seen else None, offline=False,
+                      offline_after=seen + chargers.offline_threshold(interval) if seen else None, offline=False,
                       last_rssi=rssi, last_heartbeat_gap=gap)
     session.add(charger)
     session.flush()
