@@ -19,6 +19,8 @@ from flask_appbuilder.security.schemas import login_post
 from flask_appbuilder.security.sqla.manager import SecurityManager
 from flask_jwt_extended import create_access_token, create_refresh_token
 from marshmallow import ValidationError
+from flask import jsonify
+from app.services.activity import record_activity
 
 ADMIN = "Admin"
 MANAGER = "Manager"
@@ -238,8 +240,6 @@ class ChargeOpsSecurityManager(SecurityManager):
 
     def create_jwt_manager(self, app):
         """Every token refusal is a 401 {"message"} (flask_jwt_extended answers {"msg"}, 422 when malformed)."""
-        from flask import jsonify
-
         manager = super().create_jwt_manager(app)
         refuse = lambda message: (jsonify(message=message), 401)  # noqa: E731
         manager.unauthorized_loader(lambda reason: refuse(f"Not authenticated: {reason}"))
@@ -258,7 +258,5 @@ class ChargeOpsSecurityManager(SecurityManager):
         return super().revoke_api_key(key_uuid)
 
     def on_user_login(self, user) -> None:
-        from app.services.activity import record_activity
-
         record_activity(self.session, user.id, "login", "Signed in")
         self.session.commit()

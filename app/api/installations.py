@@ -16,6 +16,7 @@ from app.services import InvalidInput
 from app.services import installations_access, installations_leads
 from app.services.installations_actions import ACTIONS, perform_action
 from app.services.installations_payouts import due_payouts, release_payouts
+from app.services.installations_scheduling import propose_slots, propose_teams, visit_kind
 
 
 class OemScope(BaseFilter):
@@ -141,8 +142,6 @@ class JobApi(ResourceApi):
           responses:
             200: {description: Ranked teams for the open visit and free slots}
         """
-        from app.services.installations_scheduling import propose_slots, propose_teams, visit_kind
-
         job = installations_access.get_job(db.session, pk, g.user)
         kind = request.args.get("kind") or visit_kind(job)
         return self.response(200, kind=kind, teams=propose_teams(db.session, job, kind), slots=propose_slots(db.session, job, kind))

@@ -18,6 +18,7 @@ from app.services import messaging_alerts as alerts
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 
 from app.views.base import InDepartmentScope
+from app.models.customers import Customer
 
 
 def _body() -> dict:
@@ -82,8 +83,6 @@ class MessagesApi(ResourceApi):
         else:
             to = data.get("to")
             if not to and data.get("customer_id") not in (None, ""):
-                from app.models.customers import Customer
-
                 customer = db.session.get(Customer, int(data["customer_id"])) if str(data["customer_id"]).isdigit() else None
                 if customer is None:
                     raise InvalidInput(f"customer {data['customer_id']} not found")

@@ -1,7 +1,7 @@
 """Support over REST: `calls`, `tickets`, `requests` (CRUD from ModelRestApi; writes and actions via the service)."""
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from flask import g, request
@@ -12,11 +12,12 @@ from flask_appbuilder.security.decorators import permission_name
 from app.api.base import ResourceApi, service_errors
 from app.extensions import db
 from app.models.support import Call, CustomerRequest, Ticket
-from app.services import InvalidInput
+from app.services import InvalidInput, iso_utc
 from app.services import support_calls, support_requests, support_tickets
 from app.services import support
 from app.services.support_audit import history_of
 from app.views.base import InDepartmentScope
+from app.services.phones import try_e164
 
 ROUTES = {"get", "get_list", "info", "post", "put"}
 
@@ -32,19 +33,16 @@ def _me() -> int | None:
     return g.user.id if getattr(g, "user", None) is not None and g.user.is_authenticated else None
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
 
 def call_json(call: Call) -> dict[str, Any]:
     ticket = call.ticket
     return {
-        "id": call.id, "created_at": _iso(call.created_at), "caller_phone": call.caller_phone,
+        "id": call.id, "created_at": iso_utc(call.created_at), "caller_phone": call.caller_phone,
         "customer_id": call.customer_id, "customer_name": call.customer.name if call.customer else None,
         "category": call.category, "charger_ref": call.charger_ref, "summary": call.summary,
         "outcome": call.outcome, "resolution": call.resolution, "status": call.status,
         "agent_id": call.agent_id, "assignee_id": call.assignee_id, "department_id": call.department_id,
-        "ticket_id": ticket.id if ticket else None, "resolved_at": _iso(call.resolved_at),
+        "ticket_id": ticket.id if ticket else None, "resolved_at": iso_utc(call.resolved_at),
     }
 
 
@@ -54,10 +52,10 @@ def ticket_json(ticket: Ticket) -> dict[str, Any]:
         "priority": ticket.priority, "status": ticket.status, "customer_id": ticket.customer_id,
         "charger_ref": ticket.charger_ref, "call_id": ticket.call_id, "request_id": ticket.request_id,
         "assignee_id": ticket.assignee_id, "department_id": ticket.department_id,
-        "created_by_id": ticket.created_by_id, "created_at": _iso(ticket.created_at),
-        "updated_at": _iso(ticket.updated_at), "first_response_due": _iso(ticket.first_response_due),
-        "resolution_due": _iso(ticket.resolution_due), "first_responded_at": _iso(ticket.first_responded_at),
-        "resolved_at": _iso(ticket.resolved_at), "closed_at": _iso(ticket.closed_at),
+        "created_by_id": ticket.created_by_id, "created_at": iso_utc(ticket.created_at),
+        "updated_at": iso_utc(ticket.updated_at), "first_response_due": iso_utc(ticket.first_response_due),
+        "resolution_due": iso_utc(ticket.resolution_due), "first_responded_at": iso_utc(ticket.first_responded_at),
+        "resolved_at": iso_utc(ticket.resolved_at), "closed_at": iso_utc(ticket.closed_at),
         "reopen_count": ticket.reopen_count, "response_breached": ticket.response_breached,
         "resolution_breached": ticket.resolution_breached,
     }
@@ -70,7 +68,7 @@ def request_json(item: CustomerRequest) -> dict[str, Any]:
         "department": item.department, "summary": item.summary, "confidence": item.confidence,
         "classifier": item.classifier, "assigned_department_id": item.assigned_department_id,
         "assignee_id": item.assignee_id, "priority": item.priority, "status": item.status,
-        "assignment_overridden": item.assignment_overridden, "created_at": _iso(item.created_at),
+        "assignment_overridden": item.assignment_overridden, "created_at": iso_utc(item.created_at),
     }
 
 
@@ -135,8 +133,6 @@ class CallApi(ResourceApi):
     @service_errors
     def lookup(self):
         """The customer card for a caller's number: {"customer": {...} | null, "phone": e164 | null}."""
-        from app.services.phones import try_e164
-
         phone = request.args.get("phone", "")
         return self.response(200, phone=try_e164(phone), customer=support.customer_card(db.session, phone))
 
@@ -216,7 +212,7 @@ class TicketApi(ResourceApi):
         note = support_tickets.add_ticket_note(db.session, pk, _body().get("body"), _me())
         db.session.commit()
         return self.response(201, id=note.id, result={"id": note.id, "body": note.body, "author_id": note.author_id,
-                                                      "created_at": _iso(note.created_at)})
+                                                      "created_at": iso_utc(note.created_at)})
 
     @expose("/<int:pk>/history", methods=["GET"])
     @protect()
@@ -227,11 +223,11 @@ class TicketApi(ResourceApi):
         """The audit trail (every field change: who, when, old, new) and the notes."""
         ticket = support_tickets.get_ticket(db.session, pk, _me())
         audit = [
-            {"at": _iso(a.at), "user_id": a.user_id, "user": a.user.username if a.user else None, "field": a.field,
+            {"at": iso_utc(a.at), "user_id": a.user_id, "user": a.user.username if a.user else None, "field": a.field,
              "old": a.old_value, "new": a.new_value}
             for a in history_of(db.session, "ticket", ticket.id)
         ]
-        notes = [{"id": n.id, "at": _iso(n.created_at), "author_id": n.author_id, "body": n.body} for n in ticket.notes]
+        notes = [{"id": n.id, "at": iso_utc(n.created_at), "author_id": n.author_id, "body": n.body} for n in ticket.notes]
         return self.response(200, audit=audit, notes=notes)
 
 

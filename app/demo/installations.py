@@ -12,6 +12,15 @@ from sqlalchemy.orm import Session
 
 from app.extensions import appbuilder
 from app.models.installations import Material, Oem, OemUser, StockLevel, StockLocation
+from app.services import installations
+from app.models.base import utcnow
+from app.models.customers import Customer
+from app.models.installations import (
+    InstallationJob, InstallationReport, JobCall, JobEvent, JobFile, JobMessage, JobVisit, Lead, Payout, PayoutItem,
+    SurveyReport, TeamBooking, VendorPayment, VendorPurchase,
+)
+from app.models.people import FieldTeam
+from app.services.installations_uploads import upload_dir
 
 OEMS = [
     ("Tata Motors", "TATA", "Priya Nair", "ev-installs@tatamotors.example", "+94112000101", "oem_tata"),
@@ -84,8 +93,6 @@ PIN = {"Colombo": (6.9271, 79.8612), "Gampaha": (7.0873, 79.9998), "Kalutara": (
 
 def _path(target: str, rng: random.Random) -> list[str]:
     """The stages a demo job went through to reach `target` (with the branches it took)."""
-    from app.services import installations
-
     main = [installations.LEAD_LOGGED, installations.INTRO_CALL_DONE, installations.DOCUMENTS_COMPLETE, installations.SURVEY_SCHEDULED, installations.SURVEY_ASSIGNED, installations.SURVEY_DONE]
     if target in main:
         return main[: main.index(target) + 1]
@@ -107,15 +114,6 @@ def _path(target: str, rng: random.Random) -> list[str]:
 def seed_jobs(session: Session, refs: dict) -> None:
     """A few hundred jobs over every stage, written in bulk; existing demo leads are left alone."""
 
-    from app.models.base import utcnow
-    from app.models.customers import Customer
-    from app.models.installations import (
-        InstallationJob, InstallationReport, JobCall, JobEvent, JobFile, JobMessage, JobVisit, Lead, Payout, PayoutItem,
-        SurveyReport, TeamBooking, VendorPayment, VendorPurchase,
-    )
-    from app.models.people import FieldTeam
-    from app.services import installations
-    from app.services.installations_uploads import upload_dir
 
     existing = set(session.scalars(select(Lead.oem_ref).where(Lead.oem_ref.like("DEMO-%"))))
     if len(existing) >= DEMO_JOBS:

@@ -50,6 +50,7 @@ from app.models.base import utcnow
 from app.ocpp.central_system import ChargerConnection, iso_now
 from app.services import chargers
 from app.services import chargers_ocpp as rules
+from app.extensions import db
 
 log = logging.getLogger("chargeops.ocpp")
 SUBPROTOCOL = "ocpp1.6"
@@ -102,8 +103,6 @@ class Gateway:
 
     # --- the database, off the loop ---------------------------------------------------------------
     def _in_session(self, rule, *args):
-        from app.extensions import db
-
         with self.app.app_context():
             try:
                 result = rule(db.session, *args)

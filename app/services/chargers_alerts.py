@@ -1,22 +1,29 @@
-"""Charger alerts (faulted, offline, fault cleared): the alert group when configured, in-app
-notifications otherwise, one per charger and kind per de-duplication window.
+"""Charger alerts (faulted, offline, fault cleared): the one path every charger alert takes.
+
+With the charger alert group configured (MESSAGING_CHARGER_ALERT_GROUP, active), a Faulted/Offline
+charger alerts that group (WhatsApp + in-app, in the alert history) and a cleared fault resolves the
+charger's open alerts; otherwise every CHARGER_ALERT_ROLES person gets an in-app notification.
+Either way at most one per charger and kind per MESSAGING_ALERT_DEDUPE_MINUTES (a flapping charger
+does not flood people).
 
 Services flush; the caller commits.
 """
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import Optional
 
 from flask import current_app
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app.models.base import utcnow
-from app.models.chargers import (
-    Charger,
-)
-from app.services.chargers import _cfg
-
+from app.models.chargers import Charger
+from app.models.messaging import Alert, Notification, NotificationGroup
+from app.services import InvalidInput
+from app.services.messaging_alerts import alert_group, resolve_alert
+from app.services.notifications import notify_user
+from app.services.people import active_users_with_roles
 
 ALERT_TEXT = {
     "charger_faulted": "Charger {cid} is faulted",
@@ -25,30 +32,27 @@ ALERT_TEXT = {
 }
 
 
-def alert_charger_event(session: Session, charger_id: int, kind: str, detail: str = "") -> int:
-    """Tell the people who watch the network. With the charger alert group configured (Messaging), a
-    Faulted/Offline charger alerts that group (WhatsApp + in-app, in the alert history) and a cleared
-    fault resolves the charger's open alerts; otherwise every CPO/Manager gets an in-app notification.
-    At most one per charger and kind per de-duplication window either way."""
-    from app.models.messaging import Notification
-    from app.services.notifications import notify_user
-    from app.services.people import active_users_with_roles
+def dedupe_window() -> timedelta:
+    """One window for every charger alert, group or in-app."""
+    return timedelta(minutes=current_app.config["MESSAGING_ALERT_DEDUPE_MINUTES"])
 
+
+def alert_charger_event(session: Session, charger_id: int, kind: str, detail: str = "") -> int:
+    """Tell the people who watch the network (see the module docstring); returns how many were told."""
     charger = session.get(Charger, charger_id)
     if charger is None or kind not in ALERT_TEXT:
         return 0
     if _charger_alert_group_active(session):
         return _alert_charger_group(session, charger, kind, detail)
-    since = utcnow() - timedelta(seconds=_cfg("CHARGER_ALERT_DEDUP_SECONDS"))
     recent = session.scalar(
         select(func.count()).select_from(Notification).where(
             Notification.kind == kind, Notification.ref_type == "charger",
-            Notification.ref_id == charger_id, Notification.created_at >= since,
+            Notification.ref_id == charger_id, Notification.created_at >= utcnow() - dedupe_window(),
         )
     )
     if recent:
-        return 0  # a flapping charger does not flood people
-    users = active_users_with_roles(session, _cfg("CHARGER_ALERT_ROLES"))
+        return 0
+    users = active_users_with_roles(session, current_app.config["CHARGER_ALERT_ROLES"])
     title = ALERT_TEXT[kind].format(cid=charger.cid)
     for user in users:
         notify_user(
@@ -58,17 +62,27 @@ def alert_charger_event(session: Session, charger_id: int, kind: str, detail: st
     return len(users)
 
 
-def _charger_alert_group_active(session: Session) -> bool:
-    from app.models.messaging import NotificationGroup
+def alert_charger_status(session: Session, cid: str, status: str, *, error_code: Optional[str] = None,
+                         info: Optional[str] = None, now: Optional[datetime] = None) -> Optional[Alert]:
+    """A charger went Faulted or Offline: alert MESSAGING_CHARGER_ALERT_GROUP, once per charger and
+    status per de-duplication window (None for a repeat, counted on the first alert)."""
+    status = (status or "").strip().capitalize()
+    if status not in ("Faulted", "Offline"):
+        raise InvalidInput("status must be Faulted or Offline")
+    details = ", ".join(part for part in (f"error {error_code}" if error_code and error_code != "NoError" else None, info) if part)
+    return alert_group(
+        session, current_app.config["MESSAGING_CHARGER_ALERT_GROUP"], kind=f"charger_{status.lower()}",
+        title=f"Charger {cid} is {status}", body=details or None, ref_type="charger", ref_id=cid,
+        dedupe_key=f"charger:{cid}:{status}", now=now,
+    )
 
+
+def _charger_alert_group_active(session: Session) -> bool:
     code = current_app.config["MESSAGING_CHARGER_ALERT_GROUP"]
     return bool(session.scalar(select(NotificationGroup.active).where(NotificationGroup.code == code)))
 
 
 def _alert_charger_group(session: Session, charger: Charger, kind: str, detail: str) -> int:
-    from app.models.messaging import Alert
-    from app.services.messaging_alerts import alert_charger_status, resolve_alert
-
     if kind == "fault_cleared":
         open_alerts = session.scalars(
             select(Alert.id).where(Alert.ref_type == "charger", Alert.ref_id == charger.cid,
@@ -80,4 +94,3 @@ def _alert_charger_group(session: Session, charger: Charger, kind: str, detail: 
     status = "Faulted" if kind == "charger_faulted" else "Offline"
     alert = alert_charger_status(session, charger.cid, status, info=detail or None)
     return len(alert.recipients) if alert is not None else 0
-

@@ -19,14 +19,17 @@ from app.models.chargers import (
     ChargerCommand,
     ChargerMessage,
 )
-from app.services import Conflict, InvalidInput, NotFound
+from app.services import Conflict, InvalidInput, NotFound, iso_utc
 from app.services.outbox import enqueue_after_commit
 from app.services.people import require_capability
-from app.services.chargers import _cfg, _iso, get_charger
+from app.services.chargers import _cfg, get_charger
+from app.services.activity import record_activity
+from app.extensions import db
+from app.integrations.mqtt import shared_publisher
 
 
 IN_FLIGHT = ("Pending", "Sent")
-FINAL_STATUSES_OPEN = ("Queued",) + IN_FLIGHT
+OPEN_COMMAND_STATUSES = ("Queued",) + IN_FLIGHT
 
 
 def sweep_command_timeouts(session: Session, now: Optional[datetime] = None) -> list[str]:
@@ -111,14 +114,12 @@ def command_topic(prefix: str, cid: str, command_id: str) -> str:
 
 
 def command_message(command: ChargerCommand) -> dict:
-    return {"ts": _iso(command.sent_at or utcnow()), "action": command.action, "payload": json.loads(command.payload)}
+    return {"ts": iso_utc(command.sent_at or utcnow()), "action": command.action, "payload": json.loads(command.payload)}
 
 
 def create_command(session: Session, cid: str, action: Any, payload: Any, user_id: Optional[int]) -> ChargerCommand:
     """Store the command; it goes out now (Pending) or waits its turn (Queued). Caller commits, then publishes.
     A charger that is Offline is refused at once (Conflict): the command would never reach it."""
-    from app.services.activity import record_activity
-
     payload = validate_command(action, payload)
     charger = get_charger(session, cid)
     if charger.offline_after is None or charger.offline_after < utcnow():  # the Offline bucket's own rule
@@ -127,7 +128,7 @@ def create_command(session: Session, cid: str, action: Any, payload: Any, user_i
     session.execute(update(Charger).where(Charger.id == charger.id).values(commands_sent=Charger.commands_sent + 1))
     busy = session.scalar(
         select(func.count()).select_from(ChargerCommand).where(
-            ChargerCommand.charger_id == charger.id, ChargerCommand.status.in_(FINAL_STATUSES_OPEN)
+            ChargerCommand.charger_id == charger.id, ChargerCommand.status.in_(OPEN_COMMAND_STATUSES)
         )
     )
     command = ChargerCommand(
@@ -162,9 +163,6 @@ def publish_command(command_id: str) -> bool:
     to what is left, so neither we nor the broker deliver it late. When the broker is away it stays
     Pending ("not delivered") and is tried again through the outbox until the deadline; then the
     time-out marks it Timeout, never sent. Returns whether it was published. Commits."""
-    from app.extensions import db
-    from app.integrations.mqtt import shared_publisher
-
     session = db.session
     command = session.scalar(select(ChargerCommand).where(ChargerCommand.command_id == command_id))
     if command is None or command.status != "Pending":
@@ -176,7 +174,7 @@ def publish_command(command_id: str) -> bool:
     if left <= 0.2:  # its deadline has come: never goes out
         session.rollback()
         return False
-    body = json.dumps({"ts": _iso(now), "action": command.action, "payload": json.loads(command.payload)})
+    body = json.dumps({"ts": iso_utc(now), "action": command.action, "payload": json.loads(command.payload)})
     topic = command_topic(_cfg("MQTT_TOPIC_PREFIX"), command.charger.cid, command.command_id)
     charger_id, action, payload = command.charger_id, command.action, command.payload
     session.rollback()  # no transaction held while waiting for the broker
@@ -210,8 +208,20 @@ def send_command(session: Session, cid: str, action: Any, payload: Any, user_id:
     return command
 
 
-def next_queued(session: Session, charger_id: int) -> Optional[ChargerCommand]:
-    """Promote the oldest Queued command to Pending if nothing is in flight (caller commits and publishes)."""
+def time_out_command(session: Session, command_id: str, now: Optional[datetime] = None) -> bool:
+    """Mark it Timeout if still unanswered; the next queued command then gets its turn (caller commits)."""
+    command = session.scalar(select(ChargerCommand).where(ChargerCommand.command_id == command_id))
+    if command is None or command.status not in IN_FLIGHT:
+        return False
+    command.status = "Timeout"
+    command.timed_out_at = now or utcnow()
+    return True
+
+
+def release_next_command(session: Session, charger_id: int) -> Optional[str]:
+    """After a command finished (answered or timed out): when nothing else is in flight, the charger's
+    oldest Queued command gets its turn and its publish is queued for after the commit. The one way a
+    queued command is released (ingest, time-out, sweep); returns its command_id. Caller commits."""
     busy = session.scalar(
         select(func.count()).select_from(ChargerCommand).where(
             ChargerCommand.charger_id == charger_id, ChargerCommand.status.in_(IN_FLIGHT)
@@ -223,25 +233,11 @@ def next_queued(session: Session, charger_id: int) -> Optional[ChargerCommand]:
         select(ChargerCommand).where(ChargerCommand.charger_id == charger_id, ChargerCommand.status == "Queued")
         .order_by(ChargerCommand.id).limit(1)
     )
-    if command is not None:
-        _its_turn(session, command)
-    return command
-
-
-def time_out_command(session: Session, command_id: str, now: Optional[datetime] = None) -> bool:
-    """Mark it Timeout if still unanswered; the next queued command then gets its turn (caller commits)."""
-    command = session.scalar(select(ChargerCommand).where(ChargerCommand.command_id == command_id))
-    if command is None or command.status not in IN_FLIGHT:
-        return False
-    command.status = "Timeout"
-    command.timed_out_at = now or utcnow()
-    return True
-
-
-def release_after(session: Session, charger_id: int) -> Optional[str]:
-    """After a command finished: promote and return the next one to publish (caller commits then publishes)."""
-    command = next_queued(session, charger_id)
-    return command.command_id if command else None
+    if command is None:
+        return None
+    _its_turn(session, command)
+    enqueue_after_commit(session, "chargers.publish_command", command.command_id)
+    return command.command_id
 
 
 def record_result(session: Session, command: ChargerCommand, status: str, payload: Any, at: datetime) -> None:
@@ -267,6 +263,6 @@ def command_json(c: ChargerCommand) -> dict:
         "delivered": c.sent_at is not None,  # handed to the broker; False for a Pending or Timeout never sent
         "result": json.loads(c.result) if c.result else None, "late": c.late,
         "created_by": c.created_by.username if c.created_by else None,
-        "created_at": _iso(c.created_at), "sent_at": _iso(c.sent_at), "answered_at": _iso(c.answered_at),
+        "created_at": iso_utc(c.created_at), "sent_at": iso_utc(c.sent_at), "answered_at": iso_utc(c.answered_at),
     }
 

@@ -8,12 +8,13 @@ from typing import Optional
 from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
+from app.services import iso_utc
 from app.models.base import utcnow
 from app.models.chargers import (
     Charger,
     ChargingSession,
 )
-from app.services.chargers import _iso
+from app.models.customers import CustomerTag
 
 
 def session_json(s: ChargingSession, now: Optional[datetime] = None) -> dict:
@@ -22,7 +23,7 @@ def session_json(s: ChargingSession, now: Optional[datetime] = None) -> dict:
         "id": s.id, "cid": s.charger.cid if s.charger else None, "transaction_id": s.transaction_id,
         "connector_id": s.connector_id, "id_tag": s.id_tag, "status": s.status,
         "energy_kwh": round(s.energy_kwh or 0.0, 3), "power_kw": s.power_kw,
-        "started_at": _iso(s.started_at), "stopped_at": _iso(s.stopped_at),
+        "started_at": iso_utc(s.started_at), "stopped_at": iso_utc(s.stopped_at),
         "duration_s": int((end - s.started_at).total_seconds()) if s.started_at else None,
     }
 
@@ -38,8 +39,6 @@ def active_sessions(session: Session) -> list[dict]:
 
 def sessions_of_customer(session: Session, customer_id: int, limit: int = 20) -> list[tuple[ChargingSession, str]]:
     """The customer's charging sessions (matched by their RFID/id tags), newest first, with the charger's cid."""
-    from app.models.customers import CustomerTag
-
     return list(session.execute(
         select(ChargingSession, Charger.cid).join(Charger, ChargingSession.charger_id == Charger.id)
         .join(CustomerTag, CustomerTag.tag == ChargingSession.id_tag)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.services import iso_utc
 from app.models.chargers import (
     ChargerCommand,
     ChargerFault,
@@ -13,7 +14,7 @@ from app.models.chargers import (
     ChargingSession,
 )
 from app.services.chargers_ocpp import link_summary
-from app.services.chargers import _iso, bucket_of, get_charger
+from app.services.chargers import bucket_of, get_charger
 from app.services.chargers_commands import command_json
 from app.services.chargers_sessions import session_json
 
@@ -37,7 +38,7 @@ def charger_detail(session: Session, cid: str, messages: int = 30) -> dict:
         "name": charger.name,
         "type": charger.type,
         "bucket": bucket_of(session, charger.id),
-        "last_seen": _iso(charger.last_seen),
+        "last_seen": iso_utc(charger.last_seen),
         "site": charger.site,
         "address": charger.address,
         "power_kw": charger.power_kw,
@@ -56,7 +57,7 @@ def charger_detail(session: Session, cid: str, messages: int = 30) -> dict:
         "connectors": [
             {
                 "connector_id": c.connector_id, "status": c.status, "error_code": c.error_code,
-                "vendor_error_code": c.vendor_error_code, "updated_at": _iso(c.updated_at),
+                "vendor_error_code": c.vendor_error_code, "updated_at": iso_utc(c.updated_at),
             }
             for c in charger.connectors
         ],
@@ -65,8 +66,8 @@ def charger_detail(session: Session, cid: str, messages: int = 30) -> dict:
         "faults": [
             {
                 "connector_id": f.connector_id, "error_code": f.error_code, "vendor_error_code": f.vendor_error_code,
-                "nonstandard": f.nonstandard, "occurrences": f.occurrences, "first_seen": _iso(f.first_seen),
-                "last_seen": _iso(f.last_seen), "cleared_at": _iso(f.cleared_at),
+                "nonstandard": f.nonstandard, "occurrences": f.occurrences, "first_seen": iso_utc(f.first_seen),
+                "last_seen": iso_utc(f.last_seen), "cleared_at": iso_utc(f.cleared_at),
             }
             for f in faults
         ],
@@ -82,7 +83,7 @@ def recent_messages(session: Session, charger_id: int, after_id: int = 0, limit:
     return [
         {
             "id": m.id, "direction": m.direction, "action": m.action, "msg_id": m.msg_id,
-            "payload": m.payload, "flag": m.flag, "received_at": _iso(m.received_at),
+            "payload": m.payload, "flag": m.flag, "received_at": iso_utc(m.received_at),
         }
         for m in rows
     ]

@@ -12,18 +12,18 @@ stops timed ones and catches starts that timed out.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Iterable, Optional
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.models.base import utcnow
 from app.models.chargers import Charger, ChargerCommand, ChargingSession, Connector
 from app.models.customers import CustomerTag
 from app.models.field import FORCE_CHARGE_MODES, ForceCharge
-from app.services import Conflict, InvalidInput, NotFound
+from app.services import Conflict, InvalidInput, get_or_404, iso_utc
 from app.services import chargers_commands
 from app.services import chargers
 from app.services.customers import ensure_wallet, get_customer
@@ -131,17 +131,7 @@ def start_force_charge(session: Session, cid: str, data: dict, user_id: Optional
 
 
 def get_force_charge(session: Session, fc_id: Any, lock: bool = False) -> ForceCharge:
-    try:
-        fc_id = int(fc_id)
-    except (TypeError, ValueError):
-        raise InvalidInput("force charge id must be a number") from None
-    if lock:
-        session.execute(update(ForceCharge).where(ForceCharge.id == fc_id).values(status=ForceCharge.status)
-                        .execution_options(synchronize_session=False))
-    fc = session.get(ForceCharge, fc_id, populate_existing=lock)
-    if fc is None:
-        raise NotFound(f"force charge {fc_id} not found")
-    return fc
+    return get_or_404(session, ForceCharge, fc_id, "force charge", lock=lock)
 
 
 def force_charge_events(session: Session, charger_ids: Iterable[int]) -> list[tuple[str, int, str]]:
@@ -218,7 +208,7 @@ def advance(session: Session, fc: ForceCharge, now: datetime) -> Optional[str]:
                 fc.stop_at = fc.started_at + timedelta(minutes=fc.minutes)
             record_activity(session, None, "force_charge", f"Force charge #{fc.id} charging (tx {s.transaction_id})",
                             "force_charge", fc.id)
-        elif status in START_REFUSED or (status not in chargers_commands.FINAL_STATUSES_OPEN and status != "Accepted"):
+        elif status in START_REFUSED or (status not in chargers_commands.OPEN_COMMAND_STATUSES and status != "Accepted"):
             _fail(session, fc, f"the charger answered {status} to RemoteStartTransaction")
             return None
         elif now - fc.created_at > timedelta(seconds=_cfg("FORCE_CHARGE_START_TIMEOUT")):
@@ -278,9 +268,9 @@ def force_charge_json(fc: ForceCharge) -> dict:
         "amount_charged": f"{fc.amount_charged:.2f}" if fc.amount_charged is not None else None,
         "held": f"{fc.hold.amount:.2f}" if fc.hold else None, "hold_status": fc.hold.status if fc.hold else None,
         "command_id": fc.command_id, "stop_command_id": fc.stop_command_id, "session_id": fc.session_id,
-        "failure": fc.failure, "created_at": fc.created_at.isoformat(),
-        "started_at": fc.started_at.isoformat() if fc.started_at else None,
-        "stopped_at": fc.stopped_at.isoformat() if fc.stopped_at else None,
+        "failure": fc.failure, "created_at": iso_utc(fc.created_at),
+        "started_at": iso_utc(fc.started_at),
+        "stopped_at": iso_utc(fc.stopped_at),
     }
 
 

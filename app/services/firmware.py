@@ -34,6 +34,7 @@ from app.models.fleet import CampaignCharger, Firmware, FirmwareCampaign, Firmwa
 from app.services import Conflict, Forbidden, InvalidInput, NotFound
 from app.services import chargers_commands
 from app.services.people import require_capability
+from app.services.activity import record_activity
 
 DOWNLOAD_SALT = "firmware-download"
 RUNNING, PAUSED, COMPLETED, CANCELLED = "Running", "Paused", "Completed", "Cancelled"
@@ -78,7 +79,6 @@ def add_firmware(session: Session, vendor: str, model: str, version: str, notes:
     session.add(firmware)
     session.flush()
     (firmware_dir() / stored).write_bytes(data)
-    from app.services.activity import record_activity
 
     record_activity(session, user_id, "firmware", f"Added firmware {firmware} ({firmware.sha256[:12]})",
                     ref_type="firmware", ref_id=firmware.id)
@@ -425,8 +425,6 @@ def _tally(targets: list[CampaignCharger]) -> dict[str, int]:
 
 
 def _audit(session: Session, campaign: FirmwareCampaign, user_id: Optional[int], text: str) -> None:
-    from app.services.activity import record_activity
-
     record_activity(session, user_id, "firmware_campaign", f"Campaign {campaign.id}: {text}",
                     ref_type="firmware_campaign", ref_id=campaign.id)
 

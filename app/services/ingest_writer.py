@@ -3,8 +3,8 @@
 The writer applies a batch with one SELECT per table and one write per table (`ingest_sql`),
 the OCPP rules in between (`ocpp_rules`), and commits once; a poison message is isolated and the
 rest still lands. Events that need side effects (faulted, fault cleared, firmware, force charges)
-are queued in the batch's own transaction; queued commands released by a result are published
-after the commit.
+are queued in the batch's own transaction (the outbox), and so is the publish of a queued
+command a result released.
 
 Decisions where the contract is silent:
 - An identity nobody registered is auto-registered (`unregistered` = True, type L2, name = cid)
@@ -38,7 +38,7 @@ from app.models.chargers import (
 )
 from app.services import firmware
 from app.services.chargers import offline_threshold, valid_cid
-from app.services.chargers_commands import IN_FLIGHT, publish_command, record_result, release_after
+from app.services.chargers_commands import IN_FLIGHT, record_result, release_next_command
 from app.services.field_force_charge import force_charge_events
 from app.services.ingest_sql import HotSql, _chunks, upsert
 from app.services.ocpp_rules import (
@@ -63,7 +63,6 @@ class Incoming:
 @dataclass
 class Outcome:
     events: list[tuple[str, int, str]] = field(default_factory=list)  # (task name, charger id, detail)
-    publish: list[str] = field(default_factory=list)  # command ids to publish after the commit
     applied: int = 0
     duplicates: int = 0
     malformed: int = 0
@@ -257,9 +256,7 @@ def record_charger_messages(session: Session, items: list[Incoming], prefix: str
     for charger_id in faulted_before.keys() - faulted_after.keys():
         outcome.events.append(("chargers.fault_cleared", charger_id, ""))
     for charger_id in released:
-        next_id = release_after(session, charger_id)
-        if next_id:
-            outcome.publish.append(next_id)
+        release_next_command(session, charger_id)
     # force charges follow their charger's session traffic and command results (field_force_charge)
     watched = {r.charger.id for r in records if r.kind == "result" or (r.kind == "ocpp" and r.name in TRANSACTION_ACTIONS)}
     if watched:
@@ -400,7 +397,8 @@ def _apply_telemetry(r: Record) -> None:
 
 
 class BatchWriter:
-    """Applies batches: one transaction each, a poison message isolated, side effects after the commit."""
+    """Applies batches: one transaction each (the writer commits), a poison message isolated, side effects
+    queued in the batch's transaction."""
 
     def __init__(self, app, prefix: str, dispatch_events: bool = True):
         self.app, self.prefix, self.dispatch_events = app, prefix, dispatch_events
@@ -410,21 +408,18 @@ class BatchWriter:
         """Returns what happened, as counters for Ingestor.stats."""
         counts: dict[str, float] = {}
         try:
-            outcomes = [self._apply(session, batch, counts)]
+            self._apply(session, batch, counts)
         except Exception:
             session.rollback()
             self.directory.clear()  # a charger deleted meanwhile must not fail the retries too
             log.exception("ingest: batch of %d failed; retrying one by one", len(batch))
-            outcomes = []
             for item in batch:  # isolate the poison message; the rest still lands
                 try:
-                    outcomes.append(self._apply(session, [item], counts))
+                    self._apply(session, [item], counts)
                 except Exception:
                     session.rollback()
                     counts["errors"] = counts.get("errors", 0) + 1
                     log.exception("ingest: dropped a message on %s", item.topic)
-        for outcome in outcomes:
-            self._after_commit(outcome)
         return counts
 
     def _apply(self, session: Session, batch: list[Incoming], counts: dict[str, float]) -> Outcome:
@@ -440,10 +435,3 @@ class BatchWriter:
         for key in ("applied", "duplicates", "malformed", "flagged"):
             counts[key] = counts.get(key, 0) + getattr(outcome, key)
         return outcome
-
-    def _after_commit(self, outcome: Outcome) -> None:
-        for command_id in outcome.publish:
-            try:
-                publish_command(command_id)
-            except Exception:
-                log.exception("ingest: could not publish queued command %s", command_id)

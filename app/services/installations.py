@@ -21,6 +21,8 @@ from app.models.installations import (
 )
 from app.security import ADMIN, CENTRAL_OPS, DISPATCHER, FIELD_TEAM, FINANCE, MANAGER, PROCUREMENT
 from app.services import Conflict, Forbidden, InvalidInput
+from app.models.installations import BomLine
+from app.models.installations import JobVisit
 
 
 log = logging.getLogger(__name__)
@@ -96,8 +98,6 @@ def _has_call(purpose: str, outcomes=("reached", "confirmed")):
 
 def _open_visit(kind: str, status: str):
     def check(session, job):
-        from app.models.installations import JobVisit
-
         found = session.scalar(
             select(JobVisit.id).where(JobVisit.job_id == job.id, JobVisit.kind == kind, JobVisit.status == status)
         )
@@ -120,8 +120,6 @@ def _required_work_given(session, job):
 
 
 def _bom_present(session, job):
-    from app.models.installations import BomLine
-
     found = session.scalar(select(BomLine.id).where(BomLine.job_id == job.id))
     return None if found else "the job has no bill of materials"
 

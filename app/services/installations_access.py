@@ -18,6 +18,8 @@ from app.services.installations import (
     ACTIVE_STAGES, CANCELLED, INSTALLED, ON_HOLD, OPS, PAYABLE, Rule, STAGES, TRANSITIONS, _was_held_from,
     role_names,
 )
+from app.models.people import field_team_member
+from app.models.installations import JobVisit
 
 
 for _stage in ACTIVE_STAGES:
@@ -50,8 +52,6 @@ def visible_oem_id(session: Session, user: Optional[User]) -> Optional[int]:
 
 
 def teams_of_user(session: Session, user: Optional[User]) -> list[int]:
-    from app.models.people import field_team_member
-
     if user is None:
         return []
     return list(session.scalars(select(field_team_member.c.field_team_id).where(field_team_member.c.user_id == user.id)))
@@ -67,8 +67,6 @@ def job_visible_to(session: Session, job: InstallationJob, user: Optional[User])
     if oem_id is not None:
         return job.oem_id == oem_id
     if is_field_user(user):
-        from app.models.installations import JobVisit
-
         teams = teams_of_user(session, user)
         return bool(teams) and session.scalar(
             select(JobVisit.id).where(JobVisit.job_id == job.id, JobVisit.team_id.in_(teams))

@@ -16,7 +16,7 @@ from app.models.base import utcnow
 from app.models.installations import (
     InstallationJob, JobEvent, Lead, Oem,
 )
-from app.services import Forbidden, InvalidInput
+from app.services import Forbidden, InvalidInput, iso_utc
 from app.services import customers
 from app.services.phones import to_e164
 from app.services.installations import (
@@ -110,7 +110,7 @@ def lead_as_dict(lead: Lead) -> dict:
         "id": lead.id, "oem_ref": lead.oem_ref, "oem": lead.oem.name, "oem_id": lead.oem_id, "source": lead.source,
         "customer_name": lead.customer_name, "phone": lead.phone, "email": lead.email, "address": lead.address,
         "district": lead.district, "vehicle_model": lead.vehicle_model, "charger_type": lead.charger_type,
-        "notes": lead.notes, "created_at": lead.created_at.isoformat(),
+        "notes": lead.notes, "created_at": iso_utc(lead.created_at),
         "job_id": job.id if job else None, "stage": job.stage if job else None,
     }
 

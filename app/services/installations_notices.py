@@ -23,6 +23,8 @@ from app.services.installations import (
     ACTIVE_STAGES, CANCELLED, INSTALLED, ON_HOLD, OPS, PAYABLE, Rule, STAGES, STAGE_SLA_HOURS, TRANSITIONS,
     _was_held_from, is_overdue,
 )
+from app.services import ServiceError
+from app.services.messaging_outbound import notify_customer_whatsapp
 
 
 log = logging.getLogger(__name__)
@@ -69,9 +71,6 @@ def _deliver_on_whatsapp(session: Session, job: InstallationJob, message: JobMes
     """Hand the notice to Messaging (free text inside the 24-hour window, else the approved
     "installation_update" template). The job's workflow never waits on WhatsApp: a refusal
     (no approved template, no valid number) leaves the notice recorded as unsent."""
-    from app.services import ServiceError
-    from app.services.messaging_outbound import notify_customer_whatsapp
-
     try:
         notify_customer_whatsapp(
             session, job.customer_id, idempotency_key=f"job-message-{message.id}", body=message.body,

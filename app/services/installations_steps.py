@@ -31,6 +31,9 @@ from app.services.installations_notices import notify_customer, notify_role
 from app.services.installations_uploads import (
     CUSTOMER_KINDS, check_file, job_for_token, send_upload_link, store_file,
 )
+from decimal import Decimal, InvalidOperation
+from app.services.installations_scheduling import current_visit
+from app.services.installations_scheduling import release_open_bookings
 
 
 for _stage in ACTIVE_STAGES:
@@ -71,8 +74,6 @@ def log_call(session: Session, job: InstallationJob, purpose: str, outcome: str,
 
 # --- customer details (also through the upload link) ------------------------------------------
 def record_location(session: Session, job: InstallationJob, address: str, lat, lng, actor=None, customer=False) -> None:
-    from decimal import Decimal, InvalidOperation
-
     address = (address or "").strip()
     if not address:
         raise InvalidInput("address: required")
@@ -112,8 +113,6 @@ SURVEY_CHECKLIST = (
 
 
 def submit_survey_report(session: Session, job: InstallationJob, checklist: dict, actor: User, notes: str = "") -> SurveyReport:
-    from app.services.installations_scheduling import current_visit
-
     if job.stage != SURVEY_ASSIGNED:
         raise Conflict(f"Job {job.code} is '{job.stage}': a survey report is submitted for an assigned survey")
     if not isinstance(checklist, dict) or not any(str(v).strip() for v in checklist.values()):
@@ -183,8 +182,6 @@ def installed_charger_details(job: InstallationJob) -> dict:
 def submit_installation_report(
     session: Session, job: InstallationJob, charger_serial: str, ocpp_identity: str, demo_given: bool, actor: User, notes: str = ""
 ) -> InstallationReport:
-    from app.services.installations_scheduling import current_visit
-
     if job.stage != INSTALLATION_ASSIGNED:
         raise Conflict(f"Job {job.code} is '{job.stage}': an installation report is submitted for an assigned installation")
     serial, identity = (charger_serial or "").strip(), (ocpp_identity or "").strip()
@@ -249,8 +246,6 @@ def resume(session, job, actor, comment: str = "") -> None:
 
 
 def cancel_job(session, job, actor, reason: str) -> None:
-    from app.services.installations_scheduling import release_open_bookings
-
     if not (reason or "").strip():
         raise InvalidInput("comment: say why the job is cancelled")
     move_job(session, job, CANCELLED, actor, reason)

@@ -53,16 +53,6 @@ class TransientSendError(Exception):
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def _get(session: Session, model, obj_id: Any, what: str):
-    try:
-        obj = session.get(model, int(obj_id))
-    except (TypeError, ValueError):
-        raise InvalidInput(f"{what} id must be a number") from None
-    if obj is None:
-        raise NotFound(f"{what} {obj_id} not found")
-    return obj
-
-
 def _text(value: Any, field: str, max_len: int, required: bool = False) -> Optional[str]:
     text = str(value).strip() if value is not None else ""
     if not text:

@@ -16,9 +16,9 @@ from app.models.customers import Customer
 from app.models.messaging import (
     FINAL_STATUSES, Conversation, Message,
 )
-from app.services import Conflict, NotFound
+from app.services import Conflict, NotFound, get_or_404, iso_utc
 from app.services.people import DepartmentScope, department_scope
-from app.services.messaging import _get
+from app.services.customers import create_customer, find_by_phone
 
 
 def conversations_in_scope(scope: DepartmentScope):
@@ -49,7 +49,7 @@ def scope_clause(session: Session, model, user) -> Any:
 
 def get_conversation(session: Session, conversation_id: Any, viewer: Optional[int] = None) -> Conversation:
     """The conversation; NotFound when it does not exist or is outside the viewer's department scope."""
-    conversation = _get(session, Conversation, conversation_id, "conversation")
+    conversation = get_or_404(session, Conversation, conversation_id, "conversation")
     if viewer is not None:
         scope = department_scope(session, viewer)
         if not scope.everything and session.scalar(
@@ -60,7 +60,7 @@ def get_conversation(session: Session, conversation_id: Any, viewer: Optional[in
 
 
 def get_message(session: Session, message_id: Any, viewer: Optional[int] = None) -> Message:
-    message = _get(session, Message, message_id, "message")
+    message = get_or_404(session, Message, message_id, "message")
     if viewer is not None and message.conversation_id is not None:
         try:
             get_conversation(session, message.conversation_id, viewer)
@@ -87,8 +87,6 @@ def conversation_for(session: Session, customer: Customer, phone: str) -> Conver
 def _customer_for_phone(session: Session, phone: str, profile_name: Optional[str]) -> Customer:
     """The customer with this number, or a new contact made by Contacts' create_customer (phone row,
     wallet) on first contact."""
-    from app.services.customers import create_customer, find_by_phone
-
     customer = find_by_phone(session, phone)
     if customer is not None:
         return customer
@@ -122,8 +120,8 @@ def message_json(message: Message) -> dict:
         "category": message.category, "urgency": message.urgency, "department": message.department,
         "priority": message.priority, "summary": message.summary, "request_id": message.request_id,
         "ticket_id": message.ticket_id, "attempts": message.attempts,
-        "created_at": message.created_at.isoformat() if message.created_at else None,
-        "delivered_at": message.delivered_at.isoformat() if message.delivered_at else None,
+        "created_at": iso_utc(message.created_at),
+        "delivered_at": iso_utc(message.delivered_at),
         "media": [{"id": m.id, "content_type": m.content_type, "status": m.status, "size": m.size, "error": m.error}
                   for m in message.media],
         "final": message.status in FINAL_STATUSES,

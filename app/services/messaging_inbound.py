@@ -19,6 +19,12 @@ from app.services import Conflict, NotFound
 from app.services.outbox import enqueue_after_commit
 from app.services.messaging import _phone, _text
 from app.services.messaging_conversations import _customer_for_phone, _touch, conversation_for, get_message
+from app.services.classification import classify
+from app.services.notifications import notify_user
+from app.services.support import ROUTING, department_by_name, least_loaded_member
+from app.services.support_requests import create_request
+from app.models.support import Ticket
+from app.services.support_tickets import open_ticket
 
 
 def receive_whatsapp(session: Session, params: dict) -> tuple[Message, bool]:
@@ -69,10 +75,6 @@ def receive_whatsapp(session: Session, params: dict) -> tuple[Message, bool]:
 
 def classify_message(session: Session, message_id: int, force: bool = False) -> Optional[Message]:
     """Classify an inbound message like a customer request and route its conversation (caller commits)."""
-    from app.services.classification import classify
-    from app.services.notifications import notify_user
-    from app.services.support import ROUTING, department_by_name, least_loaded_member
-
     message = session.get(Message, int(message_id))
     if message is None or message.direction != "inbound":
         return message
@@ -100,8 +102,6 @@ def classify_message(session: Session, message_id: int, force: bool = False) -> 
 
 def message_to_request(session: Session, message_id: int, by_user_id: Optional[int]):
     """Turn an inbound message into a Support desk customer request (idempotent per MessageSid)."""
-    from app.services.support_requests import create_request
-
     message = get_message(session, message_id, by_user_id)
     if message.direction != "inbound":
         raise Conflict("only a customer's message can become a request")
@@ -116,10 +116,6 @@ def message_to_request(session: Session, message_id: int, by_user_id: Optional[i
 def message_to_ticket(session: Session, message_id: int, by_user_id: Optional[int]):
     """Open a Support desk ticket for an inbound message (idempotent: its ticket is returned).
     Returns (ticket, created)."""
-    from app.models.support import Ticket
-    from app.services.support import department_by_name
-    from app.services.support_tickets import open_ticket
-
     message = session.scalar(select(Message).where(Message.id == int(message_id)).with_for_update())
     if message is None:
         raise NotFound(f"message {message_id} not found")

@@ -14,10 +14,12 @@ from app.models.base import utcnow
 from app.models.messaging import (
     Conversation, Message,
 )
-from app.services import Conflict, InvalidInput
+from app.services import Conflict, InvalidInput, get_or_404
 from app.services.people import user_may_work
-from app.services.messaging import _get
 from app.services.messaging_conversations import get_conversation, scope_clause
+from flask_appbuilder.security.sqla.models import User
+from app.services.notifications import notify_user
+from app.services.activity import record_activity
 
 
 def list_conversations(session: Session, *, box: str = "open", user_id: Optional[int] = None,
@@ -59,22 +61,17 @@ def recent_customer_messages(session: Session, customer_id: int, limit: int = 20
 
 
 def mark_conversation_read(session: Session, conversation_id: int) -> Conversation:
-    conversation = _get(session, Conversation, conversation_id, "conversation")
+    conversation = get_or_404(session, Conversation, conversation_id, "conversation")
     conversation.unread_count = 0
     return conversation
 
 
 def assign_conversation(session: Session, conversation_id: int, assignee_id: Any, by_user_id: Optional[int]) -> Conversation:
-    from flask_appbuilder.security.sqla.models import User
-
-    from app.services.notifications import notify_user
-    from app.services.activity import record_activity
-
     conversation = get_conversation(session, conversation_id, by_user_id)
     if assignee_id in (None, ""):
         conversation.assignee_id = None
         return conversation
-    user = _get(session, User, assignee_id, "user")
+    user = get_or_404(session, User, assignee_id, "user")
     if not user_may_work(session, user.id, "WhatsAppInbox"):
         raise InvalidInput(f"assignee_id: {user.username} cannot work the WhatsApp inbox")
     if conversation.assignee_id != user.id:

@@ -19,14 +19,21 @@ from app.models.customers import Customer
 from app.models.messaging import (
     STATUS_RANK, Message, MessageStatusEvent,
 )
-from app.services import Conflict, InvalidInput, NotFound
+from app.services import Conflict, InvalidInput, NotFound, get_or_404
 from app.services.outbox import enqueue_after_commit
 from app.services.phones import try_e164
 from app.services.messaging import (
-    DELIVERY_STATUSES, TransientSendError, _get, _idempotency_key, _phone, _template, _text,
+    DELIVERY_STATUSES, TransientSendError, _idempotency_key, _phone, _template, _text,
     find_by_idempotency_key, render_template_body, window_is_open,
 )
 from app.services.messaging_conversations import _touch, conversation_for, get_conversation
+from app.integrations import twilio_client
+import smtplib
+import requests
+from app.integrations.email import SmtpRefused, send_mail
+from app.integrations.twilio_client import TwilioRestException
+from app.services.customers import find_by_phone
+import json
 
 
 def _store_outbound(session: Session, message: Message, key: str) -> Message:
@@ -89,8 +96,6 @@ def send_whatsapp(
     if customer_id not in (None, "") and customer is None:
         raise NotFound(f"customer {customer_id} not found")
     if customer is None and recipient_user_id is None:
-        from app.services.customers import find_by_phone
-
         customer = find_by_phone(session, phone)
     conversation = conversation_for(session, customer, phone) if customer is not None else None
     message = Message(
@@ -154,7 +159,7 @@ def notify_customer_whatsapp(
     text `body` while their 24-hour window is open, otherwise the approved `template` with
     `variables`. Conflict when only free text is given and the window is closed, or when the
     customer has no valid phone. Caller commits."""
-    customer = _get(session, Customer, customer_id, "customer")
+    customer = get_or_404(session, Customer, customer_id, "customer")
     phone = try_e164(customer.phone) if customer.phone else None
     if phone is None:
         raise Conflict(f"customer {customer.id} has no WhatsApp number")
@@ -184,8 +189,6 @@ def reply(session: Session, conversation_id: int, *, by_user_id: Optional[int], 
 
 
 def _twilio_send(message: Message) -> tuple[str, str]:
-    from app.integrations import twilio_client
-
     config = current_app.config
     if not config.get("TWILIO_WHATSAPP_FROM"):
         raise RuntimeError("TWILIO_WHATSAPP_FROM (the WhatsApp sender number) is not set")
@@ -198,8 +201,6 @@ def _twilio_send(message: Message) -> tuple[str, str]:
         kwargs["status_callback"] = config["PUBLIC_BASE_URL"].rstrip("/") + "/webhooks/twilio/status"
     template = message.template
     if template is not None and template.content_sid:
-        import json
-
         names = template.variable_names()
         values = message.template_variables or {}
         kwargs["content_sid"] = template.content_sid
@@ -234,13 +235,6 @@ def deliver_message(session: Session, message_id: int, final_attempt: bool = Fal
     (network, 5xx, 429) puts it back to "retrying" and raises TransientSendError for the task to retry
     with backoff; a permanent refusal (4xx) or the last attempt marks it failed. Commits.
     """
-    import smtplib
-
-    import requests
-
-    from app.integrations.email import SmtpRefused, send_mail
-    from app.integrations.twilio_client import TwilioRestException
-
     claimed = session.execute(
         update(Message)
         .where(Message.id == int(message_id), Message.provider_sid.is_(None), Message.status.in_(("pending", "retrying")))

@@ -13,11 +13,18 @@ from flask import current_app, has_app_context
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from app.services import iso_utc
 from app.models.base import utcnow
 from app.models.messaging import MessageTemplate, Notification
 from app.models.people import TeamMember
 from app.services.messaging_outbound import send_whatsapp
 from app.services.phones import try_e164
+from app.models.messaging import NotificationGroup
+from app.services.people import active_users_with_roles
+from app.models.field import PushDelivery, PushSubscription
+from app.models.field import Broadcast
+from app.security import ROLES
+from app.services import InvalidInput
 
 log = logging.getLogger(__name__)
 
@@ -108,9 +115,6 @@ CHANNELS = ("inapp", "whatsapp", "push")
 
 def recipients_for(session: Session, *, group_code: Optional[str] = None, role: Optional[str] = None) -> list[int]:
     """The active people of a notification group, or everyone holding a role."""
-    from app.models.messaging import NotificationGroup
-    from app.services.people import active_users_with_roles
-
     if group_code:
         group = session.scalar(select(NotificationGroup).where(NotificationGroup.code == group_code))
         if group is None or not group.active:
@@ -123,8 +127,6 @@ def recipients_for(session: Session, *, group_code: Optional[str] = None, role: 
 
 def queue_push(session: Session, note: Notification) -> int:
     """A pending PushDelivery per active subscription of the person (the Web Push sender delivers them)."""
-    from app.models.field import PushDelivery, PushSubscription
-
     subscriptions = session.scalars(select(PushSubscription.id).where(
         PushSubscription.user_id == note.user_id, PushSubscription.active.is_(True))).all()
     for subscription_id in subscriptions:
@@ -149,8 +151,6 @@ def notify(
     per subscription). Caller commits."""
     unknown = set(channels) - set(CHANNELS)
     if unknown:
-        from app.services import InvalidInput
-
         raise InvalidInput(f"channels: one or more of {', '.join(CHANNELS)}")
     notes = []
     for user_id in dict.fromkeys(user_ids):  # once per person, in order
@@ -167,10 +167,6 @@ def notify(
 
 def broadcast(session: Session, *, title, body, group_code=None, role=None, channels=("inapp",), by_user_id=None):
     """A person's message to a notification group or to everyone with a role, on the chosen channels."""
-    from app.models.field import Broadcast
-    from app.security import ROLES
-    from app.services import InvalidInput
-
     title = (title or "").strip()
     body = (body or "").strip()
     if not title or not body:
@@ -214,14 +210,11 @@ def feed(session: Session, user_id: int, unread_only: bool = False, limit: int =
 
 def notification_json(n: Notification) -> dict:
     return {"id": n.id, "kind": n.kind, "title": n.title, "body": n.body, "link": n.link, "ref_type": n.ref_type,
-            "ref_id": n.ref_id, "created_at": n.created_at.isoformat(), "read": n.read_at is not None}
+            "ref_id": n.ref_id, "created_at": iso_utc(n.created_at), "read": n.read_at is not None}
 
 
 def register_push_subscription(session: Session, user_id: int, data) -> tuple[object, bool]:
     """Store (or move to this person) a Web Push subscription; the same endpoint twice is one row."""
-    from app.models.field import PushSubscription
-    from app.services import InvalidInput
-
     if not isinstance(data, dict):
         raise InvalidInput("send a JSON object with endpoint and keys")
     endpoint = data.get("endpoint")

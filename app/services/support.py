@@ -13,7 +13,7 @@ from typing import Any, Optional
 
 from flask import current_app
 from flask_appbuilder.security.sqla.models import Role, User
-from sqlalchemy import and_, false, func, or_, select, true, update
+from sqlalchemy import and_, false, func, or_, select, true
 from sqlalchemy.orm import Session
 
 from app.models.customers import Customer
@@ -21,12 +21,13 @@ from app.models.people import Department, TeamMember
 from app.models.support import (
     CALL_CATEGORIES, Call, CustomerRequest, Ticket,
 )
-from app.services import InvalidInput, NotFound
+from app.services import InvalidInput, NotFound, get_or_404
 from app.services import support_audit  # noqa: F401  (registers the audit trail hooks)
 from app.services.customers import balance_of, find_by_phone
 from app.services.people import (
     DepartmentScope, department_scope, member_for_user, roles_that_work,
 )
+from app.models.chargers import Charger
 
 
 log = logging.getLogger(__name__)
@@ -61,31 +62,21 @@ ESCALATION_URGENCY = {
 
 
 def _get(session: Session, model, obj_id, what: str, lock: bool = False, viewer: Optional[int] = None):
-    """Load by id (NotFound otherwise). lock=True first writes to the row, which serialises concurrent
-    changes on both databases: a row lock on PostgreSQL, the write lock taken up front on SQLite
-    (a read-then-write transaction there fails with "database is locked" instead of waiting).
-    viewer: the person acting; a record outside their department scope is NotFound to them."""
-    try:
-        obj_id = int(obj_id)
-    except (TypeError, ValueError):
-        raise InvalidInput(f"{what} id must be a number") from None
+    """get_or_404, and NotFound too for a record outside the viewer's department scope (the person acting)."""
     if viewer is not None and model in IN_SCOPE:
         scope = department_scope(session, viewer)
         if not scope.everything and session.scalar(
-            select(model.id).where(model.id == obj_id, IN_SCOPE[model](scope))
+            select(model.id).where(model.id == _whole(obj_id, what), IN_SCOPE[model](scope))
         ) is None:
             raise NotFound(f"{what} {obj_id} not found")
-    if lock:
-        touched = session.execute(
-            update(model).where(model.id == obj_id).values(status=model.status).execution_options(synchronize_session=False)
-        )
-        if touched.rowcount == 0:
-            raise NotFound(f"{what} {obj_id} not found")
-        return session.get(model, obj_id, populate_existing=True)
-    obj = session.get(model, obj_id)
-    if obj is None:
-        raise NotFound(f"{what} {obj_id} not found")
-    return obj
+    return get_or_404(session, model, obj_id, what, lock=lock)
+
+
+def _whole(obj_id, what: str) -> int:
+    try:
+        return int(obj_id)
+    except (TypeError, ValueError):
+        raise InvalidInput(f"{what} id must be a whole number, not {obj_id!r}") from None
 
 
 def _text(value: Any, field: str, required: bool = False, max_len: Optional[int] = None) -> Optional[str]:
@@ -134,8 +125,6 @@ def _department_id(session: Session, value: Any) -> Optional[int]:
 
 def _charger_id(session: Session, cid: Any, strict: bool = True) -> Optional[int]:
     """A ticket names a registry charger by its OCPP identity; an unknown one is refused (or ignored when not strict)."""
-    from app.models.chargers import Charger
-
     cid = _text(cid, "charger_ref", max_len=60)
     if cid is None:
         return None

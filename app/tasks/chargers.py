@@ -9,12 +9,12 @@ from celery import shared_task
 from app.extensions import db
 from app.services import chargers_alerts, chargers_commands, chargers_health
 from app.services.outbox import enqueue_after_commit
+from app.services.field_issues import record_charger_event
+from app.services.field_alerts import offline_alerts
 
 
 def _alert_and_track(charger_id: int, kind: str, detail: str) -> int:
     """Alert the people who watch the network, and put the event on the charger's issue (the issue tracker)."""
-    from app.services.field_issues import record_charger_event
-
     sent = chargers_alerts.alert_charger_event(db.session, charger_id, kind, detail)
     record_charger_event(db.session, charger_id, kind, detail)
     db.session.commit()
@@ -40,18 +40,14 @@ def fault_cleared(charger_id: int, detail: str = "") -> int:
 @shared_task(name="chargers.sweep", acks_late=True)
 def sweep() -> dict:
     """Beat, every ~15 s: the fleet's offline sweep (one UPDATE) and command time-outs backstop."""
-    from app.services.field_alerts import offline_alerts
-
     crossed = chargers_health.sweep_offline(db.session)
     singles = offline_alerts(db.session, crossed)  # many at once: one mass alert instead
     timed_out = chargers_commands.sweep_command_timeouts(db.session)
-    released = {chargers_commands.get_command(db.session, c).charger_id for c in timed_out}
-    to_publish = [cid for cid in (chargers_commands.release_after(db.session, charger_id) for charger_id in released) if cid]
+    for charger_id in {chargers_commands.get_command(db.session, c).charger_id for c in timed_out}:
+        chargers_commands.release_next_command(db.session, charger_id)
     for charger_id in singles:
         enqueue_after_commit(db.session, "chargers.charger_offline", charger_id, "no message within the offline threshold")
     db.session.commit()
-    for command_id in to_publish:
-        chargers_commands.publish_command(command_id)
     return {"offline": len(crossed), "timed_out": len(timed_out)}
 
 
@@ -62,10 +58,8 @@ def command_timeout(command_id: str) -> bool:
         db.session.rollback()
         return False
     command = chargers_commands.get_command(db.session, command_id)
-    next_id = chargers_commands.release_after(db.session, command.charger_id)
+    chargers_commands.release_next_command(db.session, command.charger_id)
     db.session.commit()
-    if next_id:
-        chargers_commands.publish_command(next_id)
     return True
 
 

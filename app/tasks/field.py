@@ -8,6 +8,8 @@ from celery import shared_task
 from app.extensions import db
 from app.services import chargers_commands
 from app.services import field_force_charge, field_issues, field_maintenance
+from sqlalchemy import func, select
+from app.models.field import PushDelivery
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +63,6 @@ def remind_overdue_maintenance() -> int:
 def send_push() -> int:
     """Web Push delivery arrives with the field app (pywebpush + VAPID keys); until then the queued
     PushDelivery rows stay 'pending' and this task only reports how many are waiting."""
-    from sqlalchemy import func, select
-
-    from app.models.field import PushDelivery
-
     pending = db.session.scalar(select(func.count()).select_from(PushDelivery).where(PushDelivery.status == "pending"))
     if pending:
         log.info("%d web push deliveries pending (no Web Push sender configured yet)", pending)

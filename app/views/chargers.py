@@ -11,6 +11,11 @@ from app.services import chargers_registry, chargers_sessions
 from app.services import chargers
 from app.views.base import ReadOnlyModelView, ResourceModelView
 from app.views.customers import register_customer_panel
+from flask import g
+from app.security import role_allows
+from app.services.people import has_capability
+from markupsafe import Markup
+from app.views.fleet import charger_page_panels
 
 CATEGORY = "Chargers"
 
@@ -80,11 +85,6 @@ class ChargerFaultView(ReadOnlyModelView):
 def _may_command() -> bool:
     """The command buttons show for those who may send: the role's write on ChargerCommand and the
     department's charger_commands capability (the API refuses the same people)."""
-    from flask import g
-
-    from app.security import role_allows
-    from app.services.people import has_capability
-
     allowed = any(role_allows(role.name, "ChargerCommand", "can_write") for role in g.user.roles)
     return allowed and has_capability(db.session, g.user, "charger_commands")
 
@@ -108,7 +108,6 @@ class NetworkView(BaseView):
         charger = db.session.query(Charger).filter_by(cid=cid).first()
         if charger is None:
             return self.render_template("chargers/missing.html", cid=cid), 404
-        from app.views.fleet import charger_page_panels
 
         panels = charger_page_panels(db.session, charger)
         panels["can"]["command"] = _may_command()
@@ -155,8 +154,6 @@ def register(appbuilder) -> None:
 @register_customer_panel
 def sessions_panel(session, customer):
     """The customer page's charging sessions (Contacts' panel registry)."""
-    from markupsafe import Markup
-
     rows = chargers_sessions.sessions_of_customer(session, customer.id)
     return {
         "title": "Charging sessions", "order": 30, "empty": "No charging sessions yet.",

@@ -32,6 +32,11 @@ from app.services import installations_scheduling as scheduling
 from app.services import installations_uploads as uploads
 from app.services.installations_actions import ACTIONS, offered_actions, perform_action
 from app.views.base import ReadOnlyModelView, ResourceModelView
+from reporting.installations_closure import closure_pack_pdf
+from reporting.installations_closure import closure_media_zip
+from app.services.outbox import enqueue_after_commit
+from reporting.installations import period_bounds
+from reporting.installations import report_path
 
 CATEGORY = "Installations"
 BOARD_COLUMN_LIMIT = 40
@@ -182,8 +187,6 @@ class InstallationJobView(BaseView):
     @expose("/<int:job_id>/closure-pack.pdf")
     @has_access
     def closure_pdf(self, job_id):
-        from reporting.installations_closure import closure_pack_pdf
-
         job = self._job(job_id)
         return send_file(io.BytesIO(closure_pack_pdf(db.session, job)), mimetype="application/pdf",
                          download_name=f"{job.code}-closure-pack.pdf")
@@ -191,8 +194,6 @@ class InstallationJobView(BaseView):
     @expose("/<int:job_id>/closure-media.zip")
     @has_access
     def closure_zip(self, job_id):
-        from reporting.installations_closure import closure_media_zip
-
         job = self._job(job_id)
         return send_file(io.BytesIO(closure_media_zip(db.session, job)), mimetype="application/zip",
                          download_name=f"{job.code}-media.zip")
@@ -333,9 +334,6 @@ class OemPortalView(BaseView):
     @has_access
     def send_reports(self):
         """OEM Reporting builds and e-mails every OEM's report for a period now (on the Celery worker)."""
-        from app.services.outbox import enqueue_after_commit
-        from reporting.installations import period_bounds
-
         if installations_access.is_oem_user(g.user):
             abort(403)
         period = request.form.get("period") if request.form.get("period") in ("weekly", "monthly") else "weekly"
@@ -356,8 +354,6 @@ class OemPortalView(BaseView):
     @expose("/report/<int:report_id>")
     @has_access
     def report(self, report_id):
-        from reporting.installations import report_path
-
         record = db.session.get(OemReport, report_id)
         oem_id = installations_access.visible_oem_id(db.session, g.user)
         if record is None or (oem_id is not None and record.oem_id != oem_id):

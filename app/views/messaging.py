@@ -22,6 +22,10 @@ from app.services import messaging_conversations
 from app.services.messaging_alerts import resolve_alert
 from app.views.base import InDepartmentScope, ReadOnlyModelView, ResourceModelView
 from app.views.customers import register_customer_panel
+from app.integrations.twilio_client import signature_is_valid
+from flask_appbuilder.security.sqla.models import User
+from app.models.people import TeamMember
+from app.services.messaging_media import media_path
 
 # --- Twilio webhooks (signed by Twilio, so no session and no CSRF token) -----------------------
 
@@ -31,8 +35,6 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 def _verified_params():
     """The POSTed form if X-Twilio-Signature matches PUBLIC_BASE_URL + path + params; else None."""
-    from app.integrations.twilio_client import signature_is_valid
-
     params = request.form.to_dict()
     path = request.path + (f"?{request.query_string.decode()}" if request.query_string else "")
     if not signature_is_valid(path, params, request.headers.get("X-Twilio-Signature")):
@@ -129,10 +131,6 @@ class AlertView(ReadOnlyModelView):
 
 
 def _members():
-    from flask_appbuilder.security.sqla.models import User
-
-    from app.models.people import TeamMember
-
     return db.session.execute(
         select(User.id, User.first_name, User.last_name).join(TeamMember, TeamMember.user_id == User.id)
         .where(TeamMember.active.is_(True), User.active.is_(True)).order_by(User.first_name)
@@ -211,8 +209,6 @@ class InboxView(BaseView):
     @expose("/media/<int:pk>")
     @has_access
     def media(self, pk: int):
-        from app.services.messaging_media import media_path
-
         item = db.session.get(MessageMedia, pk) or abort(404)
         try:
             messaging_conversations.get_message(db.session, item.message_id, g.user.id)

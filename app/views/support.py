@@ -20,6 +20,9 @@ from app.services import support
 from app.services.support_audit import history_of
 from app.views.base import InDepartmentScope, ReadOnlyModelView
 from app.views.customers import register_customer_panel
+from flask_appbuilder.security.sqla.models import Role, User
+from app.models.people import TeamMember
+from app.services.people import roles_that_work
 
 
 def _record_link(kind: str):
@@ -75,11 +78,6 @@ def _me():
 def _members(works: str | None = None):
     """Active members (id, first, last, department) for the assignment lists; works: only those whose role
     may work this resource."""
-    from flask_appbuilder.security.sqla.models import Role, User
-
-    from app.models.people import TeamMember
-    from app.services.people import roles_that_work
-
     query = (
         select(User.id, User.first_name, User.last_name, Department.name)
         .join(TeamMember, TeamMember.user_id == User.id).outerjoin(Department, Department.id == TeamMember.department_id)

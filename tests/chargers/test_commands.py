@@ -145,7 +145,7 @@ def test_sweep_times_out_by_send_time_and_releases_the_queue(session):
     first.status, first.sent_at = "Sent", utcnow() - timedelta(seconds=31)
     session.commit()
     assert chargers_commands.sweep_command_timeouts(session) == [first.command_id]
-    assert chargers_commands.release_after(session, first.charger_id) == queued.command_id
+    assert chargers_commands.release_next_command(session, first.charger_id) == queued.command_id
     queued.created_at = utcnow() - timedelta(hours=1)  # waited long in the queue, but was only just sent
     queued.status, queued.sent_at = "Sent", utcnow()
     session.commit()

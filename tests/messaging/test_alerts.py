@@ -117,7 +117,7 @@ def test_support_sla_check_sends_whatsapp_to_the_managers(session, twilio, templ
 
 
 def test_charger_fault_alerts_the_cpo_group_once_per_window(session, templates):
-    from app.services.messaging_alerts import alert_charger_status
+    from app.services.chargers_alerts import alert_charger_status
 
     now = utcnow()
     first = alert_charger_status(session, "CP-0042", "Faulted", error_code="GroundFailure", now=now)
