@@ -14,7 +14,7 @@ from app.models.installations import InstallationJob, JobVisit, Lead
 from app.services.installations_uploads import read_uploads
 from app.services import InvalidInput
 from app.services import installations_access, installations_leads
-from app.services.installations_actions import ACTIONS, perform_action
+from app.services.installations_actions import ACTIONS, run_job_action
 from app.services.installations_payouts import due_payouts, release_payouts
 from app.services.installations_scheduling import propose_slots, propose_teams, visit_kind
 
@@ -125,7 +125,7 @@ class JobApi(ResourceApi):
             return self.response_404()
         job = installations_access.get_job(db.session, pk, g.user)
         data = request.get_json(silent=True) if request.is_json else request.form.to_dict()
-        message = perform_action(db.session, job, action, data or {}, read_uploads(request.files), g.user)
+        message = run_job_action(db.session, job, action, data or {}, read_uploads(request.files), g.user)
         db.session.commit()
         return self.response(200, message=message, id=job.id, stage=job.stage, priority=job.priority, emergency=job.emergency)
 

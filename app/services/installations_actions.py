@@ -56,7 +56,7 @@ def _field_team_guard(session, job, actor, kind):
             raise Forbidden(f"Only the team assigned to this {kind} can do that")
 
 
-def perform_action(session: Session, job: InstallationJob, action: str, data: dict, files: Optional[FileMap], actor: User) -> str:
+def run_job_action(session: Session, job: InstallationJob, action: str, data: dict, files: Optional[FileMap], actor: User) -> str:
     """Run one named action; returns a sentence for the flash message / API response."""
     files = files or {}
     data = data or {}

@@ -30,7 +30,7 @@ from app.services import installations_materials as materials
 from app.services import installations_payouts as payouts
 from app.services import installations_scheduling as scheduling
 from app.services import installations_uploads as uploads
-from app.services.installations_actions import ACTIONS, offered_actions, perform_action
+from app.services.installations_actions import ACTIONS, offered_actions, run_job_action
 from app.views.base import ReadOnlyModelView, ResourceModelView
 from reporting.installations_closure import closure_pack_pdf
 from reporting.installations_closure import closure_media_zip
@@ -167,7 +167,7 @@ class InstallationJobView(BaseView):
         if "required_work" in request.form:
             data["required_work"] = request.form.getlist("required_work")
         try:
-            message = perform_action(db.session, job, action, data, read_uploads(request.files), g.user)
+            message = run_job_action(db.session, job, action, data, read_uploads(request.files), g.user)
             db.session.commit()
             flash(message, "success")
         except ServiceError as exc:
