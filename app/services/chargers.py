@@ -1,7 +1,8 @@
-"""Chargers: status buckets, network views, remote commands, offline sweep, alerts, retention.
+"""Chargers: identities, the offline threshold, what counts as a fault, status buckets and the network list.
 
-Everything here is a plain function taking a session; the ingest (chargers_ingest), the API,
-the screens and the Celery tasks all call these.
+The other charger aggregates have modules of their own: chargers_commands, chargers_sessions,
+chargers_status (one charger's page), chargers_health (sweeps, retention), chargers_alerts,
+chargers_registry; the ingest is chargers_ingest (receiver), ingest_writer and ocpp_rules.
 """
 from __future__ import annotations
 
@@ -21,13 +22,10 @@ from app.models.chargers import (
 )
 from app.services import InvalidInput, NotFound
 
-
 log = logging.getLogger(__name__)
 
 BUCKETS = ("Offline", "Faulted", "Weak Signal", "Charging", "Available")  # precedence, first match wins
 CHARGING_STATUSES = ("Charging", "SuspendedEV", "SuspendedEVSE")
-
-
 CID_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-")
 
 
