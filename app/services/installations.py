@@ -1,4 +1,7 @@
-"""Installations: the job's stages, the one transition table, leads, calls, reviews and closure.
+"""Installations: the job's stages, the one transition table (TRANSITIONS) and move_job.
+
+Leads are in installations_leads, the job's steps (calls, survey, report, closure) in
+installations_steps, who sees a job in installations_access, notices in installations_notices.
 
 Every stage change goes through `move_job`, which looks the move up in TRANSITIONS (who may make it,
 what must be present first) and writes a JobEvent. Scheduling, materials, payouts and uploads live

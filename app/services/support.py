@@ -1,6 +1,7 @@
-"""Support desk rules: customer requests (classification, routing), hotline calls, tickets.
+"""Support desk rules shared by calls, tickets and requests: ROUTING, department scope, input checks.
 
-Stable entry points other modules build on (WhatsApp in particular):
+Calls live in support_calls, tickets in support_tickets, customer requests in support_requests.
+Stable entry points other modules build on (WhatsApp in particular), in support_requests:
 - `create_request(session, *, text, channel, customer_id=None, phone=None, created_by=None, source_ref=None)`
 - `classify_request(session, request_id)` (what the Celery task "support.classify_request" runs)
 - `route_request(session, request_id)`
