@@ -16,6 +16,13 @@ from sqlalchemy.engine import Engine
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.extensions import appbuilder, celery_init_app, csrf, db, migrate
+import config
+from flask_appbuilder.api import BaseApi
+from sqlalchemy.exc import OperationalError
+from flask_login import current_user
+from flask import jsonify
+from werkzeug.exceptions import HTTPException, InternalServerError
+from flask import current_app, has_app_context
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # One module per domain in app/views/ and app/api/, each with register(appbuilder).
@@ -30,8 +37,6 @@ class ConfigurationError(RuntimeError):
 def _sqlite_pragmas(dbapi_connection, _record):
     """SQLite as a real server stand-in: WAL for concurrent readers, a busy timeout, FKs on."""
     if isinstance(dbapi_connection, sqlite3.Connection):
-        from flask import current_app, has_app_context
-
         timeout = current_app.config["SQLITE_BUSY_TIMEOUT_MS"] if has_app_context() else 15000
         cache_mb = current_app.config["SQLITE_CACHE_MB"] if has_app_context() else 64
         checkpoint = current_app.config["SQLITE_WAL_AUTOCHECKPOINT"] if has_app_context() else 1000
@@ -61,8 +66,6 @@ def development_secret_key(var_dir: Path) -> str:
 
 
 def _apply_mode(app: Flask) -> None:
-    import config
-
     if app.config["CHARGEOPS_ENV"] == "production":
         if app.config.get("SECRET_KEY") in (None, "", config.DEFAULT_SECRET_KEY):
             raise ConfigurationError("SECRET_KEY is not set (or is the old development value); set a real one in production")
@@ -112,8 +115,6 @@ def register_views() -> None:
 
 def _exempt_apis_from_csrf(app: Flask) -> None:
     """REST APIs authenticate each call with a bearer token (JWT or API key), not a cookie."""
-    from flask_appbuilder.api import BaseApi
-
     for view in appbuilder.baseviews:
         if isinstance(view, BaseApi) and view.blueprint is not None:
             csrf.exempt(view.blueprint)
@@ -121,10 +122,7 @@ def _exempt_apis_from_csrf(app: Flask) -> None:
 
 def _answer_busy_database(app: Flask) -> None:
     """A write that could not get SQLite's lock in time answers 503 + Retry-After, on screens and APIs."""
-    from flask import request
-    from sqlalchemy.exc import OperationalError
-
-    from app.api.base import DATABASE_BUSY, database_busy_response, is_database_busy
+    from app.api.base import DATABASE_BUSY, database_busy_response, is_database_busy  # why: the package's own modules load once create_app runs, not when `app` is imported
 
     @app.errorhandler(OperationalError)
     def _busy(exc):
@@ -140,8 +138,6 @@ def _answer_busy_database(app: Flask) -> None:
 def _csrf_for_cookie_calls_to_the_api(app: Flask) -> None:
     """An unsafe call to /api/ signed in by the browser's session cookie (no Authorization header)
     must carry the page's CSRF token (X-CSRFToken); bearer tokens (JWT, API key) are not cookies."""
-    from flask_login import current_user
-
     @app.before_request
     def _check_api_csrf():
         if (
@@ -197,9 +193,6 @@ def _security_headers(app: Flask) -> None:
 
 def _json_errors_on_the_api(app: Flask) -> None:
     """On /api/ every error is JSON {"message"} (the contract), never Flask's HTML page."""
-    from flask import jsonify
-    from werkzeug.exceptions import HTTPException, InternalServerError
-
     def answer(error):
         if not request.path.startswith("/api/"):
             return error
@@ -212,7 +205,7 @@ def _json_errors_on_the_api(app: Flask) -> None:
 
 
 def create_app(overrides: Optional[dict[str, Any]] = None) -> Flask:
-    from app.security import fab_roles, grant_categories
+    from app.security import fab_roles, grant_categories  # why: the package's own modules load once create_app runs, not when `app` is imported
 
     app = Flask(__name__, template_folder="templates")
     app.config.from_object("config")
@@ -241,7 +234,7 @@ def create_app(overrides: Optional[dict[str, Any]] = None) -> Flask:
         grant_categories(appbuilder)
     csrf.init_app(app)
     _exempt_apis_from_csrf(app)
-    from app.api.guards import install_input_guards
+    from app.api.guards import install_input_guards  # why: the package's own modules load once create_app runs, not when `app` is imported
 
     install_input_guards(app)  # bad input on /api/v1/ is a 4xx before any view runs
     _json_errors_on_the_api(app)
@@ -252,18 +245,18 @@ def create_app(overrides: Optional[dict[str, Any]] = None) -> Flask:
     _csrf_for_cookie_calls_to_the_api(app)
     _security_headers(app)
 
-    from app.health import bp as health_bp
+    from app.health import bp as health_bp  # why: the package's own modules load once create_app runs, not when `app` is imported
 
     app.register_blueprint(health_bp)
     csrf.exempt(health_bp)
 
-    from app.vendor import bp as vendor_bp
+    from app.vendor import bp as vendor_bp  # why: the package's own modules load once create_app runs, not when `app` is imported
 
     app.register_blueprint(vendor_bp)  # npm libraries (chart.js) from node_modules/
     celery_init_app(app)
     _answer_busy_database(app)
 
-    from app.cli import register_cli
+    from app.cli import register_cli  # why: the package's own modules load once create_app runs, not when `app` is imported
 
     register_cli(app)
     return app

@@ -8,6 +8,10 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 
 from app.extensions import appbuilder, db
+from app.services.people import sync_capabilities
+import signal
+import threading
+from app.services.outbox import OutboxRelay
 
 # the fleet first: customers' sessions and the desk's calls name its chargers
 DEMO_DOMAINS = ["people", "chargers", "customers", "support", "installations", "messaging", "field"]
@@ -17,8 +21,6 @@ DEMO_DOMAINS = ["people", "chargers", "customers", "support", "installations", "
 @with_appcontext
 def sync_roles_command():
     """Create every role declared in the permission matrix and every department capability (idempotent)."""
-    from app.services.people import sync_capabilities
-
     appbuilder.sm.sync_roles()
     sync_capabilities(db.session)
     db.session.commit()
@@ -43,11 +45,6 @@ def seed_demo_command(only):
 @with_appcontext
 def outbox_relay_command():
     """Hand outbox rows (every queued side effect) to Celery until stopped (the Procfile's relay)."""
-    import signal
-    import threading
-
-    from app.services.outbox import OutboxRelay
-
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

@@ -15,7 +15,6 @@ csrf = CSRFProtect()  # every form post; REST APIs (JWT / API key) and signed we
 
 # Task modules, one per domain; the worker imports them all.
 TASK_MODULES = [
-    "app.tasks.people",
     "app.tasks.customers",
     "app.tasks.support",
     "app.tasks.chargers",

@@ -21,6 +21,8 @@ from flask_appbuilder.security.sqla.manager import SecurityManager
 from flask_jwt_extended import create_access_token, create_refresh_token, get_jwt_identity, jwt_required
 from flask_login import current_user, user_logged_in
 from marshmallow import ValidationError
+from flask import jsonify
+from app.services.activity import record_activity
 
 from app.services import sign_in
 
@@ -280,8 +282,6 @@ class ChargeOpsSecurityManager(SecurityManager):
 
     def create_jwt_manager(self, app):
         """Every token refusal is a 401 {"message"} (flask_jwt_extended answers {"msg"}, 422 when malformed)."""
-        from flask import jsonify
-
         manager = super().create_jwt_manager(app)
         refuse = lambda message: (jsonify(message=message), 401)  # noqa: E731
         manager.unauthorized_loader(lambda reason: refuse(f"Not authenticated: {reason}"))
@@ -344,7 +344,5 @@ class ChargeOpsSecurityManager(SecurityManager):
         return super().revoke_api_key(key_uuid)
 
     def on_user_login(self, user) -> None:
-        from app.services.people import record_activity
-
         record_activity(self.session, user.id, "login", "Signed in")
         self.session.commit()

@@ -49,7 +49,7 @@ def main() -> None:
     from app.extensions import db
     from app.models.chargers import Charger, ChargerCommand
     from app.models.messaging import Notification
-    from app.services import chargers as svc
+    from app.services import chargers_commands
     from app.services.chargers_ingest import Ingestor
     from app.services.chargers_simulator import Fleet
 
@@ -93,7 +93,7 @@ def main() -> None:
         samples = []
         for _ in range(args.commands):
             t0 = time.perf_counter()
-            command = svc.send_command(db.session, cids[0], "UnlockConnector", {"connectorId": 1}, None)
+            command = chargers_commands.send_command(db.session, cids[0], "UnlockConnector", {"connectorId": 1}, None)
             command_id = command.command_id
             db.session.remove()
             while True:

@@ -39,13 +39,3 @@ def test_bad_field_team_is_refused_with_a_message_and_nothing_written(api_as, se
     assert response.status_code == 400
     assert "payment_schedule" in response.json["message"]
     assert session.scalar(select(FieldTeam).where(FieldTeam.name == "Team X")) is None
-
-
-def test_activity_is_recorded_by_a_real_worker(celery_worker, session):
-    from app.tasks.people import record_activity_task
-
-    user_id = session.scalar(select(TeamMember.user_id).join(TeamMember.user).where(TeamMember.user.has(username="cpo")))
-    entry_id = record_activity_task.delay(user_id, "charger_reset", "Reset CP-0042").get(timeout=30)
-    session.expire_all()
-    entry = session.get(ActivityLog, entry_id)
-    assert entry.description == "Reset CP-0042" and entry.user_id == user_id

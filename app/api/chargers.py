@@ -11,7 +11,8 @@ from app.api.base import API_METHOD_PERMISSIONS, ActionApi, ResourceApi, describ
 from app.extensions import db
 from app.models.chargers import Charger, ChargerCommand, ChargingSession
 from app.services import InvalidInput
-from app.services import chargers as svc
+from app.services import chargers_commands, chargers_health, chargers_registry, chargers_sessions, chargers_status
+from app.services import chargers
 from app.services import chargers_ocpp
 
 CHARGER_FIELDS = [
@@ -38,10 +39,10 @@ class ChargerApi(ResourceApi):
     order_columns = ["cid", "name", "site", "last_seen"]
 
     def pre_add(self, item: Charger) -> None:
-        svc.check_registry_entry(db.session, item)
+        chargers_registry.check_registry_entry(db.session, item)
 
     def pre_update(self, item: Charger) -> None:
-        svc.complete_registry_entry(db.session, item)
+        chargers_registry.complete_registry_entry(db.session, item)
 
     @service_errors
     def post_headless(self):
@@ -91,7 +92,7 @@ class ChargerCommandApi(ResourceApi):
     @service_errors
     def get_by_command_id(self, command_id: str):
         """The command's state: `{"status": ..., "result": {...}}`."""
-        return self.response(200, **svc.command_json(svc.get_command(db.session, command_id)))
+        return self.response(200, **chargers_commands.command_json(chargers_commands.get_command(db.session, command_id)))
 
 
 class ChargerCommandActionApi(ActionApi):
@@ -110,7 +111,7 @@ class ChargerCommandActionApi(ActionApi):
         body = request.get_json(silent=True)
         if not isinstance(body, dict):
             raise InvalidInput("send a JSON object with action and payload")
-        command = svc.send_command(db.session, cid, body.get("action"), body.get("payload"), g.user.id)
+        command = chargers_commands.send_command(db.session, cid, body.get("action"), body.get("payload"), g.user.id)
         return self.response(202, command_id=command.command_id, status=command.status)
 
 
@@ -155,7 +156,7 @@ class NetworkApi(ActionApi):
     @safe
     @permission_name("get")
     def summary(self):
-        return self.response(200, **svc.network_summary(db.session))
+        return self.response(200, **chargers.network_summary(db.session))
 
     @expose("/chargers", methods=["GET"])
     @protect()
@@ -168,7 +169,7 @@ class NetworkApi(ActionApi):
             page_size = min(200, int(request.args.get("page_size", 50) or 50))
         except ValueError:
             raise InvalidInput("page and page_size must be integers")
-        return self.response(200, **svc.list_network(
+        return self.response(200, **chargers.list_network(
             db.session, bucket=request.args.get("bucket") or None, ctype=request.args.get("type") or None,
             q=request.args.get("q") or None, page=page, page_size=page_size, sort=request.args.get("sort") or None,
         ))
@@ -179,7 +180,7 @@ class NetworkApi(ActionApi):
     @permission_name("get")
     @service_errors
     def charger(self, cid: str):
-        return self.response(200, **svc.charger_detail(db.session, cid))
+        return self.response(200, **chargers_status.charger_detail(db.session, cid))
 
     @expose("/chargers/<cid>/messages", methods=["GET"])
     @protect()
@@ -191,22 +192,22 @@ class NetworkApi(ActionApi):
             after = int(request.args.get("after", 0) or 0)
         except ValueError:
             raise InvalidInput("after must be an integer")
-        charger = svc.get_charger(db.session, cid)
-        return self.response(200, result=svc.recent_messages(db.session, charger.id, after_id=after, limit=200))
+        charger = chargers.get_charger(db.session, cid)
+        return self.response(200, result=chargers_status.recent_messages(db.session, charger.id, after_id=after, limit=200))
 
     @expose("/sessions", methods=["GET"])
     @protect()
     @safe
     @permission_name("get")
     def sessions(self):
-        return self.response(200, result=svc.active_sessions(db.session))
+        return self.response(200, result=chargers_sessions.active_sessions(db.session))
 
     @expose("/health", methods=["GET"])
     @protect()
     @safe
     @permission_name("get")
     def health(self):
-        return self.response(200, **svc.heartbeat_health(db.session))
+        return self.response(200, **chargers_health.heartbeat_health(db.session))
 
 
 def register(appbuilder) -> None:

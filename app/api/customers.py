@@ -14,7 +14,7 @@ from app.models.customers import Customer, Payment, TopUp, WalletEntry
 from app.services import InvalidInput, NotFound
 from app.services import customers as customer_service
 from app.services import customers_payments as payments
-from app.services import customers_wallet as wallet
+from app.services import customers_topups, customers_wallet
 
 
 def current_user_id():
@@ -162,12 +162,12 @@ class TopUpApi(ActionApi):
         data = load_input(TopUpInput)
         upload = request.files.get("receipt") or request.files.get("receipt_file")
         receipt = (upload.filename, upload.read()) if upload is not None else None
-        topup, created = wallet.top_up_wallet(
+        topup, created = customers_topups.top_up_wallet(
             db.session, data.get("customer_id"), data.get("amount"), data.get("receipt_no"), data.get("note"),
             user_id=current_user_id(), receipt=receipt,
         )
         db.session.commit()
-        return self.response(201 if created else 200, id=topup.id, result=wallet.topup_result(topup))
+        return self.response(201 if created else 200, id=topup.id, result=customers_topups.topup_result(topup))
 
     @expose("/topups/<int:topup_id>", methods=["GET"])
     @protect()
@@ -177,7 +177,7 @@ class TopUpApi(ActionApi):
         topup = db.session.get(TopUp, topup_id)
         if topup is None:
             raise NotFound(f"top-up {topup_id} not found")
-        return self.response(200, id=topup.id, result=wallet.topup_result(topup))
+        return self.response(200, id=topup.id, result=customers_topups.topup_result(topup))
 
     @expose("/topups/<int:topup_id>/approve", methods=["POST"])
     @protect()
@@ -185,9 +185,9 @@ class TopUpApi(ActionApi):
     @service_errors
     def approve(self, topup_id):
         """The checker (a different person than the maker) credits a top-up waiting for approval."""
-        topup = wallet.approve_topup(db.session, topup_id, user_id=current_user_id())
+        topup = customers_topups.approve_topup(db.session, topup_id, user_id=current_user_id())
         db.session.commit()
-        return self.response(200, id=topup.id, result=wallet.topup_result(topup))
+        return self.response(200, id=topup.id, result=customers_topups.topup_result(topup))
 
     @expose("/topups/<int:topup_id>/reject", methods=["POST"])
     @protect()
@@ -195,9 +195,9 @@ class TopUpApi(ActionApi):
     @service_errors
     def reject(self, topup_id):
         data = load_input(RejectInput)
-        topup = wallet.reject_topup(db.session, topup_id, user_id=current_user_id(), reason=data.get("reason"))
+        topup = customers_topups.reject_topup(db.session, topup_id, user_id=current_user_id(), reason=data.get("reason"))
         db.session.commit()
-        return self.response(200, id=topup.id, result=wallet.topup_result(topup))
+        return self.response(200, id=topup.id, result=customers_topups.topup_result(topup))
 
 
 class WalletActionApi(ActionApi):
@@ -211,7 +211,7 @@ class WalletActionApi(ActionApi):
 
     def _entry_response(self, entry, created: bool):
         db.session.commit()
-        return self.response(201 if created else 200, id=entry.id, result=wallet.entry_result(entry))
+        return self.response(201 if created else 200, id=entry.id, result=customers_wallet.entry_result(entry))
 
     def _post(self, operation):
         data = load_input(WalletActionInput)
@@ -234,21 +234,21 @@ class WalletActionApi(ActionApi):
             200: {description: this reference was already charged; the first entry}
             409: {description: insufficient balance}
         """
-        return self._post(wallet.charge_wallet)
+        return self._post(customers_wallet.charge_wallet)
 
     @expose("/refunds", methods=["POST"])
     @protect()
     @permission_name("post")
     @service_errors
     def refund(self):
-        return self._post(wallet.refund)
+        return self._post(customers_wallet.refund)
 
     @expose("/adjustments", methods=["POST"])
     @protect()
     @permission_name("post")
     @service_errors
     def adjust(self):
-        return self._post(wallet.adjust_wallet)
+        return self._post(customers_wallet.adjust_wallet)
 
     @expose("/entries/<int:entry_id>/reverse", methods=["POST"])
     @protect()
@@ -257,7 +257,7 @@ class WalletActionApi(ActionApi):
     def reverse(self, entry_id):
         """Reverse a ledger entry `{reason}` (once): the correction for any mistake."""
         data = load_input(ReverseInput)
-        entry = wallet.reverse_entry(db.session, entry_id, user_id=current_user_id(), reason=data.get("reason"))
+        entry = customers_wallet.reverse_entry(db.session, entry_id, user_id=current_user_id(), reason=data.get("reason"))
         return self._entry_response(entry, True)
 
 

@@ -11,12 +11,13 @@ from app.api.base import ActionApi, describe_errors, service_errors
 from app.api.idempotency import idempotent
 from app.extensions import db
 from app.models.field import FORCE_CHARGE_MODES, ISSUE_PRIORITIES, ISSUE_STATUSES, MAINTENANCE_KINDS
-from app.services import Conflict, InvalidInput
+from app.services import Conflict, InvalidInput, iso_utc
 from app.services import field_force_charge as force
 from app.services import field_issues as issues
 from app.services import field_maintenance as maintenance
 from app.services import notifications
 from app.services.support_audit import history_of
+from app.models.messaging import Notification
 
 
 class IssueIn(Schema):
@@ -202,7 +203,7 @@ class IssueApi(ActionApi):
     def history(self, pk: int):
         issues.get_issue(db.session, pk)
         return self.response(200, result=[
-            {"field": a.field, "old": a.old_value, "new": a.new_value, "user_id": a.user_id, "at": a.at.isoformat()}
+            {"field": a.field, "old": a.old_value, "new": a.new_value, "user_id": a.user_id, "at": iso_utc(a.at)}
             for a in history_of(db.session, "issue", pk)])
 
 
@@ -331,8 +332,6 @@ class NotificationApi(ActionApi):
     @safe
     @permission_name("post")
     def read(self, pk: int):
-        from app.models.messaging import Notification
-
         note = db.session.get(Notification, pk)
         if note is None or note.user_id != _me():
             return self.response(404, message=f"notification {pk} not found")

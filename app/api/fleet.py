@@ -11,7 +11,7 @@ from app.api.base import ActionApi, ResourceApi, describe_errors, service_errors
 from app.extensions import db
 from app.models.fleet import SshHost
 from app.services import InvalidInput
-from app.services import chargers as chargers_svc
+from app.services import chargers_commands
 from app.services import diagnostics, firmware, ssh_reboot
 
 
@@ -139,7 +139,7 @@ class DiagnosticsApi(ActionApi):
         record, command = diagnostics.request_diagnostics(db.session, cid, g.user.id)
         db.session.commit()
         if command.status == "Pending":
-            chargers_svc.publish_command(command.command_id)
+            chargers_commands.publish_command(command.command_id)
         return self.response(202, command_id=command.command_id, diagnostics_id=record.id, status=command.status)
 
 

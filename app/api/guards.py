@@ -14,6 +14,12 @@ from typing import Any, Optional
 import prison
 from flask import Flask, current_app, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from app.extensions import db
+from sqlalchemy import inspect as sa_inspect
+from flask import abort
+from flask_appbuilder import ModelView
+from flask_appbuilder.api import ModelRestApi
 
 API_PREFIX = "/api/v1/"
 ID_MAX = 2**31 - 1  # PostgreSQL `integer`, the type of every id column
@@ -144,10 +150,6 @@ def check_api_input():
 
 def _refusing_database_errors(view, post_headless):
     """FAB's add re-raises the database's refusal (a taken name, a wrong type): a 409/400, not a 500."""
-    from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-
-    from app.extensions import db
-
     @functools.wraps(post_headless)
     def wrapper(*args, **kwargs):
         try:
@@ -179,8 +181,6 @@ def check_list_ordering():
 
 def _is_column(view, name: str) -> bool:
     """A stored column of the view's model, or of a many-to-one relation's model ("customer.name")."""
-    from sqlalchemy import inspect as sa_inspect
-
     mapper = sa_inspect(view.datamodel.obj)
     if "." in name:
         relation, _, column = name.partition(".")
@@ -191,9 +191,6 @@ def _is_column(view, name: str) -> bool:
 
 def refuse_model_file_downloads():
     """FAB's generic `<list>/download/<name>` serves files of FAB file columns; no model of ours has one."""
-    from flask import abort
-    from flask_appbuilder import ModelView
-
     endpoint = request.endpoint or ""
     if endpoint.endswith(".download"):
         view = next((v for v in current_app.appbuilder.baseviews if v.endpoint == endpoint.rsplit(".", 1)[0]), None)
@@ -203,8 +200,6 @@ def refuse_model_file_downloads():
 
 
 def install_input_guards(app: Flask) -> None:
-    from flask_appbuilder.api import ModelRestApi
-
     app.before_request(check_api_input)
     app.before_request(check_list_ordering)
     app.before_request(refuse_model_file_downloads)

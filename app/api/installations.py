@@ -13,9 +13,10 @@ from app.extensions import db
 from app.models.installations import InstallationJob, JobVisit, Lead
 from app.services.installations_uploads import read_uploads
 from app.api.schemas import JOB_ACTION_INPUTS, LeadInput, PayoutReleaseInput, load_input
-from app.services import installations as svc
-from app.services.installations_actions import ACTIONS, perform_action
+from app.services import installations_access, installations_leads
+from app.services.installations_actions import ACTIONS, run_job_action
 from app.services.installations_payouts import due_payouts, release_payouts
+from app.services.installations_scheduling import propose_slots, propose_teams, visit_kind
 
 
 class OemScope(BaseFilter):
@@ -26,11 +27,11 @@ class OemScope(BaseFilter):
 
     def apply(self, query, value):
         user = getattr(g, "user", None)
-        oem_id = svc.visible_oem_id(db.session, user)
+        oem_id = installations_access.visible_oem_id(db.session, user)
         if oem_id is not None:
             return query.filter(self.model.oem_id == oem_id)
-        if value == "job" and svc.is_field_user(user):
-            teams = svc.teams_of_user(db.session, user) or [-1]
+        if value == "job" and installations_access.is_field_user(user):
+            teams = installations_access.teams_of_user(db.session, user) or [-1]
             return query.filter(self.model.id.in_(select(JobVisit.job_id).where(JobVisit.team_id.in_(teams))))
         return query
 
@@ -43,8 +44,8 @@ class OwnTeamScope(BaseFilter):
 
     def apply(self, query, value):
         user = getattr(g, "user", None)
-        if svc.is_field_user(user):
-            teams = svc.teams_of_user(db.session, user) or [-1]
+        if installations_access.is_field_user(user):
+            teams = installations_access.teams_of_user(db.session, user) or [-1]
             return query.filter(getattr(self.model, self.column_name).in_(teams))
         return query
 
@@ -82,10 +83,10 @@ class LeadApi(ResourceApi):
             200: {description: The lead already existed}
         """
         payload = load_input(LeadInput)
-        source = "central ops" if not svc.is_oem_user(g.user) else "api"
-        lead, created = svc.create_lead(db.session, payload, g.user, source=source)
+        source = "central ops" if not installations_access.is_oem_user(g.user) else "api"
+        lead, created = installations_leads.create_lead(db.session, payload, g.user, source=source)
         db.session.commit()
-        return self.response(201 if created else 200, id=lead.id, result=svc.lead_as_dict(lead))
+        return self.response(201 if created else 200, id=lead.id, result=installations_leads.lead_as_dict(lead))
 
 
 class JobApi(ResourceApi):
@@ -120,9 +121,9 @@ class JobApi(ResourceApi):
         """
         if action not in ACTIONS:
             return self.response_404()
-        job = svc.get_job(db.session, pk, g.user)
+        job = installations_access.get_job(db.session, pk, g.user)
         data = load_input(JOB_ACTION_INPUTS[action])
-        message = perform_action(db.session, job, action, data, read_uploads(request.files), g.user)
+        message = run_job_action(db.session, job, action, data, read_uploads(request.files), g.user)
         db.session.commit()
         return self.response(200, message=message, id=job.id, stage=job.stage, priority=job.priority, emergency=job.emergency)
 
@@ -139,9 +140,7 @@ class JobApi(ResourceApi):
           responses:
             200: {description: Ranked teams for the open visit and free slots}
         """
-        from app.services.installations_scheduling import propose_slots, propose_teams, visit_kind
-
-        job = svc.get_job(db.session, pk, g.user)
+        job = installations_access.get_job(db.session, pk, g.user)
         kind = request.args.get("kind") or visit_kind(job)
         return self.response(200, kind=kind, teams=propose_teams(db.session, job, kind), slots=propose_slots(db.session, job, kind))
 

@@ -2,7 +2,7 @@
 (list/get, alert a group, resolve)."""
 from __future__ import annotations
 
-from flask import g, request
+from flask import g
 from flask_appbuilder.api import expose, protect
 from flask_appbuilder.security.decorators import permission_name
 
@@ -11,11 +11,14 @@ from app.api.schemas import AlertInput, MessageInput, ResolveInput, load_input
 from app.extensions import db
 from app.models.messaging import Alert, Message
 from app.services import InvalidInput
-from app.services import messaging as inbox
+from app.services import messaging_inbound, messaging_outbound
+from app.services import messaging
+from app.services import messaging_conversations
 from app.services import messaging_alerts as alerts
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 
 from app.views.base import InDepartmentScope
+from app.models.customers import Customer
 
 
 class MessagesApi(ResourceApi):
@@ -32,7 +35,7 @@ class MessagesApi(ResourceApi):
     search_columns = ["channel", "direction", "status", "customer_id", "conversation_id", "to_addr", "from_addr", "created_at"]
     order_columns = ["id", "created_at", "status"]
     base_order = ("created_at", "desc")
-    base_filters = [["id", InDepartmentScope, lambda: inbox.scope_clause(db.session, Message, g.user)]]  # 404 outside it
+    base_filters = [["id", InDepartmentScope, lambda: messaging_conversations.scope_clause(db.session, Message, g.user)]]  # 404 outside it
 
     @expose("/", methods=["POST"])
     @protect()
@@ -55,24 +58,22 @@ class MessagesApi(ResourceApi):
         """
         data = load_input(MessageInput)
         key = data["idempotency_key"]
-        existing = inbox.find_by_idempotency_key(db.session, str(key))
+        existing = messaging.find_by_idempotency_key(db.session, str(key))
         if existing is not None:
-            return self.response(200, **inbox.message_json(existing))
+            return self.response(200, **messaging_conversations.message_json(existing))
         if data.get("channel", "whatsapp") == "email":
-            message = inbox.send_email(
+            message = messaging_outbound.send_email(
                 db.session, to=data.get("to"), subject=data.get("subject"), body=data.get("body"), idempotency_key=key,
                 customer_id=data.get("customer_id"), created_by=g.user.id,
             )
         elif data.get("channel", "whatsapp") != "whatsapp":
             raise InvalidInput("channel must be whatsapp or email")
         elif data.get("conversation_id") not in (None, ""):
-            message = inbox.reply(db.session, data["conversation_id"], by_user_id=g.user.id, idempotency_key=key,
+            message = messaging_outbound.reply(db.session, data["conversation_id"], by_user_id=g.user.id, idempotency_key=key,
                                   body=data.get("body"), template=data.get("template"), variables=data.get("variables"))
         else:
             to = data.get("to")
             if not to and data.get("customer_id") not in (None, ""):
-                from app.models.customers import Customer
-
                 customer = db.session.get(Customer, data["customer_id"])
                 if customer is None:
                     raise InvalidInput(f"customer {data['customer_id']} not found")
@@ -80,12 +81,12 @@ class MessagesApi(ResourceApi):
             if not to:
                 raise InvalidInput("give to, customer_id or conversation_id")
             variables = data.get("variables")
-            message = inbox.send_whatsapp(
+            message = messaging_outbound.send_whatsapp(
                 db.session, to=to, body=data.get("body"), template=data.get("template"), variables=variables,
                 customer_id=data.get("customer_id"), idempotency_key=key, created_by=g.user.id,
             )
         db.session.commit()
-        return self.response(201, **inbox.message_json(message))
+        return self.response(201, **messaging_conversations.message_json(message))
 
     @expose("/<int:pk>/request", methods=["POST"])
     @protect()
@@ -95,7 +96,7 @@ class MessagesApi(ResourceApi):
         """Turn an inbound message into a customer request (idempotent)."""
         existed = db.session.get(Message, pk)
         had = existed.request_id if existed else None
-        req = inbox.message_to_request(db.session, pk, g.user.id)
+        req = messaging_inbound.message_to_request(db.session, pk, g.user.id)
         db.session.commit()
         return self.response(200 if had else 201, request_id=req.id, message_id=pk)
 
@@ -105,7 +106,7 @@ class MessagesApi(ResourceApi):
     @service_errors
     def to_ticket(self, pk: int):
         """Open a ticket for an inbound message (idempotent)."""
-        ticket, created = inbox.message_to_ticket(db.session, pk, g.user.id)
+        ticket, created = messaging_inbound.message_to_ticket(db.session, pk, g.user.id)
         db.session.commit()
         return self.response(201 if created else 200, ticket_id=ticket.id, message_id=pk)
 

@@ -8,15 +8,12 @@ from flask_appbuilder.api import expose, protect
 
 from app.api.base import ActionApi, service_errors
 from app.extensions import db
-from app.services import InvalidInput
+from app.services import InvalidInput, iso_utc
 from app.services import reports as reports_service
 from reporting.datasets import ledger_for_month
 from reporting.excel import XLSX_MIMETYPE
 from reporting.periods import month_start
 
-
-def _iso(value):
-    return value.isoformat() if value is not None else None
 
 
 class ReportApi(ActionApi):
@@ -36,9 +33,9 @@ class ReportApi(ActionApi):
         rows = reports_service.list_reports(db.session, g.user)
         for row in rows:
             row["download"] = f"/api/v1/reports/{row['kind']}/{row['id']}/file"
-            row["built_at"] = _iso(row["built_at"])
+            row["built_at"] = iso_utc(row["built_at"])
             if row["email"]:
-                row["email"]["at"] = _iso(row["email"]["at"])
+                row["email"]["at"] = iso_utc(row["email"]["at"])
         return self.response(200, result=rows, count=len(rows))
 
     @expose("/<kind>/<int:report_id>/file", methods=["GET"])

@@ -9,6 +9,7 @@ from flask import request
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from app.services import InvalidInput
+from app.api.base import describe_errors
 
 ID = validate.Range(min=1, max=2**31 - 1)
 TEXT_MAX = 10_000  # a sane bound for Text columns (notes, bodies)
@@ -290,6 +291,4 @@ def load_input(schema: type[Schema], data=None) -> dict:
     try:
         return schema().load(data)
     except ValidationError as exc:
-        from app.api.base import describe_errors
-
         raise InvalidInput(describe_errors(exc.messages)) from None

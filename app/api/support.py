@@ -1,7 +1,7 @@
 """Support over REST: `calls`, `tickets`, `requests` (CRUD from ModelRestApi; writes and actions via the service)."""
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from flask import g, request
@@ -15,10 +15,12 @@ from app.api.schemas import (
 )
 from app.extensions import db
 from app.models.support import Call, CustomerRequest, Ticket
-from app.services import InvalidInput
-from app.services import support as desk
+from app.services import InvalidInput, iso_utc
+from app.services import support_calls, support_requests, support_tickets
+from app.services import support
 from app.services.support_audit import history_of
 from app.views.base import InDepartmentScope
+from app.services.phones import try_e164
 
 ROUTES = {"get", "get_list", "info", "post", "put"}
 
@@ -27,19 +29,16 @@ def _me() -> int | None:
     return g.user.id if getattr(g, "user", None) is not None and g.user.is_authenticated else None
 
 
-def _iso(value: datetime | None) -> str | None:
-    return value.isoformat() if value else None
-
 
 def call_json(call: Call) -> dict[str, Any]:
     ticket = call.ticket
     return {
-        "id": call.id, "created_at": _iso(call.created_at), "caller_phone": call.caller_phone,
+        "id": call.id, "created_at": iso_utc(call.created_at), "caller_phone": call.caller_phone,
         "customer_id": call.customer_id, "customer_name": call.customer.name if call.customer else None,
         "category": call.category, "charger_ref": call.charger_ref, "summary": call.summary,
         "outcome": call.outcome, "resolution": call.resolution, "status": call.status,
         "agent_id": call.agent_id, "assignee_id": call.assignee_id, "department_id": call.department_id,
-        "ticket_id": ticket.id if ticket else None, "resolved_at": _iso(call.resolved_at),
+        "ticket_id": ticket.id if ticket else None, "resolved_at": iso_utc(call.resolved_at),
     }
 
 
@@ -49,10 +48,10 @@ def ticket_json(ticket: Ticket) -> dict[str, Any]:
         "priority": ticket.priority, "status": ticket.status, "customer_id": ticket.customer_id,
         "charger_ref": ticket.charger_ref, "call_id": ticket.call_id, "request_id": ticket.request_id,
         "assignee_id": ticket.assignee_id, "department_id": ticket.department_id,
-        "created_by_id": ticket.created_by_id, "created_at": _iso(ticket.created_at),
-        "updated_at": _iso(ticket.updated_at), "first_response_due": _iso(ticket.first_response_due),
-        "resolution_due": _iso(ticket.resolution_due), "first_responded_at": _iso(ticket.first_responded_at),
-        "resolved_at": _iso(ticket.resolved_at), "closed_at": _iso(ticket.closed_at),
+        "created_by_id": ticket.created_by_id, "created_at": iso_utc(ticket.created_at),
+        "updated_at": iso_utc(ticket.updated_at), "first_response_due": iso_utc(ticket.first_response_due),
+        "resolution_due": iso_utc(ticket.resolution_due), "first_responded_at": iso_utc(ticket.first_responded_at),
+        "resolved_at": iso_utc(ticket.resolved_at), "closed_at": iso_utc(ticket.closed_at),
         "reopen_count": ticket.reopen_count, "response_breached": ticket.response_breached,
         "resolution_breached": ticket.resolution_breached,
     }
@@ -65,7 +64,7 @@ def request_json(item: CustomerRequest) -> dict[str, Any]:
         "department": item.department, "summary": item.summary, "confidence": item.confidence,
         "classifier": item.classifier, "assigned_department_id": item.assigned_department_id,
         "assignee_id": item.assignee_id, "priority": item.priority, "status": item.status,
-        "assignment_overridden": item.assignment_overridden, "created_at": _iso(item.created_at),
+        "assignment_overridden": item.assignment_overridden, "created_at": iso_utc(item.created_at),
     }
 
 
@@ -92,12 +91,12 @@ class CallApi(ResourceApi):
     add_columns = edit_columns = ["caller_phone", "category"]  # writes go through the service
     search_columns = ["category", "outcome", "status", "agent_id", "customer_id", "charger_ref", "caller_phone", "created_at"]
     base_order = ("created_at", "desc")
-    base_filters = [["id", InDepartmentScope, lambda: desk.scope_clause(db.session, Call, g.user)]]  # 404 outside it
+    base_filters = [["id", InDepartmentScope, lambda: support.scope_clause(db.session, Call, g.user)]]  # 404 outside it
 
     @service_errors
     def post_headless(self):
         data = load_input(CallInput)
-        call = desk.log_call(
+        call = support_calls.log_call(
             db.session, caller_phone=data.get("caller_phone"), category=data.get("category"), agent_id=_me(),
             summary=data.get("summary"), charger_ref=data.get("charger_ref"), outcome=data.get("outcome"),
             resolution=data.get("resolution"), assignee_id=data.get("assignee_id"),
@@ -108,7 +107,7 @@ class CallApi(ResourceApi):
 
     @service_errors
     def put_headless(self, pk):
-        call = desk.update_call(db.session, pk, load_input(CallEditInput), _me())
+        call = support_calls.update_call(db.session, pk, load_input(CallEditInput), _me())
         db.session.commit()
         return self.response(200, result=call_json(call))
 
@@ -119,7 +118,7 @@ class CallApi(ResourceApi):
     @service_errors
     def escalate(self, pk: int):
         """Escalate the call to a prefilled ticket linked both ways (idempotent: 200 with the existing one)."""
-        ticket, created = desk.escalate_call(db.session, pk, _me())
+        ticket, created = support_calls.escalate_call(db.session, pk, _me())
         db.session.commit()
         return self.response(201 if created else 200, id=ticket.id, created=created, result=ticket_json(ticket))
 
@@ -130,10 +129,8 @@ class CallApi(ResourceApi):
     @service_errors
     def lookup(self):
         """The customer card for a caller's number: {"customer": {...} | null, "phone": e164 | null}."""
-        from app.services.phones import try_e164
-
         phone = request.args.get("phone", "")
-        return self.response(200, phone=try_e164(phone), customer=desk.customer_card(db.session, phone))
+        return self.response(200, phone=try_e164(phone), customer=support.customer_card(db.session, phone))
 
     @expose("/search", methods=["GET"])
     @protect()
@@ -147,7 +144,7 @@ class CallApi(ResourceApi):
             page = int(args.get("page", 0))
         except ValueError:
             raise InvalidInput("page must be a number") from None
-        rows, has_next = desk.search_calls(
+        rows, has_next = support_calls.search_calls(
             db.session, q=args.get("q"), category=args.get("category"), agent_id=args.get("agent_id", type=int),
             date_from=_date(args.get("date_from"), "date_from"), date_to=_date(args.get("date_to"), "date_to"),
             outcome=args.get("outcome"), customer_id=args.get("customer_id", type=int),
@@ -171,12 +168,12 @@ class TicketApi(ResourceApi):
     add_columns = edit_columns = ["title", "priority"]
     search_columns = ["status", "priority", "category", "assignee_id", "department_id", "customer_id", "created_at"]
     base_order = ("created_at", "desc")
-    base_filters = [["id", InDepartmentScope, lambda: desk.scope_clause(db.session, Ticket, g.user)]]  # 404 outside it
+    base_filters = [["id", InDepartmentScope, lambda: support.scope_clause(db.session, Ticket, g.user)]]  # 404 outside it
 
     @service_errors
     def post_headless(self):
         data = load_input(TicketInput)
-        ticket = desk.open_ticket(
+        ticket = support_tickets.open_ticket(
             db.session, title=data.get("title"), description=data.get("description"), priority=data.get("priority") or "Medium",
             category=data.get("category"), customer_id=data.get("customer_id"), charger_ref=data.get("charger_ref"),
             assignee_id=data.get("assignee_id"), department_id=data.get("department_id"), created_by=_me(),
@@ -186,7 +183,7 @@ class TicketApi(ResourceApi):
 
     @service_errors
     def put_headless(self, pk):
-        ticket = desk.update_ticket(db.session, pk, load_input(TicketEditInput), _me())
+        ticket = support_tickets.update_ticket(db.session, pk, load_input(TicketEditInput), _me())
         db.session.commit()
         return self.response(200, result=ticket_json(ticket))
 
@@ -198,7 +195,7 @@ class TicketApi(ResourceApi):
     def transition(self, pk: int):
         """{"to": "In Progress" | "Resolved" | "Closed", "note": optional}; an illegal move is 409."""
         data = load_input(TransitionInput)
-        ticket = desk.transition_ticket(db.session, pk, data.get("to"), _me(), note=data.get("note"))
+        ticket = support_tickets.transition_ticket(db.session, pk, data.get("to"), _me(), note=data.get("note"))
         db.session.commit()
         return self.response(200, result=ticket_json(ticket))
 
@@ -208,10 +205,10 @@ class TicketApi(ResourceApi):
     @permission_name("post")
     @service_errors
     def add_note(self, pk: int):
-        note = desk.add_ticket_note(db.session, pk, load_input(NoteInput)["body"], _me())
+        note = support_tickets.add_ticket_note(db.session, pk, load_input(NoteInput)["body"], _me())
         db.session.commit()
         return self.response(201, id=note.id, result={"id": note.id, "body": note.body, "author_id": note.author_id,
-                                                      "created_at": _iso(note.created_at)})
+                                                      "created_at": iso_utc(note.created_at)})
 
     @expose("/<int:pk>/history", methods=["GET"])
     @protect()
@@ -220,13 +217,13 @@ class TicketApi(ResourceApi):
     @service_errors
     def history(self, pk: int):
         """The audit trail (every field change: who, when, old, new) and the notes."""
-        ticket = desk.get_ticket(db.session, pk, _me())
+        ticket = support_tickets.get_ticket(db.session, pk, _me())
         audit = [
-            {"at": _iso(a.at), "user_id": a.user_id, "user": a.user.username if a.user else None, "field": a.field,
+            {"at": iso_utc(a.at), "user_id": a.user_id, "user": a.user.username if a.user else None, "field": a.field,
              "old": a.old_value, "new": a.new_value}
             for a in history_of(db.session, "ticket", ticket.id)
         ]
-        notes = [{"id": n.id, "at": _iso(n.created_at), "author_id": n.author_id, "body": n.body} for n in ticket.notes]
+        notes = [{"id": n.id, "at": iso_utc(n.created_at), "author_id": n.author_id, "body": n.body} for n in ticket.notes]
         return self.response(200, audit=audit, notes=notes)
 
 
@@ -245,12 +242,12 @@ class RequestApi(ResourceApi):
     add_columns = edit_columns = ["text"]
     search_columns = ["status", "category", "urgency", "priority", "channel", "assignee_id", "classifier", "created_at"]
     base_order = ("created_at", "desc")
-    base_filters = [["id", InDepartmentScope, lambda: desk.scope_clause(db.session, CustomerRequest, g.user)]]
+    base_filters = [["id", InDepartmentScope, lambda: support.scope_clause(db.session, CustomerRequest, g.user)]]
 
     @service_errors
     def post_headless(self):
         data = load_input(RequestInput)
-        item = desk.create_request(
+        item = support_requests.create_request(
             db.session, text=data.get("text"), channel=data.get("channel") or "api", customer_id=data.get("customer_id"),
             phone=data.get("phone"), created_by=_me(), source_ref=data.get("source_ref"),
         )
@@ -262,16 +259,16 @@ class RequestApi(ResourceApi):
         """Manual override of assignment/priority (audited) and status changes."""
         data = load_input(RequestEditInput)
         if {"assignee_id", "department_id", "priority"} & set(data):
-            desk.override_request_assignment(
+            support_requests.override_request_assignment(
                 db.session, pk, by_user_id=_me(), assignee_id=data.get("assignee_id"),
                 department_id=data.get("department_id"), priority=data.get("priority"),
             )
         if "status" in data:
-            desk.set_request_status(db.session, pk, data["status"], _me())
+            support_requests.set_request_status(db.session, pk, data["status"], _me())
         if not data:
             raise InvalidInput("nothing to change")
         db.session.commit()
-        return self.response(200, result=request_json(desk.get_request(db.session, pk, _me())))
+        return self.response(200, result=request_json(support_requests.get_request(db.session, pk, _me())))
 
     @expose("/<int:pk>/ticket", methods=["POST"])
     @protect()
@@ -280,7 +277,7 @@ class RequestApi(ResourceApi):
     @service_errors
     def to_ticket(self, pk: int):
         """Open a ticket for the request (idempotent: 200 with the existing one)."""
-        ticket, created = desk.convert_request_to_ticket(db.session, pk, _me())
+        ticket, created = support_requests.convert_request_to_ticket(db.session, pk, _me())
         db.session.commit()
         return self.response(201 if created else 200, id=ticket.id, created=created, result=ticket_json(ticket))
 

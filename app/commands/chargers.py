@@ -6,6 +6,14 @@ import logging
 import click
 from flask import current_app
 from flask.cli import with_appcontext
+from app.services.chargers_ingest import Ingestor
+from sqlalchemy import select
+from app.extensions import db
+from app.models.chargers import Charger
+from app.models.customers import CustomerTag
+from app.services.chargers_simulator import Fleet
+from app.ocpp.gateway import Gateway
+from app.ocpp.simulator import OcppFleet
 
 
 @click.command("ingest")
@@ -15,8 +23,6 @@ from flask.cli import with_appcontext
 @with_appcontext
 def ingest_command(client_id, batch_size, batch_ms):
     """Subscribe to every charger's MQTT traffic and persist it in batches (runs until stopped)."""
-    from app.services.chargers_ingest import Ingestor
-
     logging.getLogger("chargeops.ingest").setLevel(logging.INFO)
     app = current_app._get_current_object()
     ingestor = Ingestor(app, client_id=client_id, batch_size=batch_size, batch_ms=batch_ms)
@@ -45,13 +51,6 @@ def ingest_command(client_id, batch_size, batch_ms):
 @with_appcontext
 def simulate_command(count, whole_registry, answer, heartbeat, duration, from_registry, seed, over_ocpp, firmware_failure_rate, firmware_fail):
     """Run a fleet of simulated chargers that speak the MQTT contract (or OCPP, with --ocpp) and answer commands."""
-    from sqlalchemy import select
-
-    from app.extensions import db
-    from app.models.chargers import Charger
-    from app.models.customers import CustomerTag
-    from app.services.chargers_simulator import Fleet
-
     cids: list[str] = []
     if from_registry or whole_registry:
         registered = select(Charger.cid).where(Charger.unregistered.is_(False)).order_by(Charger.cid)
@@ -61,8 +60,6 @@ def simulate_command(count, whole_registry, answer, heartbeat, duration, from_re
     tags = list(db.session.scalars(select(CustomerTag.tag).where(CustomerTag.active.is_(True)).order_by(CustomerTag.id).limit(200)))
     db.session.remove()
     if over_ocpp:
-        from app.ocpp.simulator import OcppFleet
-
         if answer == "silent":
             raise click.UsageError("--ocpp chargers always answer: use --answer accept or reject")
         password = current_app.config["OCPP_DEMO_PASSWORD"]
@@ -92,8 +89,6 @@ def simulate_command(count, whole_registry, answer, heartbeat, duration, from_re
 @with_appcontext
 def ocpp_gateway_command(host, port, node):
     """Accept OCPP 1.6J chargers over WebSocket and carry their traffic onto MQTT both ways (runs until stopped)."""
-    from app.ocpp.gateway import Gateway
-
     logging.getLogger("chargeops.ocpp").setLevel(logging.INFO)
     gateway = Gateway(current_app._get_current_object(), host=host, port=port, node=node)
     click.echo(f"ocpp-gateway: {gateway.node} on {gateway.host}:{gateway.port}{gateway.path_prefix}<cid>")

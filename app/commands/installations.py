@@ -8,6 +8,10 @@ from flask.cli import with_appcontext
 from sqlalchemy import select
 
 from app.extensions import db
+from app.models.base import utcnow
+from app.models.installations import Oem
+from reporting.installations import oem_report
+from app.services.installations_notices import remind_overdue
 
 
 @click.command("installations-report")
@@ -17,10 +21,6 @@ from app.extensions import db
 @with_appcontext
 def installations_report_command(period, start, no_email):
     """Build each active OEM's progress report and e-mail it to the OEM contact."""
-    from app.models.base import utcnow
-    from app.models.installations import Oem
-    from reporting.installations import oem_report
-
     today = utcnow().date()
     if start:
         first = date.fromisoformat(start)
@@ -39,8 +39,6 @@ def installations_report_command(period, start, no_email):
 @with_appcontext
 def remind_overdue_command():
     """Notify Central Ops of overdue installation jobs now."""
-    from app.services.installations import remind_overdue
-
     count = remind_overdue(db.session)
     db.session.commit()
     click.echo(f"{count} overdue jobs")

@@ -5,6 +5,8 @@ import click
 from flask.cli import with_appcontext
 
 from app.extensions import db
+from app.services.messaging_alerts import alert_group
+from app.services.messaging_outbound import sweep_outbox
 
 
 @click.command("alert-group")
@@ -16,8 +18,6 @@ from app.extensions import db
 @with_appcontext
 def alert_group_command(group_code, kind, title, body, dedupe_key):
     """Alert every member of a notification group (in-app and WhatsApp)."""
-    from app.services.messaging_alerts import alert_group
-
     alert = alert_group(db.session, group_code, kind=kind, title=title, body=body, dedupe_key=dedupe_key)
     db.session.commit()
     click.echo(f"alert #{alert.id} to {len(alert.recipients)} people" if alert else "deduplicated: nothing sent")
@@ -27,8 +27,6 @@ def alert_group_command(group_code, kind, title, body, dedupe_key):
 @with_appcontext
 def messaging_sweep_command():
     """Re-queue unsent messages and media downloads; flag sends stuck mid-call."""
-    from app.services.messaging import sweep_outbox
-
     click.echo(sweep_outbox(db.session))
 
 

@@ -6,6 +6,7 @@ from urllib.parse import urlsplit
 import click
 from flask import current_app
 from flask.cli import with_appcontext
+from app.integrations.mail_sink import mail_dir, serve_forever
 
 
 @click.command("mail-sink")
@@ -13,8 +14,6 @@ from flask.cli import with_appcontext
 @with_appcontext
 def mail_sink_command(port):
     """Accept mail on 127.0.0.1 and keep each message as an .eml file under var/mail/."""
-    from app.integrations.mail_sink import mail_dir, serve_forever
-
     url = urlsplit(current_app.config["SMTP_URL"])
     port = port or url.port or 8025
     directory = mail_dir(current_app.config["VAR_DIR"])

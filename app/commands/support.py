@@ -5,14 +5,16 @@ import click
 from flask.cli import with_appcontext
 
 from app.extensions import db
+from app.services.support_alerts import check_sla
+from app.services.support_alerts import send_reminders
+from datetime import timedelta
+from app.services.support_requests import classify_request, unclassified_request_ids
 
 
 @click.command("support-check-sla")
 @with_appcontext
 def check_sla_command():
     """Send due SLA warnings and breach notices now (what beat runs every minute)."""
-    from app.services.support_alerts import check_sla
-
     click.echo(f"{check_sla(db.session)} SLA notices sent")
 
 
@@ -20,8 +22,6 @@ def check_sla_command():
 @with_appcontext
 def remind_command():
     """Remind assignees of untouched tickets and requests now."""
-    from app.services.support_alerts import send_reminders
-
     click.echo(f"{send_reminders(db.session)} reminders sent")
 
 
@@ -31,10 +31,6 @@ def remind_command():
 @with_appcontext
 def classify_command(request_ids, force):
     """Classify and route requests synchronously (default: every unclassified one)."""
-    from datetime import timedelta
-
-    from app.services.support import classify_request, unclassified_request_ids
-
     ids = list(request_ids) or unclassified_request_ids(db.session, timedelta(0))
     for request_id in ids:
         request = classify_request(db.session, request_id, force=force)

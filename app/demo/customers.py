@@ -24,6 +24,8 @@ from app.models.customers import (
     Vehicle, Wallet, WalletEntry,
 )
 from app.services.customers import default_currency
+from sqlalchemy import update
+from flask_appbuilder.security.sqla.models import User
 
 CUSTOMERS = 3000
 SEED = 20261121
@@ -197,7 +199,6 @@ def seed(session: Session) -> None:
         session.execute(insert(WalletEntry), entries[chunk:chunk + 5000])
     session.execute(insert(Payment), payments)
     session.execute(insert(TopUp), topups)
-    from sqlalchemy import update
 
     session.execute(update(Wallet).execution_options(synchronize_session=False),
                     [{"id": wid, "balance": bal, "updated_at": now} for wid, bal in balances.items()])
@@ -255,6 +256,4 @@ def _payment(provider, reference, status, amount, currency, customer_id, when):
 
 
 def _user_id(session: Session, username: str):
-    from flask_appbuilder.security.sqla.models import User
-
     return session.scalar(select(User.id).where(User.username == username))

@@ -17,6 +17,17 @@ from sqlalchemy.orm import Session
 from app.extensions import appbuilder
 from app.models.installations import BomLine, Material, Oem, OemUser, StockLevel, StockLocation, StockMove
 from app.models.people import PaymentSchedule
+from app.services import installations
+from app.models.base import utcnow
+from app.models.customers import Customer
+from app.models.installations import (
+    InstallationJob, InstallationReport, JobCall, JobEvent, JobFile, JobMessage, JobVisit, Lead, Payout, PayoutItem,
+    SurveyReport, TeamBooking, VendorPayment, VendorPurchase,
+)
+from app.models.people import FieldTeam
+from app.services.installations_uploads import upload_dir
+from app.services.installations_materials import DEFAULT_BOM
+from app.services.installations_payouts import period_of
 
 OEMS = [
     ("Tata Motors", "TATA", "Priya Nair", "ev-installs@tatamotors.example", "+94112000101", "oem_tata"),
@@ -89,40 +100,27 @@ PIN = {"Colombo": (6.9271, 79.8612), "Gampaha": (7.0873, 79.9998), "Kalutara": (
 
 def _path(target: str, rng: random.Random) -> list[str]:
     """The stages a demo job went through to reach `target` (with the branches it took)."""
-    from app.services import installations as s
-
-    main = [s.LEAD_LOGGED, s.INTRO_CALL_DONE, s.DOCUMENTS_COMPLETE, s.SURVEY_SCHEDULED, s.SURVEY_ASSIGNED, s.SURVEY_DONE]
+    main = [installations.LEAD_LOGGED, installations.INTRO_CALL_DONE, installations.DOCUMENTS_COMPLETE, installations.SURVEY_SCHEDULED, installations.SURVEY_ASSIGNED, installations.SURVEY_DONE]
     if target in main:
         return main[: main.index(target) + 1]
-    if target == s.SITE_NOT_READY:
-        return main + [s.SITE_NOT_READY]
-    after = [s.SITE_READY, s.MATERIALS_CHECKED]
-    pre = main + ([s.SITE_NOT_READY] if rng.random() < 0.15 else [])
+    if target == installations.SITE_NOT_READY:
+        return main + [installations.SITE_NOT_READY]
+    after = [installations.SITE_READY, installations.MATERIALS_CHECKED]
+    pre = main + ([installations.SITE_NOT_READY] if rng.random() < 0.15 else [])
     if target in after:
         return pre + after[: after.index(target) + 1]
-    if target in (s.LOCAL_PROCUREMENT, s.MATERIALS_ALLOCATED):
+    if target in (installations.LOCAL_PROCUREMENT, installations.MATERIALS_ALLOCATED):
         materials = target
     else:
-        materials = s.LOCAL_PROCUREMENT if rng.random() < 0.2 else s.MATERIALS_ALLOCATED
-    rest = [materials, s.INSTALLATION_SCHEDULED, s.INSTALLATION_ASSIGNED, s.INSTALLED, s.CLOSURE_CALL_DONE,
-            s.CLOSURE_PACK_SUBMITTED, s.PAYABLE, s.PAID]
+        materials = installations.LOCAL_PROCUREMENT if rng.random() < 0.2 else installations.MATERIALS_ALLOCATED
+    rest = [materials, installations.INSTALLATION_SCHEDULED, installations.INSTALLATION_ASSIGNED, installations.INSTALLED, installations.CLOSURE_CALL_DONE,
+            installations.CLOSURE_PACK_SUBMITTED, installations.PAYABLE, installations.PAID]
     return pre + after + rest[: rest.index(target) + 1]
 
 
 def seed_jobs(session: Session, refs: dict) -> None:
     """A few hundred jobs over every stage, written in bulk; existing demo leads are left alone."""
 
-    from app.models.base import utcnow
-    from app.models.customers import Customer
-    from app.models.installations import (
-        InstallationJob, InstallationReport, JobCall, JobEvent, JobFile, JobMessage, JobVisit, Lead, Payout, PayoutItem,
-        SurveyReport, TeamBooking, VendorPayment, VendorPurchase,
-    )
-    from app.models.people import FieldTeam
-    from app.services import installations as s
-    from app.services.installations_uploads import upload_dir
-    from app.services.installations_materials import DEFAULT_BOM
-    from app.services.installations_payouts import period_of
 
     existing = set(session.scalars(select(Lead.oem_ref).where(Lead.oem_ref.like("DEMO-%"))))
     if len(existing) >= DEMO_JOBS:
@@ -140,9 +138,9 @@ def seed_jobs(session: Session, refs: dict) -> None:
     bill = b"%PDF-1.4\n% demo electricity bill\n%%EOF\n"
     folder = upload_dir()
     phones = set(session.scalars(select(Customer.phone)))
-    weights = {st: 1.0 for st in s.STAGES}
-    weights.update({s.PAID: 4, s.PAYABLE: 2, s.LEAD_LOGGED: 2, s.SURVEY_SCHEDULED: 2, s.SURVEY_ASSIGNED: 2,
-                    s.SITE_NOT_READY: 1.5, s.LOCAL_PROCUREMENT: 1.5, s.ON_HOLD: 0.5, s.CANCELLED: 0.5})
+    weights = {st: 1.0 for st in installations.STAGES}
+    weights.update({installations.PAID: 4, installations.PAYABLE: 2, installations.LEAD_LOGGED: 2, installations.SURVEY_SCHEDULED: 2, installations.SURVEY_ASSIGNED: 2,
+                    installations.SITE_NOT_READY: 1.5, installations.LOCAL_PROCUREMENT: 1.5, installations.ON_HOLD: 0.5, installations.CANCELLED: 0.5})
     stages, stage_weights = list(weights), list(weights.values())
 
     def team_for(kind, district, start, latest=None):
@@ -191,14 +189,14 @@ def seed_jobs(session: Session, refs: dict) -> None:
         district = DISTRICTS[n % len(DISTRICTS)]
         target = rng.choices(stages, stage_weights)[0]
         held = None
-        if target in (s.ON_HOLD, s.CANCELLED):
-            held = rng.choice([s.LEAD_LOGGED, s.INTRO_CALL_DONE, s.DOCUMENTS_COMPLETE, s.SITE_NOT_READY])
+        if target in (installations.ON_HOLD, installations.CANCELLED):
+            held = rng.choice([installations.LEAD_LOGGED, installations.INTRO_CALL_DONE, installations.DOCUMENTS_COMPLETE, installations.SITE_NOT_READY])
             path = _path(held, rng) + [target]
         else:
             path = _path(target, rng)
-        if district == "Kurunegala" and s.SURVEY_SCHEDULED in path:
+        if district == "Kurunegala" and installations.SURVEY_SCHEDULED in path:
             district = "Colombo"  # no survey team serves Kurunegala
-        if district in ("Galle", "Matara") and s.INSTALLATION_SCHEDULED in path:
+        if district in ("Galle", "Matara") and installations.INSTALLATION_SCHEDULED in path:
             district = "Gampaha"  # no installation team serves the south
         name = f"{FIRST[n % len(FIRST)]} {LAST[(n * 7) % len(LAST)]}"
         phone = f"+9477{5000000 + n:07d}"
@@ -207,7 +205,7 @@ def seed_jobs(session: Session, refs: dict) -> None:
         phones.add(phone)
         hours_per_step = rng.randint(10, 40)
         # finished jobs are spread over the last three months, open ones entered their stage lately
-        age = rng.randint(0, 24 * 90) if path[-1] in (s.PAID, s.CANCELLED) else rng.randint(0, 48)
+        age = rng.randint(0, 24 * 90) if path[-1] in (installations.PAID, installations.CANCELLED) else rng.randint(0, 48)
         t = now - timedelta(hours=hours_per_step * len(path) + age)
         lead = Lead(oem_id=oem.id, oem_ref=ref, source=rng.choice(["api", "api", "portal", "central ops"]), customer_name=name,
                     phone=phone, address=f"{n} {rng.choice(['Temple', 'Lake', 'Station', 'Hill', 'Galle'])} Road, {district}",
@@ -226,11 +224,11 @@ def seed_jobs(session: Session, refs: dict) -> None:
         for stage in path:
             actor = dispatcher if "assigned" in stage.lower() or "scheduled" in stage.lower() else ops
             comment = None
-            if stage == s.INTRO_CALL_DONE:
+            if stage == installations.INTRO_CALL_DONE:
                 extra.append(JobCall(job_id=job.id, purpose="intro", outcome="reached", user_id=ops.id, at=t))
                 extra.append(JobMessage(job_id=job.id, to_phone=phone, template="upload_link", created_at=t,
                                         body=f"Hello {name}, please share your electricity bill, location and electrician's contact."))
-            elif stage == s.DOCUMENTS_COMPLETE:
+            elif stage == installations.DOCUMENTS_COMPLETE:
                 job.latitude = Decimal(str(round(lat + rng.uniform(-0.05, 0.05), 6)))
                 job.longitude = Decimal(str(round(lng + rng.uniform(-0.05, 0.05), 6)))
                 job.electrician_name, job.electrician_phone = f"{LAST[n % len(LAST)]} Electricals", f"+9471{3000000 + n:07d}"
@@ -239,8 +237,8 @@ def seed_jobs(session: Session, refs: dict) -> None:
                 extra.append(JobFile(job_id=job.id, kind="electricity_bill", stored_name=stored, original_name="bill.pdf",
                                      content_type="application/pdf", size=len(bill), created_at=t))
                 actor, comment = None, "All customer documents are in"
-            elif stage in (s.SURVEY_SCHEDULED, s.INSTALLATION_SCHEDULED):
-                kind = "survey" if stage == s.SURVEY_SCHEDULED else "installation"
+            elif stage in (installations.SURVEY_SCHEDULED, installations.INSTALLATION_SCHEDULED):
+                kind = "survey" if stage == installations.SURVEY_SCHEDULED else "installation"
                 final = stage == path[-1]
                 if final:
                     team, day, slot = team_for(kind, district, today + timedelta(days=rng.randint(1, 10)))
@@ -267,7 +265,7 @@ def seed_jobs(session: Session, refs: dict) -> None:
                     visit._team = team
                 job._visit = visit
                 comment = comment or f"{kind.title()} on {day} ({slot})"
-            elif stage in (s.SURVEY_ASSIGNED, s.INSTALLATION_ASSIGNED):
+            elif stage in (installations.SURVEY_ASSIGNED, installations.INSTALLATION_ASSIGNED):
                 visit = job._visit
                 team = getattr(visit, "_team", None)
                 if team is None:
@@ -283,7 +281,7 @@ def seed_jobs(session: Session, refs: dict) -> None:
                 else:
                     install_team = team
                 comment = f"{visit.code} assigned to {team.name}"
-            elif stage == s.SURVEY_DONE:
+            elif stage == installations.SURVEY_DONE:
                 if job._visit.visit_date > t.date():
                     break  # the survey is still ahead: the job waits at its assigned stage
                 job._visit.status = "done"
@@ -292,18 +290,18 @@ def seed_jobs(session: Session, refs: dict) -> None:
                                           checklist='{"main_supply_phase": "single", "sanctioned_load_kw": "%d", "earthing_present": "%s", "cable_run_m": "%d"}'
                                           % (rng.choice([5, 10, 15]), rng.choice(["yes", "no"]), rng.randint(5, 30))))
                 actor = field
-            elif stage == s.SITE_NOT_READY:
-                work = rng.sample(s.REQUIRED_WORK_TYPES[:3], rng.randint(1, 2))
+            elif stage == installations.SITE_NOT_READY:
+                work = rng.sample(installations.REQUIRED_WORK_TYPES[:3], rng.randint(1, 2))
                 job.site_ready, job.required_work = False, ", ".join(work)
                 comment = f"Site not ready: {job.required_work}"
-            elif stage == s.SITE_READY:
+            elif stage == installations.SITE_READY:
                 job.site_ready = True
-            elif stage == s.MATERIALS_CHECKED:
-                job.materials_available = s.LOCAL_PROCUREMENT not in path
+            elif stage == installations.MATERIALS_CHECKED:
+                job.materials_available = installations.LOCAL_PROCUREMENT not in path
                 job.stock_location_id = refs["locations"]["Kandy store" if district in ("Kandy", "Matale") else "Colombo warehouse"].id
                 actor = procurement
-            elif stage == s.LOCAL_PROCUREMENT:
-                paid = path[-1] != s.LOCAL_PROCUREMENT or n % 2 == 0
+            elif stage == installations.LOCAL_PROCUREMENT:
+                paid = path[-1] != installations.LOCAL_PROCUREMENT or n % 2 == 0
                 purchase = VendorPurchase(job_id=job.id, vendor_name=rng.choice(["Lanka EV Supplies", "Kandy Electricals", "Southern Wiring"]),
                                           items="1 x 7.4 kW wallbox, 15 m cable", amount=Decimal(rng.choice(["192500.00", "205000.00", "187750.00"])),
                                           upi_id=f"vendor{n}@okbank", status="paid" if paid else "awaiting payment", created_at=t)
@@ -313,10 +311,10 @@ def seed_jobs(session: Session, refs: dict) -> None:
                     extra.append(VendorPayment(purchase_id=purchase.id, job_id=job.id, amount=purchase.amount, reference=f"DEMO-UPI-{n:04d}",
                                                paid_by_id=finance.id, paid_at=t + timedelta(hours=6)))
                 actor = procurement
-            elif stage == s.MATERIALS_ALLOCATED:
+            elif stage == installations.MATERIALS_ALLOCATED:
                 actor = procurement
                 allocate(job, install_team or survey_team, t)
-            elif stage == s.INSTALLED:
+            elif stage == installations.INSTALLED:
                 if job._visit.visit_date > t.date():
                     break  # the installation is still ahead
                 job._visit.status = "done"
@@ -326,14 +324,14 @@ def seed_jobs(session: Session, refs: dict) -> None:
                 extra.append(InstallationReport(job_id=job.id, team_id=install_team.id if install_team else None, charger_serial=job.charger_serial,
                                                 ocpp_identity=job.ocpp_identity, demo_given=True, submitted_by_id=field.id, submitted_at=t))
                 actor = field
-            elif stage == s.CLOSURE_CALL_DONE:
+            elif stage == installations.CLOSURE_CALL_DONE:
                 extra.append(JobCall(job_id=job.id, purpose="closure", outcome="confirmed", user_id=ops.id, at=t))
                 job.signoff_name, job.signoff_at = name, t
-            elif stage == s.CLOSURE_PACK_SUBMITTED:
+            elif stage == installations.CLOSURE_PACK_SUBMITTED:
                 job.closure_submitted_at = t
-            elif stage == s.PAYABLE:
+            elif stage == installations.PAYABLE:
                 job.payable_at = t
-            elif stage == s.PAID:
+            elif stage == installations.PAID:
                 payee = install_team or survey_team  # whom release_payouts pays: the installer, else the surveyor
                 if payee is None:
                     break
@@ -345,12 +343,12 @@ def seed_jobs(session: Session, refs: dict) -> None:
                 job.paid_at = t
                 paid_by_team.setdefault(payee.id, []).append((job, survey_team, install_team))
                 actor = finance
-            elif stage == s.ON_HOLD:
+            elif stage == installations.ON_HOLD:
                 job.held_from_stage, comment = prev, "Customer travelling"
-            elif stage == s.CANCELLED:
+            elif stage == installations.CANCELLED:
                 comment = "Customer bought a charger elsewhere"
             events.append(JobEvent(job_id=job.id, user_id=actor.id if actor else None,
-                                   actor=actor.username if actor else ("customer" if stage == s.DOCUMENTS_COMPLETE else "system"),
+                                   actor=actor.username if actor else ("customer" if stage == installations.DOCUMENTS_COMPLETE else "system"),
                                    from_stage=prev, to_stage=stage, comment=comment or (f"Lead {ref} from {oem.name}" if prev is None else None), at=t))
             job.stage, job.stage_changed_at, prev = stage, t, stage
             t += timedelta(hours=hours_per_step)

@@ -48,8 +48,9 @@ from websockets.headers import build_www_authenticate_basic, parse_authorization
 from app.integrations.mqtt_asyncio import LoopMqtt
 from app.models.base import utcnow
 from app.ocpp.central_system import ChargerConnection, iso_now
-from app.services import chargers as charger_rules
+from app.services import chargers
 from app.services import chargers_ocpp as rules
+from app.extensions import db
 
 log = logging.getLogger("chargeops.ocpp")
 SUBPROTOCOL = "ocpp1.6"
@@ -102,8 +103,6 @@ class Gateway:
 
     # --- the database, off the loop ---------------------------------------------------------------
     def _in_session(self, rule, *args):
-        from app.extensions import db
-
         with self.app.app_context():
             try:
                 result = rule(db.session, *args)
@@ -130,7 +129,7 @@ class Gateway:
         """process_request: the charger's identity from the path, its password from Basic auth."""
         path = request.path.split("?", 1)[0]
         cid = unquote(path[len(self.path_prefix):]) if path.startswith(self.path_prefix) else ""
-        if not charger_rules.valid_cid(cid):
+        if not chargers.valid_cid(cid):
             return self._refuse(connection, http.HTTPStatus.NOT_FOUND, f"connect to {self.path_prefix}<charge point identity>")
         offered = ",".join(request.headers.get_all("Sec-WebSocket-Protocol"))
         if SUBPROTOCOL not in [p.strip() for p in offered.split(",")]:

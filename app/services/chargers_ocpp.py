@@ -20,9 +20,9 @@ from app.models.base import utcnow
 from app.models.chargers import Charger
 from app.models.chargers_ocpp import ChargerOcppLink, OcppGatewayNode, OcppTransaction
 from app.models.customers import CustomerTag, Wallet
-from app.services import InvalidInput, NotFound
+from app.services import InvalidInput, NotFound, iso_utc
 from app.services.customers import default_currency
-from app.services.people import record_activity
+from app.services.activity import record_activity
 
 ACCEPTED, BLOCKED, EXPIRED, INVALID = "Accepted", "Blocked", "Expired", "Invalid"
 
@@ -252,6 +252,6 @@ def link_summary(session: Session, charger_id: int, now: Optional[datetime] = No
     return {
         "password_set": bool(link.password_hash),
         "connected": bool(connected),
-        "since": link.since.strftime("%Y-%m-%dT%H:%M:%SZ") if link.since else None,
+        "since": iso_utc(link.since),
         "gateway": link.gateway_node if connected else None,
     }

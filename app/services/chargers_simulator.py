@@ -23,6 +23,8 @@ from typing import Optional
 import paho.mqtt.client as mqtt
 
 from app.integrations.mqtt import make_client
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
 
 log = logging.getLogger("chargeops.simulator")
 
@@ -300,9 +302,6 @@ class Fleet:
     def start(self, boot: bool = True, wait: float = 10.0) -> "Fleet":
         properties = None
         if self.session_expiry:
-            from paho.mqtt.packettypes import PacketTypes
-            from paho.mqtt.properties import Properties
-
             properties = Properties(PacketTypes.CONNECT)
             properties.SessionExpiryInterval = self.session_expiry
         self.client.connect(self.address.host, self.address.port, keepalive=30,

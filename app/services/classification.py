@@ -12,6 +12,7 @@ import re
 from dataclasses import asdict, dataclass
 
 from flask import current_app, has_app_context
+from app.integrations.anthropic_client import call_tool, make_client
 
 CATEGORIES = ("Payment Issues", "Charger Faults", "General Inquiry", "Complaints")
 URGENCIES = ("Critical", "High", "Medium", "Low")
@@ -75,8 +76,6 @@ CLASSIFY_TOOL = {
 
 def classify_by_claude(text: str) -> Classification:
     """Claude through the SDK; raises on a missing key, any API failure or an answer off the schema."""
-    from app.integrations.anthropic_client import call_tool, make_client
-
     client = make_client()
     if client is None:
         raise RuntimeError("ANTHROPIC_API_KEY is not set")

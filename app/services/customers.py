@@ -10,8 +10,9 @@ from sqlalchemy import bindparam, func, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from app.models.customers import Customer, CustomerPhone, CustomerTag, Vehicle, Wallet
-from app.services import Conflict, InvalidInput, NotFound
+from app.services import Conflict, InvalidInput, NotFound, get_or_404
 from app.services.phones import to_e164, try_e164
+from sqlalchemy.exc import IntegrityError
 
 EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -265,8 +266,6 @@ def _refuse_taken_tags(session: Session, tags: list[str], customer_id: Optional[
 
 def ensure_wallet(session: Session, customer_id: int, currency: Optional[str] = None) -> Wallet:
     """The customer's wallet in this currency, created on first use (a concurrent creator wins cleanly)."""
-    from sqlalchemy.exc import IntegrityError
-
     if currency is not None and not isinstance(currency, str):
         raise InvalidInput("currency must be an ISO 4217 code")
     currency = (currency or default_currency()).upper()
@@ -357,22 +356,16 @@ def update_customer(session: Session, customer_id: int, data: dict, user_id: Opt
 
 
 def _flush_refusing_duplicates(session: Session) -> None:
-    """A concurrent save of the same number or tag loses at the unique index: a 409, not a 500."""
-    from sqlalchemy.exc import IntegrityError
-
+    """A concurrent save of the same number or tag loses at the unique index: a 409, not a 500.
+    Rolls the session back when it loses (the one service rule here that does)."""
     try:
         session.flush()
     except IntegrityError:
+        # rolls the caller's transaction back, not a savepoint: on SQLite a read inside a SAVEPOINT pins a
+        # snapshot that turns the write into "database is locked" (see messaging_conversations._customer_for_phone)
         session.rollback()
         raise Conflict("that phone number or tag was just saved for another customer; search for it first") from None
 
 
 def get_customer(session: Session, customer_id: Any) -> Customer:
-    try:
-        customer_id = int(customer_id)
-    except (TypeError, ValueError):
-        raise InvalidInput(f"customer_id must be a whole number, not '{customer_id}'") from None
-    customer = session.get(Customer, customer_id)
-    if customer is None:
-        raise InvalidInput(f"customer {customer_id} does not exist")
-    return customer
+    return get_or_404(session, Customer, customer_id, "customer")

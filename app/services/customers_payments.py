@@ -15,7 +15,8 @@ from app.models.base import utcnow
 from app.models.customers import PROVIDERS, Customer, Payment, SettlementImport
 from app.services import InvalidInput
 from app.services.customers import customer_ids_by_phone, default_currency
-from app.services.people import record_activity
+from app.services.activity import record_activity
+from app.services.customers_wallet import parse_amount
 
 STATUS_WORDS = {
     "settled": "Settled", "success": "Settled", "succeeded": "Settled", "successful": "Settled",
@@ -109,8 +110,6 @@ def import_settlement_csv(
     A row is rejected (and reported with its line number and why) when it cannot be read, names
     an unknown customer, or contradicts the amount already recorded for that reference.
     """
-    from app.services.customers_wallet import parse_amount
-
     provider = provider_name(provider)
     limit = int(current_app.config["SETTLEMENT_CSV_MAX_BYTES"]) if has_app_context() else 10 * 1024 * 1024
     if len(content) > limit:

@@ -24,7 +24,8 @@ from app.models.base import utcnow
 from app.models.chargers import ChargerCommand, ChargerFault
 from app.models.fleet import DiagnosticsFile
 from app.services import Conflict, Forbidden, InvalidInput, NotFound
-from app.services import chargers as chargers_svc
+from app.services import chargers_commands
+from app.services import chargers
 
 UPLOAD_SALT = "diagnostics-upload"
 
@@ -50,11 +51,11 @@ def upload_url(record: DiagnosticsFile) -> str:
 
 def request_diagnostics(session: Session, cid: str, user_id: Optional[int]) -> tuple[DiagnosticsFile, ChargerCommand]:
     """A GetDiagnostics whose location is this request's own upload URL (caller commits, then publishes)."""
-    charger = chargers_svc.get_charger(session, cid)
+    charger = chargers.get_charger(session, cid)
     record = DiagnosticsFile(charger_id=charger.id, status="Requested", requested_by_id=user_id, created_at=utcnow())
     session.add(record)
     session.flush()
-    command = chargers_svc.create_command(session, cid, "GetDiagnostics", {"location": upload_url(record)}, user_id)
+    command = chargers_commands.create_command(session, cid, "GetDiagnostics", {"location": upload_url(record)}, user_id)
     record.command_id = command.command_id
     return record, command
 
@@ -96,7 +97,7 @@ def files_of_charger(session: Session, charger_id: int, limit: int = 20) -> list
 
 
 def file_for_download(session: Session, cid: str, file_id: int) -> tuple[DiagnosticsFile, Path]:
-    charger = chargers_svc.get_charger(session, cid)
+    charger = chargers.get_charger(session, cid)
     record = session.get(DiagnosticsFile, file_id)
     if record is None or record.charger_id != charger.id or record.status != "Uploaded":
         raise NotFound("no such diagnostics file")
@@ -108,7 +109,7 @@ def file_for_download(session: Session, cid: str, file_id: int) -> tuple[Diagnos
 def fault_log(session: Session, cid: str, error_code: Optional[str] = None, since: Optional[datetime] = None,
               until: Optional[datetime] = None, open_only: bool = False, limit: int = 5000) -> list[ChargerFault]:
     """The charger's fault episodes, newest first: by error code, first seen in [since, until], or still open."""
-    charger = chargers_svc.get_charger(session, cid)
+    charger = chargers.get_charger(session, cid)
     query = select(ChargerFault).where(ChargerFault.charger_id == charger.id)
     if error_code:
         query = query.where(ChargerFault.error_code == error_code)

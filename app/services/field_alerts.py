@@ -11,6 +11,12 @@ from sqlalchemy.orm import Session
 
 from app.models.base import utcnow
 from app.models.chargers import Charger
+from app.models.messaging import NotificationGroup
+from app.security import CPO, MANAGER
+from app.services.messaging_alerts import alert_group
+from app.services.notifications import notify, recipients_for
+from sqlalchemy import func
+from app.models.messaging import Notification
 
 
 def offline_alerts(session: Session, crossed: list[int], now: Optional[datetime] = None) -> list[int]:
@@ -41,19 +47,12 @@ def offline_alerts(session: Session, crossed: list[int], now: Optional[datetime]
 
 
 def _send_mass_alert(session: Session, title: str, body: str, now: datetime) -> None:
-    from app.models.messaging import NotificationGroup
-    from app.security import CPO, MANAGER
-    from app.services.messaging_alerts import alert_group
-    from app.services.notifications import notify, recipients_for
-
     code = current_app.config["MESSAGING_CHARGER_ALERT_GROUP"]
     if session.scalar(select(NotificationGroup.active).where(NotificationGroup.code == code)):
         alert_group(session, code, kind="network_offline", title=title, body=body, ref_type="network",
                     ref_id="offline", dedupe_key="network:offline", now=now)
         return
-    from sqlalchemy import func
 
-    from app.models.messaging import Notification
 
     window = timedelta(minutes=current_app.config["MESSAGING_ALERT_DEDUPE_MINUTES"])
     if session.scalar(select(func.count()).select_from(Notification).where(

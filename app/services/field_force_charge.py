@@ -12,22 +12,23 @@ stops timed ones and catches starts that timed out.
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Iterable, Optional
 
 from flask import current_app
-from sqlalchemy import func, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from app.models.base import utcnow
 from app.models.chargers import Charger, ChargerCommand, ChargingSession, Connector
 from app.models.customers import CustomerTag
 from app.models.field import FORCE_CHARGE_MODES, ForceCharge
-from app.services import Conflict, InvalidInput, NotFound
-from app.services import chargers as chargers_svc
+from app.services import Conflict, InvalidInput, get_or_404, iso_utc
+from app.services import chargers_commands
+from app.services import chargers
 from app.services.customers import ensure_wallet, get_customer
 from app.services.customers_wallet import CENT, capture_hold, parse_amount, place_hold, release_hold
-from app.services.people import record_activity
+from app.services.activity import record_activity
 from app.services.support_audit import audit_model
 
 LIVE = ("Starting", "Charging", "Stopping")
@@ -99,7 +100,7 @@ def start_force_charge(session: Session, cid: str, data: dict, user_id: Optional
         minutes = _whole(data.get("minutes"), "minutes", 1, int(_cfg("FORCE_CHARGE_MAX_MINUTES")))
         to_hold = Decimal(str(_cfg("FORCE_CHARGE_MIN_BALANCE"))).quantize(CENT)
     customer = get_customer(session, data.get("customer_id"))
-    charger = chargers_svc.get_charger(session, cid)
+    charger = chargers.get_charger(session, cid)
     # the charger's row first: two requests for one connector serialise here
     session.execute(update(Charger).where(Charger.id == charger.id).values(commands_sent=Charger.commands_sent))
     if charger.offline:
@@ -116,7 +117,7 @@ def start_force_charge(session: Session, cid: str, data: dict, user_id: Optional
     session.flush()
     hold = place_hold(session, wallet, to_hold, source_type="force_charge", source_ref=f"force_charge:{fc.id}")
     fc.hold_id = hold.id
-    command = chargers_svc.create_command(
+    command = chargers_commands.create_command(
         session, cid, "RemoteStartTransaction", {"connectorId": connector_id, "idTag": tag}, user_id)
     fc.command_id = command.command_id
     what = f"{amount:.2f} {wallet.currency}" if mode == "amount" else f"{minutes} min"
@@ -125,22 +126,12 @@ def start_force_charge(session: Session, cid: str, data: dict, user_id: Optional
                     "force_charge", fc.id)
     session.commit()
     if command.status == "Pending":
-        chargers_svc.publish_command(command.command_id)
+        chargers_commands.publish_command(command.command_id)
     return fc
 
 
 def get_force_charge(session: Session, fc_id: Any, lock: bool = False) -> ForceCharge:
-    try:
-        fc_id = int(fc_id)
-    except (TypeError, ValueError):
-        raise InvalidInput("force charge id must be a number") from None
-    if lock:
-        session.execute(update(ForceCharge).where(ForceCharge.id == fc_id).values(status=ForceCharge.status)
-                        .execution_options(synchronize_session=False))
-    fc = session.get(ForceCharge, fc_id, populate_existing=lock)
-    if fc is None:
-        raise NotFound(f"force charge {fc_id} not found")
-    return fc
+    return get_or_404(session, ForceCharge, fc_id, "force charge", lock=lock)
 
 
 def force_charge_events(session: Session, charger_ids: Iterable[int]) -> list[tuple[str, int, str]]:
@@ -195,7 +186,7 @@ def _finish(session: Session, fc: ForceCharge, s: ChargingSession) -> None:
 
 
 def _stop(session: Session, fc: ForceCharge, s: ChargingSession, why: str) -> str:
-    command = chargers_svc.create_command(
+    command = chargers_commands.create_command(
         session, fc.charger.cid, "RemoteStopTransaction", {"transactionId": s.transaction_id}, None)
     fc.stop_command_id = command.command_id
     fc.status = "Stopping"
@@ -217,7 +208,7 @@ def advance(session: Session, fc: ForceCharge, now: datetime) -> Optional[str]:
                 fc.stop_at = fc.started_at + timedelta(minutes=fc.minutes)
             record_activity(session, None, "force_charge", f"Force charge #{fc.id} charging (tx {s.transaction_id})",
                             "force_charge", fc.id)
-        elif status in START_REFUSED or (status not in chargers_svc.FINAL_STATUSES_OPEN and status != "Accepted"):
+        elif status in START_REFUSED or (status not in chargers_commands.OPEN_COMMAND_STATUSES and status != "Accepted"):
             _fail(session, fc, f"the charger answered {status} to RemoteStartTransaction")
             return None
         elif now - fc.created_at > timedelta(seconds=_cfg("FORCE_CHARGE_START_TIMEOUT")):
@@ -277,9 +268,9 @@ def force_charge_json(fc: ForceCharge) -> dict:
         "amount_charged": f"{fc.amount_charged:.2f}" if fc.amount_charged is not None else None,
         "held": f"{fc.hold.amount:.2f}" if fc.hold else None, "hold_status": fc.hold.status if fc.hold else None,
         "command_id": fc.command_id, "stop_command_id": fc.stop_command_id, "session_id": fc.session_id,
-        "failure": fc.failure, "created_at": fc.created_at.isoformat(),
-        "started_at": fc.started_at.isoformat() if fc.started_at else None,
-        "stopped_at": fc.stopped_at.isoformat() if fc.stopped_at else None,
+        "failure": fc.failure, "created_at": iso_utc(fc.created_at),
+        "started_at": iso_utc(fc.started_at),
+        "stopped_at": iso_utc(fc.stopped_at),
     }
 
 

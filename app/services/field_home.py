@@ -4,7 +4,6 @@ counts and overdue jobs, OEM its pipeline, Field Team its jobs, Procurement its 
 reports). Support roles keep the support dashboard (app/views/home.py)."""
 from __future__ import annotations
 
-from datetime import date
 from typing import Callable
 
 from flask_appbuilder.security.sqla.models import User
@@ -14,6 +13,17 @@ from sqlalchemy.orm import Session
 from app import security as roles
 from app.models.base import utcnow
 from app.models.field import ChargerIssue, MaintenanceTask
+from app.services.chargers import network_summary
+from app.models.customers import TOPUP_PENDING, TopUp
+from app.services.installations_payouts import due_by_team
+from app.models.installations import InstallationJob
+from app.services.installations import ACTIVE_STAGES
+from app.services.installations import is_overdue
+from app.services.installations_access import visible_oem_id
+from app.models.installations import JobVisit
+from app.services.installations_access import teams_of_user
+from app.services.installations import LOCAL_PROCUREMENT, MATERIALS_CHECKED
+from app.models.installations import OemReport
 
 Panel = dict  # {"id", "title", "link", "counts": [(label, n, href)], "entries": [(text, href)], "empty"}
 PANELS: dict[str, list[Callable[[Session, User], Panel]]] = {}
@@ -40,8 +50,6 @@ def panels_for(session: Session, user: User) -> list[Panel]:
 
 @panel(roles.CPO, roles.ADMIN)
 def network_panel(session: Session, user: User) -> Panel:
-    from app.services.chargers import network_summary
-
     summary = network_summary(session)
     totals: dict[str, int] = {}
     for per_type in summary.values():
@@ -83,9 +91,6 @@ def my_field_work_panel(session: Session, user: User) -> Panel:
 
 @panel(roles.FINANCE)
 def finance_panel(session: Session, user: User) -> Panel:
-    from app.models.customers import TOPUP_PENDING, TopUp
-    from app.services.installations_payouts import due_by_team
-
     waiting = session.scalar(select(func.count()).select_from(TopUp).where(TopUp.status == TOPUP_PENDING))
     due = due_by_team(session)
     return {"id": "home-finance", "title": "Approvals waiting and payouts due", "link": "/installations/finance/",
@@ -95,9 +100,6 @@ def finance_panel(session: Session, user: User) -> Panel:
 
 
 def _job_counts(session: Session, oem_id=None) -> list[tuple[str, int, str]]:
-    from app.models.installations import InstallationJob
-    from app.services.installations import ACTIVE_STAGES
-
     query = select(InstallationJob.stage, func.count()).group_by(InstallationJob.stage)
     if oem_id is not None:
         query = query.where(InstallationJob.oem_id == oem_id)
@@ -107,9 +109,6 @@ def _job_counts(session: Session, oem_id=None) -> list[tuple[str, int, str]]:
 
 @panel(roles.CENTRAL_OPS)
 def board_panel(session: Session, user: User) -> Panel:
-    from app.models.installations import InstallationJob
-    from app.services.installations import ACTIVE_STAGES, is_overdue
-
     now = utcnow()
     jobs = session.scalars(select(InstallationJob).where(InstallationJob.stage.in_(ACTIVE_STAGES))).all()
     overdue = [j for j in jobs if is_overdue(j, now)]
@@ -121,8 +120,6 @@ def board_panel(session: Session, user: User) -> Panel:
 
 @panel(roles.OEM)
 def oem_pipeline_panel(session: Session, user: User) -> Panel:
-    from app.services.installations import visible_oem_id
-
     oem_id = visible_oem_id(session, user)
     counts = _job_counts(session, oem_id if oem_id is not None else -1)
     return {"id": "home-pipeline", "title": "Your pipeline", "link": "/installations/oem/",
@@ -131,9 +128,6 @@ def oem_pipeline_panel(session: Session, user: User) -> Panel:
 
 @panel(roles.FIELD_TEAM)
 def field_team_panel(session: Session, user: User) -> Panel:
-    from app.models.installations import JobVisit
-    from app.services.installations import teams_of_user
-
     teams = teams_of_user(session, user)
     visits = session.scalars(select(JobVisit).where(JobVisit.team_id.in_(teams or [-1]),
                                                     JobVisit.status.in_(("scheduled", "assigned")))
@@ -146,9 +140,6 @@ def field_team_panel(session: Session, user: User) -> Panel:
 
 @panel(roles.PROCUREMENT)
 def procurement_panel(session: Session, user: User) -> Panel:
-    from app.models.installations import InstallationJob
-    from app.services.installations import LOCAL_PROCUREMENT, MATERIALS_CHECKED
-
     counts = dict(session.execute(select(InstallationJob.stage, func.count()).where(
         InstallationJob.stage.in_((MATERIALS_CHECKED, LOCAL_PROCUREMENT))).group_by(InstallationJob.stage)).all())
     return {"id": "home-procurement", "title": "Procurement queue", "link": "/installations/procurement/",
@@ -158,8 +149,6 @@ def procurement_panel(session: Session, user: User) -> Panel:
 
 @panel(roles.OEM_REPORTING)
 def reports_panel(session: Session, user: User) -> Panel:
-    from app.models.installations import OemReport
-
     reports = session.scalars(select(OemReport).order_by(OemReport.id.desc()).limit(10)).all()
     return {"id": "home-reports", "title": "OEM reports", "link": "/installations/oem/",
             "counts": [("reports built", session.scalar(select(func.count()).select_from(OemReport)), "/installations/oem/")],

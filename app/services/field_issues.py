@@ -2,11 +2,11 @@
 moves along ISSUE_TRANSITIONS, turns into a customer ticket and back, and reminds/escalates until resolved."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any, Iterable, Optional
 
 from flask import current_app
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -14,10 +14,15 @@ from app.models.base import utcnow
 from app.models.chargers import Charger
 from app.models.field import ISSUE_PRIORITIES, ISSUE_STATUSES, ChargerIssue, IssueNote, IssueReminder
 from app.models.support import Ticket
-from app.services import Conflict, InvalidInput, NotFound
+from app.services import Conflict, InvalidInput, NotFound, get_or_404, iso_utc
 from app.services.field_photos import store_photo
-from app.services.people import record_activity
+from app.services.activity import record_activity
 from app.services.support_audit import audit_model
+from flask_appbuilder.security.sqla.models import User
+from app.services.notifications import notify
+from app.services.support_tickets import open_ticket
+from app.services.notifications import recipients_for
+from app.security import CPO
 
 # (from, to) -> the move; anything else is a 409. Read by the issue page, the API and the tests.
 ISSUE_TRANSITIONS: dict[tuple[str, str], str] = {
@@ -54,8 +59,6 @@ def _text(value: Any, field: str, required: bool = False, max_len: int = 200) ->
 
 
 def _user_id(session: Session, value: Any) -> Optional[int]:
-    from flask_appbuilder.security.sqla.models import User
-
     if value in (None, ""):
         return None
     try:
@@ -76,22 +79,10 @@ def charger_by_cid(session: Session, cid: Any) -> Charger:
 
 
 def get_issue(session: Session, issue_id: Any, lock: bool = False) -> ChargerIssue:
-    try:
-        issue_id = int(issue_id)
-    except (TypeError, ValueError):
-        raise InvalidInput("issue id must be a number") from None
-    if lock:  # write first: serialises concurrent moves on both databases
-        session.execute(update(ChargerIssue).where(ChargerIssue.id == issue_id)
-                        .values(status=ChargerIssue.status).execution_options(synchronize_session=False))
-    issue = session.get(ChargerIssue, issue_id, populate_existing=lock)
-    if issue is None:
-        raise NotFound(f"issue {issue_id} not found")
-    return issue
+    return get_or_404(session, ChargerIssue, issue_id, "issue", lock=lock)
 
 
 def _notify_assignee(session: Session, issue: ChargerIssue, by_user_id: Optional[int]) -> None:
-    from app.services.notifications import notify
-
     if issue.assignee_id and issue.assignee_id != by_user_id:
         notify(session, [issue.assignee_id], "issue_assigned", f"Issue #{issue.id} assigned to you ({issue.priority})",
                body=issue.title, link=f"/field/issues/{issue.id}", ref_type="issue", ref_id=issue.id)
@@ -212,8 +203,6 @@ def add_note(session: Session, issue_id: Any, body: Any, by_user_id: Optional[in
 
 def issue_to_ticket(session: Session, issue_id: Any, by_user_id: Optional[int]) -> Ticket:
     """One click: the issue becomes a customer ticket on the same charger (or returns the one it already has)."""
-    from app.services.support import open_ticket
-
     issue = get_issue(session, issue_id, lock=True)
     if issue.ticket_id:
         return session.get(Ticket, issue.ticket_id)
@@ -262,9 +251,6 @@ def _claim(session: Session, issue_id: int, kind: str, slot: int, now: datetime)
 
 
 def _escalate(session: Session, issue: ChargerIssue, slot: int) -> None:
-    from app.services.notifications import notify, recipients_for
-    from app.security import CPO
-
     title = f"Issue #{issue.id} on {issue.charger.cid} unresolved ({issue.priority}, {issue.status})"
     group = _cfg("FIELD_ISSUE_ESCALATION_GROUP")
     users = recipients_for(session, group_code=group) or recipients_for(session, role=CPO)
@@ -275,8 +261,6 @@ def _escalate(session: Session, issue: ChargerIssue, slot: int) -> None:
 def send_issue_reminders(session: Session, now: Optional[datetime] = None) -> dict:
     """Every unresolved issue: a reminder to its assignee once per FIELD_ISSUE_REMINDER_MIN[priority],
     and an escalation to the CPO group once per FIELD_ISSUE_ESCALATION_MIN[priority]. Caller commits."""
-    from app.services.notifications import notify
-
     now = now or utcnow()
     sent = {"reminders": 0, "escalations": 0}
     issues = session.scalars(select(ChargerIssue).where(ChargerIssue.status.in_(OPEN_STATUSES))).all()
@@ -303,10 +287,10 @@ def issue_json(issue: ChargerIssue) -> dict:
         "id": issue.id, "charger_cid": issue.charger.cid, "charger_type": issue.charger.type, "title": issue.title,
         "priority": issue.priority, "status": issue.status, "source": issue.source, "occurrences": issue.occurrences,
         "assignee_id": issue.assignee_id, "ticket_id": issue.ticket_id,
-        "created_at": issue.created_at.isoformat(), "updated_at": issue.updated_at.isoformat(),
-        "resolved_at": issue.resolved_at.isoformat() if issue.resolved_at else None,
+        "created_at": iso_utc(issue.created_at), "updated_at": iso_utc(issue.updated_at),
+        "resolved_at": iso_utc(issue.resolved_at),
         "notes": [{"id": n.id, "kind": n.kind, "body": n.body, "author_id": n.author_id,
-                   "created_at": n.created_at.isoformat(), "photos": [p.id for p in n.photos]} for n in issue.notes],
+                   "created_at": iso_utc(n.created_at), "photos": [p.id for p in n.photos]} for n in issue.notes],
     }
 
 

@@ -7,18 +7,19 @@ import calendar
 from datetime import date, datetime, timedelta
 from typing import Any, Iterable, Optional
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from app.models.base import utcnow
 from app.models.chargers import CHARGER_TYPES, Charger
 from app.models.field import MAINTENANCE_KINDS, MAINTENANCE_STATUSES, MaintenanceTask
 from app.models.people import FieldTeam
-from app.services import Conflict, InvalidInput, NotFound
+from app.services import Conflict, InvalidInput, get_or_404, iso_utc
 from app.services.field_issues import _user_id, charger_by_cid
 from app.services.field_photos import store_photo
-from app.services.people import record_activity
+from app.services.activity import record_activity
 from app.services.support_audit import audit_model
+from app.services.notifications import notify
 
 OPEN_STATUSES = ("Planned", "In Progress")
 
@@ -53,17 +54,7 @@ def _checklist(value: Any) -> list[dict]:
 
 
 def get_task(session: Session, task_id: Any, lock: bool = False) -> MaintenanceTask:
-    try:
-        task_id = int(task_id)
-    except (TypeError, ValueError):
-        raise InvalidInput("task id must be a number") from None
-    if lock:
-        session.execute(update(MaintenanceTask).where(MaintenanceTask.id == task_id)
-                        .values(status=MaintenanceTask.status).execution_options(synchronize_session=False))
-    task = session.get(MaintenanceTask, task_id, populate_existing=lock)
-    if task is None:
-        raise NotFound(f"maintenance task {task_id} not found")
-    return task
+    return get_or_404(session, MaintenanceTask, task_id, "maintenance task", lock=lock)
 
 
 def plan_task(session: Session, data: dict, created_by: Optional[int]) -> MaintenanceTask:
@@ -101,8 +92,6 @@ def plan_task(session: Session, data: dict, created_by: Optional[int]) -> Mainte
     session.add(task)
     session.flush()
     if task.assignee_id and task.assignee_id != created_by:
-        from app.services.notifications import notify
-
         notify(session, [task.assignee_id], "maintenance_assigned", f"{task.kind} task #{task.id} due {task.due_date}",
                body=task.title, link=f"/field/maintenance/{task.id}", ref_type="maintenance", ref_id=task.id,
                channels=("inapp", "push"))
@@ -207,8 +196,6 @@ def month_grid(year: int, month: int, tasks: list[MaintenanceTask]) -> list[list
 
 def remind_overdue(session: Session, today: Optional[date] = None) -> int:
     """Once a day per overdue task: its assignee (or, for a team task, nobody but the list) is told. Caller commits."""
-    from app.services.notifications import notify
-
     today = today or utcnow().date()
     tasks = session.scalars(select(MaintenanceTask).where(
         MaintenanceTask.status.in_(OPEN_STATUSES), MaintenanceTask.due_date < today,
@@ -230,6 +217,6 @@ def task_json(task: MaintenanceTask) -> dict:
         "title": task.title, "due_date": task.due_date.isoformat(), "status": task.status,
         "assignee_id": task.assignee_id, "field_team_id": task.field_team_id, "checklist": task.checklist or [],
         "repeat_days": task.repeat_days, "previous_id": task.previous_id, "report": task.report, "readings": task.readings,
-        "completed_at": task.completed_at.isoformat() if task.completed_at else None,
+        "completed_at": iso_utc(task.completed_at),
         "photos": [p.id for p in task.photos],
     }

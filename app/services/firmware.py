@@ -32,8 +32,9 @@ from app.models.base import utcnow
 from app.models.chargers import Charger, ChargerCommand
 from app.models.fleet import CampaignCharger, Firmware, FirmwareCampaign, FirmwareStatusEvent
 from app.services import Conflict, Forbidden, InvalidInput, NotFound
-from app.services import chargers as chargers_svc
+from app.services import chargers_commands
 from app.services.people import require_capability
+from app.services.activity import record_activity
 
 DOWNLOAD_SALT = "firmware-download"
 RUNNING, PAUSED, COMPLETED, CANCELLED = "Running", "Paused", "Completed", "Cancelled"
@@ -78,7 +79,6 @@ def add_firmware(session: Session, vendor: str, model: str, version: str, notes:
     session.add(firmware)
     session.flush()
     (firmware_dir() / stored).write_bytes(data)
-    from app.services.people import record_activity
 
     record_activity(session, user_id, "firmware", f"Added firmware {firmware} ({firmware.sha256[:12]})",
                     ref_type="firmware", ref_id=firmware.id)
@@ -339,7 +339,7 @@ def _send_update(session: Session, campaign: FirmwareCampaign, target: CampaignC
     charger = session.get(Charger, target.charger_id)
     payload = {"location": download_url(campaign.firmware, charger.id),
                "retrieveDate": now.strftime("%Y-%m-%dT%H:%M:%SZ"), "retries": 1}
-    command = chargers_svc.create_command(session, charger.cid, "UpdateFirmware", payload, campaign.created_by_id)
+    command = chargers_commands.create_command(session, charger.cid, "UpdateFirmware", payload, campaign.created_by_id)
     target.attempts += 1
     target.status, target.command_id, target.sent_at, target.status_at = "Sent", command.command_id, now, now
     return [command.command_id] if command.status == "Pending" else []
@@ -425,8 +425,6 @@ def _tally(targets: list[CampaignCharger]) -> dict[str, int]:
 
 
 def _audit(session: Session, campaign: FirmwareCampaign, user_id: Optional[int], text: str) -> None:
-    from app.services.people import record_activity
-
     record_activity(session, user_id, "firmware_campaign", f"Campaign {campaign.id}: {text}",
                     ref_type="firmware_campaign", ref_id=campaign.id)
 

@@ -9,7 +9,8 @@ from sqlalchemy.orm import Session
 
 from app.models.installations import InstallationJob
 from app.services import Forbidden, InvalidInput
-from app.services import installations as svc
+from app.services import installations_access, installations_steps
+from app.services import installations
 from app.services import installations_materials as materials
 from app.services import installations_scheduling as scheduling
 from app.services import installations_uploads as uploads
@@ -49,67 +50,67 @@ def _store_all(session, job, files: FileMap, kinds, actor) -> list:
 
 def _field_team_guard(session, job, actor, kind):
     """A field team member acts only on visits of a team they belong to."""
-    if svc.is_field_user(actor):
+    if installations_access.is_field_user(actor):
         visit = scheduling.current_visit(session, job, kind)
-        if visit is None or visit.team_id not in svc.teams_of_user(session, actor):
+        if visit is None or visit.team_id not in installations_access.teams_of_user(session, actor):
             raise Forbidden(f"Only the team assigned to this {kind} can do that")
 
 
-def perform_action(session: Session, job: InstallationJob, action: str, data: dict, files: Optional[FileMap], actor: User) -> str:
+def run_job_action(session: Session, job: InstallationJob, action: str, data: dict, files: Optional[FileMap], actor: User) -> str:
     """Run one named action; returns a sentence for the flash message / API response."""
     files = files or {}
     data = data or {}
     if not isinstance(data, dict):
         raise InvalidInput("Send the action's fields as a JSON object")
     roles = ACTION_ROLES.get(action)
-    have = svc.role_names(actor)
-    if roles and svc.ADMIN not in have and not have & set(roles):
+    have = installations.role_names(actor)
+    if roles and installations.ADMIN not in have and not have & set(roles):
         raise Forbidden(f"'{action.replace('_', ' ')}' is for {', '.join(roles)}")
     kind = data.get("kind") or scheduling.visit_kind(job)
     if action == "transition":
         to = data.get("to") or ""
         comment = (data.get("comment") or "").strip()
-        if to == svc.ON_HOLD:
-            svc.put_on_hold(session, job, actor, comment)
-        elif job.stage == svc.ON_HOLD and to == job.held_from_stage:
-            svc.resume(session, job, actor, comment)
-        elif to == svc.CANCELLED:
-            svc.cancel_job(session, job, actor, comment)
-        elif to == svc.SITE_NOT_READY:
-            svc.review_survey(session, job, False, actor, _list(data.get("required_work")), comment)
-        elif to == svc.SITE_READY and job.stage == svc.SURVEY_DONE:
-            svc.review_survey(session, job, True, actor, note=comment)
-        elif to == svc.SITE_READY and job.stage == svc.SITE_NOT_READY:
-            svc.confirm_site_ready(session, job, actor, note=comment)
-        elif to == svc.CLOSURE_PACK_SUBMITTED:
-            svc.submit_closure_pack(session, job, actor)
-        elif to == svc.PAYABLE:
-            svc.mark_payable(session, job, actor)
+        if to == installations.ON_HOLD:
+            installations_steps.put_on_hold(session, job, actor, comment)
+        elif job.stage == installations.ON_HOLD and to == job.held_from_stage:
+            installations_steps.resume(session, job, actor, comment)
+        elif to == installations.CANCELLED:
+            installations_steps.cancel_job(session, job, actor, comment)
+        elif to == installations.SITE_NOT_READY:
+            installations_steps.review_survey(session, job, False, actor, _list(data.get("required_work")), comment)
+        elif to == installations.SITE_READY and job.stage == installations.SURVEY_DONE:
+            installations_steps.review_survey(session, job, True, actor, note=comment)
+        elif to == installations.SITE_READY and job.stage == installations.SITE_NOT_READY:
+            installations_steps.confirm_site_ready(session, job, actor, note=comment)
+        elif to == installations.CLOSURE_PACK_SUBMITTED:
+            installations_steps.submit_closure_pack(session, job, actor)
+        elif to == installations.PAYABLE:
+            installations_steps.mark_payable(session, job, actor)
         else:
-            svc.move_job(session, job, to, actor, comment or None)
+            installations.move_job(session, job, to, actor, comment or None)
         return f"{job.code} is now '{job.stage}'"
     if action == "call":
-        svc.log_call(session, job, data.get("purpose", ""), data.get("outcome", ""), actor, data.get("note", ""))
+        installations_steps.log_call(session, job, data.get("purpose", ""), data.get("outcome", ""), actor, data.get("note", ""))
         return f"{data.get('purpose')} call logged"
     if action == "send_upload_link":
-        svc.note_event(session, job, actor, "Upload link sent to the customer")
+        installations.note_event(session, job, actor, "Upload link sent to the customer")
         uploads.send_upload_link(session, job, actor)
         return "Upload link sent to the customer"
     if action == "customer_details":
         done = []
         stored = _store_all(session, job, files, ("electricity_bill",), actor)
         if stored:
-            svc.note_event(session, job, actor, "Electricity bill uploaded by Central Ops")
+            installations.note_event(session, job, actor, "Electricity bill uploaded by Central Ops")
             done.append("electricity bill")
         if (data.get("address") or "").strip():
-            svc.record_location(session, job, data.get("address"), data.get("latitude"), data.get("longitude"), actor)
+            installations_steps.record_location(session, job, data.get("address"), data.get("latitude"), data.get("longitude"), actor)
             done.append("location")
         if (data.get("electrician_name") or "").strip():
-            svc.record_electrician(session, job, data.get("electrician_name"), data.get("electrician_phone"), actor)
+            installations_steps.record_electrician(session, job, data.get("electrician_name"), data.get("electrician_phone"), actor)
             done.append("electrician")
         if not done:
             raise InvalidInput("Nothing to save: give the bill, the location or the electrician")
-        svc.advance_when_documents_complete(session, job, actor)
+        installations_steps.advance_when_documents_complete(session, job, actor)
         return "Saved: " + ", ".join(done)
     if action == "schedule":
         visit = scheduling.schedule_visit(session, job, kind, data.get("date"), data.get("slot"), actor)
@@ -130,16 +131,16 @@ def perform_action(session: Session, job: InstallationJob, action: str, data: di
         _field_team_guard(session, job, actor, "survey")
         checklist = data.get("checklist")
         if not isinstance(checklist, dict):
-            checklist = {k: data.get(k) for k in svc.SURVEY_CHECKLIST if data.get(k) not in (None, "")}
+            checklist = {k: data.get(k) for k in installations_steps.SURVEY_CHECKLIST if data.get(k) not in (None, "")}
         _store_all(session, job, files, ("survey_photo", "survey_video"), actor)
-        svc.submit_survey_report(session, job, checklist, actor, data.get("notes", ""))
+        installations_steps.submit_survey_report(session, job, checklist, actor, data.get("notes", ""))
         return "Survey report submitted"
     if action == "review":
         ready = _flag(data.get("site_ready"))
-        svc.review_survey(session, job, ready, actor, _list(data.get("required_work")), data.get("note", "") or "")
+        installations_steps.review_survey(session, job, ready, actor, _list(data.get("required_work")), data.get("note", "") or "")
         return "Site ready: customer told" if ready else "Site not ready: customer told the work needed"
     if action == "site_ready":
-        svc.confirm_site_ready(session, job, actor, note=data.get("note", "") or "Customer confirmed by phone")
+        installations_steps.confirm_site_ready(session, job, actor, note=data.get("note", "") or "Customer confirmed by phone")
         return "Site confirmed ready"
     if action == "bom":
         lines = data.get("lines")
@@ -177,52 +178,52 @@ def perform_action(session: Session, job: InstallationJob, action: str, data: di
     if action == "installation_report":
         _field_team_guard(session, job, actor, "installation")
         _store_all(session, job, files, ("installation_photo", "installation_video"), actor)
-        svc.submit_installation_report(session, job, data.get("charger_serial", ""), data.get("ocpp_identity", ""),
+        installations_steps.submit_installation_report(session, job, data.get("charger_serial", ""), data.get("ocpp_identity", ""),
                                        _flag(data.get("demo_given")), actor, data.get("notes", ""))
         return "Installation report submitted"
     if action == "signoff":
         _store_all(session, job, files, ("signoff",), actor)
-        svc.record_signoff(session, job, data.get("signed_by", ""), actor)
+        installations_steps.record_signoff(session, job, data.get("signed_by", ""), actor)
         return "Customer sign-off recorded"
     if action == "closure_pack":
-        svc.submit_closure_pack(session, job, actor)
+        installations_steps.submit_closure_pack(session, job, actor)
         return "Closure pack submitted to OEM Reporting"
     if action == "payable":
-        svc.mark_payable(session, job, actor)
+        installations_steps.mark_payable(session, job, actor)
         return "Marked payable"
     if action == "upload":
         media_kind = data.get("file_kind") or ""
         stored = _store_all(session, job, files, (media_kind,), actor) if media_kind in uploads.KIND_TYPES else []
         if not stored:
             raise InvalidInput(f"file_kind: one of {', '.join(uploads.KIND_TYPES)}, with a file")
-        svc.note_event(session, job, actor, f"Uploaded {len(stored)} {media_kind.replace('_', ' ')} file(s)")
+        installations.note_event(session, job, actor, f"Uploaded {len(stored)} {media_kind.replace('_', ' ')} file(s)")
         return "Uploaded"
     raise InvalidInput(f"Unknown action '{action}'")
 
 
 # Actions that change no stage are gated here; stage changes are gated by the transition table.
 ACTION_ROLES = {
-    "send_upload_link": svc.OPS, "customer_details": svc.OPS, "signoff": svc.OPS + (svc.FIELD_TEAM,),
-    "upload": svc.OPS + (svc.FIELD_TEAM, svc.PROCUREMENT, svc.FINANCE),
+    "send_upload_link": installations.OPS, "customer_details": installations.OPS, "signoff": installations.OPS + (installations.FIELD_TEAM,),
+    "upload": installations.OPS + (installations.FIELD_TEAM, installations.PROCUREMENT, installations.FINANCE),
 }
 
-_STAFF = svc.OPS + (svc.FIELD_TEAM, svc.PROCUREMENT, svc.FINANCE)
+_STAFF = installations.OPS + (installations.FIELD_TEAM, installations.PROCUREMENT, installations.FINANCE)
 # Who the job page offers each form to (the service still decides; this only keeps the page tidy).
 ACTION_OFFERED_TO = {
-    "transition": svc.OPS, "call": svc.OPS + (svc.FIELD_TEAM,), "send_upload_link": svc.OPS, "customer_details": svc.OPS,
-    "schedule": svc.OPS, "assign": svc.OPS, "backup": svc.OPS, "priority_reschedule": svc.OPS,
-    "team_unavailable": svc.OPS + (svc.FIELD_TEAM,), "survey_report": svc.OPS + (svc.FIELD_TEAM,), "review": svc.OPS,
-    "site_ready": svc.OPS, "bom": svc.OPS + (svc.PROCUREMENT,), "request_check": svc.OPS,
-    "check_materials": svc.OPS + (svc.PROCUREMENT,), "allocate": (svc.PROCUREMENT, svc.MANAGER),
-    "local_procurement": (svc.PROCUREMENT, svc.MANAGER), "vendor_purchase": (svc.FIELD_TEAM, svc.PROCUREMENT) + svc.OPS,
-    "pay_vendor": (svc.FINANCE, svc.MANAGER), "installation_report": svc.OPS + (svc.FIELD_TEAM,),
-    "signoff": svc.OPS + (svc.FIELD_TEAM,), "closure_pack": svc.OPS, "payable": (svc.CENTRAL_OPS, svc.MANAGER), "upload": _STAFF,
+    "transition": installations.OPS, "call": installations.OPS + (installations.FIELD_TEAM,), "send_upload_link": installations.OPS, "customer_details": installations.OPS,
+    "schedule": installations.OPS, "assign": installations.OPS, "backup": installations.OPS, "priority_reschedule": installations.OPS,
+    "team_unavailable": installations.OPS + (installations.FIELD_TEAM,), "survey_report": installations.OPS + (installations.FIELD_TEAM,), "review": installations.OPS,
+    "site_ready": installations.OPS, "bom": installations.OPS + (installations.PROCUREMENT,), "request_check": installations.OPS,
+    "check_materials": installations.OPS + (installations.PROCUREMENT,), "allocate": (installations.PROCUREMENT, installations.MANAGER),
+    "local_procurement": (installations.PROCUREMENT, installations.MANAGER), "vendor_purchase": (installations.FIELD_TEAM, installations.PROCUREMENT) + installations.OPS,
+    "pay_vendor": (installations.FINANCE, installations.MANAGER), "installation_report": installations.OPS + (installations.FIELD_TEAM,),
+    "signoff": installations.OPS + (installations.FIELD_TEAM,), "closure_pack": installations.OPS, "payable": (installations.CENTRAL_OPS, installations.MANAGER), "upload": _STAFF,
 }
 
 
 def offered_actions(actor: User) -> set[str]:
-    roles = svc.role_names(actor)
-    if svc.ADMIN in roles:
+    roles = installations.role_names(actor)
+    if installations.ADMIN in roles:
         return set(ACTION_OFFERED_TO)
     return {action for action, allowed in ACTION_OFFERED_TO.items() if roles & set(allowed)}
 

@@ -17,9 +17,8 @@ from app.models.installations import (
 from app.models.people import FieldTeam
 from app.security import ADMIN, CENTRAL_OPS, FIELD_TEAM, FINANCE, MANAGER, PROCUREMENT
 from app.services import Conflict, Forbidden, InvalidInput, NotFound
-from app.services.installations import (
-    LOCAL_PROCUREMENT, MATERIALS_ALLOCATED, MATERIALS_CHECKED, SITE_READY, move_job, note_event, notify_role, role_names,
-)
+from app.services.installations import LOCAL_PROCUREMENT, MATERIALS_ALLOCATED, MATERIALS_CHECKED, SITE_READY, move_job, note_event, role_names
+from app.services.installations_notices import notify_role
 
 # A home AC installation's usual bill of materials (sku -> quantity) when Central Ops gives none.
 DEFAULT_BOM = {"CHG-AC7": 1, "CBL-6MM": 15, "MNT-WALL": 1, "MCB-32A": 1}

@@ -18,10 +18,8 @@ from app.models.installations import InstallationJob, JobVisit, TeamBooking
 from app.models.people import FieldTeam
 from app.security import CENTRAL_OPS, DISPATCHER
 from app.services import Conflict, InvalidInput
-from app.services.installations import (
-    DOCUMENTS_COMPLETE, INSTALLATION_ASSIGNED, INSTALLATION_SCHEDULED, LOCAL_PROCUREMENT, MATERIALS_ALLOCATED,
-    SURVEY_ASSIGNED, SURVEY_SCHEDULED, move_job, notify_customer, notify_role,
-)
+from app.services.installations import DOCUMENTS_COMPLETE, INSTALLATION_ASSIGNED, INSTALLATION_SCHEDULED, LOCAL_PROCUREMENT, MATERIALS_ALLOCATED, SURVEY_ASSIGNED, SURVEY_SCHEDULED, move_job
+from app.services.installations_notices import notify_customer, notify_role
 from app.services.notifications import notify_user
 
 SLOTS = ("morning", "afternoon")

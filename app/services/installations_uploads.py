@@ -17,9 +17,8 @@ from sqlalchemy.orm import Session
 from app.models.base import utcnow
 from app.models.installations import InstallationJob, JobFile
 from app.services import Forbidden, InvalidInput, NotFound
-from app.services.installations import (
-    CANCELLED, PAID, SITE_NOT_READY, advance_when_documents_complete, confirm_site_ready, note_event, notify_customer,
-)
+from app.services.installations import CANCELLED, PAID
+from app.services.installations_notices import notify_customer
 
 UPLOAD_SALT = "installations-customer-upload"
 
@@ -144,34 +143,6 @@ def job_for_token(session: Session, token: str) -> InstallationJob:
 def send_upload_link(session: Session, job: InstallationJob, actor=None):
     """Send the customer the link for their documents (the Messaging module delivers it on WhatsApp)."""
     return notify_customer(session, job, "upload_link", link=upload_link(job), hours=link_hours())
-
-
-def customer_upload(session: Session, token: str, form: dict, files: dict) -> list[str]:
-    """What the customer submits on the link page: bill, location, electrician, or 'site is ready'."""
-    from app.services.installations import record_electrician, record_location
-
-    job = job_for_token(session, token)
-    uploads = [(kind, files[kind]) for kind in CUSTOMER_KINDS if files.get(kind) is not None]
-    for kind, (_name, data) in uploads:
-        check_file(kind, data)  # refuse before anything is written
-    done = []
-    if (form.get("address") or "").strip() or (form.get("latitude") or "").strip():
-        record_location(session, job, form.get("address", ""), form.get("latitude", ""), form.get("longitude", ""), customer=True)
-        done.append("location")
-    if (form.get("electrician_name") or "").strip() or (form.get("electrician_phone") or "").strip():
-        record_electrician(session, job, form.get("electrician_name", ""), form.get("electrician_phone", ""), customer=True)
-        done.append("electrician contact")
-    if form.get("site_ready") and job.stage == SITE_NOT_READY:
-        confirm_site_ready(session, job, None, customer=True, note=form.get("site_ready_note", ""))
-        done.append("site ready")
-    for kind, (name, data) in uploads:
-        record = store_file(session, job, kind, name, data)
-        note_event(session, job, None, f"Customer uploaded {kind.replace('_', ' ')} ({record.original_name})", customer=True)
-        done.append(kind.replace("_", " "))
-    if not done:
-        raise InvalidInput("Nothing to save: choose a file or fill in the details")
-    advance_when_documents_complete(session, job, None, customer=True)
-    return done
 
 
 def read_uploads(files) -> dict:

@@ -1,7 +1,7 @@
 """Alerts to groups of people: fan-out to each member's WhatsApp and in-app notifications,
 de-duplication of repeated triggers, and the alert history with its resolution.
 
-Entry point for other modules (the Chargers hub for Faulted/Offline chargers, Installations for
+Entry point for other modules (chargers_alerts for Faulted/Offline chargers, Installations for
 delays, the Support desk ...):
 
     alert_group(session, group_code, *, kind, title, body, ref_type=None, ref_id=None,
@@ -23,10 +23,9 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from app.models.base import utcnow
-from app.models.messaging import Alert, AlertRecipient, MessageTemplate, NotificationGroup
-from app.models.people import TeamMember
-from app.services import Conflict, InvalidInput, NotFound
-from app.services.phones import try_e164
+from app.models.messaging import Alert, AlertRecipient, NotificationGroup
+from app.services import Conflict, InvalidInput, NotFound, get_or_404, iso_utc
+from app.services.notifications import add_notification, whatsapp_person
 
 log = logging.getLogger(__name__)
 
@@ -36,32 +35,6 @@ def group_by_code(session: Session, code: str) -> NotificationGroup:
     if group is None:
         raise NotFound(f"notification group {code} not found")
     return group
-
-
-def _team_alert_template(session: Session) -> Optional[MessageTemplate]:
-    code = current_app.config["MESSAGING_TEAM_ALERT_TEMPLATE"]
-    return session.scalar(select(MessageTemplate).where(
-        MessageTemplate.code == code, MessageTemplate.approved.is_(True), MessageTemplate.active.is_(True)
-    ))
-
-
-def whatsapp_person(session: Session, user_id: int, *, title: str, body: Optional[str], idempotency_key: str,
-                    ref_type: Optional[str] = None, ref_id: Optional[int] = None):
-    """Send a person the approved team-alert template on their WhatsApp (TeamMember.whatsapp).
-    Business-initiated messages need a template; None when they have no number or no template exists."""
-    from app.services.messaging import send_whatsapp
-
-    phone = session.scalar(select(TeamMember.whatsapp).where(TeamMember.user_id == user_id, TeamMember.active.is_(True)))
-    phone = try_e164(phone) if phone else None
-    template = _team_alert_template(session)
-    if phone is None or template is None:
-        if phone is not None:
-            log.warning("no approved %s template: WhatsApp to user %s skipped", current_app.config["MESSAGING_TEAM_ALERT_TEMPLATE"], user_id)
-        return None
-    return send_whatsapp(
-        session, to=phone, template=template.code, variables={"title": title[:200], "body": (body or "-")[:700]},
-        idempotency_key=idempotency_key, recipient_user_id=user_id, ref_type=ref_type, ref_id=ref_id,
-    )
 
 
 def alert_group(
@@ -85,8 +58,6 @@ def alert_group(
       the last alert with that key sends nothing, counts the repeat on it and returns None.
     Caller commits.
     """
-    from app.services.notifications import add_notification
-
     if not kind or not title:
         raise InvalidInput("kind and title are required")
     group = group_by_code(session, group_code)
@@ -130,29 +101,9 @@ def alert_group(
     return alert
 
 
-def alert_charger_status(session: Session, cid: str, status: str, *, error_code: Optional[str] = None,
-                         info: Optional[str] = None, now: Optional[datetime] = None) -> Optional[Alert]:
-    """For the Chargers hub: a charger went Faulted or Offline. Alerts MESSAGING_CHARGER_ALERT_GROUP,
-    once per charger and status per de-duplication window (a flapping charger does not flood). Caller commits."""
-    status = (status or "").strip().capitalize()
-    if status not in ("Faulted", "Offline"):
-        raise InvalidInput("status must be Faulted or Offline")
-    details = ", ".join(part for part in (f"error {error_code}" if error_code and error_code != "NoError" else None, info) if part)
-    return alert_group(
-        session, current_app.config["MESSAGING_CHARGER_ALERT_GROUP"], kind=f"charger_{status.lower()}",
-        title=f"Charger {cid} is {status}", body=details or None, ref_type="charger", ref_id=cid,
-        dedupe_key=f"charger:{cid}:{status}", now=now,
-    )
-
-
 def resolve_alert(session: Session, alert_id: Any, by_user_id: Optional[int], resolution: Optional[str] = None) -> Alert:
     """Close an alert with who resolved it and how; resolving twice is a Conflict. Caller commits."""
-    try:
-        alert = session.get(Alert, int(alert_id))
-    except (TypeError, ValueError):
-        raise InvalidInput("alert id must be a number") from None
-    if alert is None:
-        raise NotFound(f"alert {alert_id} not found")
+    alert = get_or_404(session, Alert, alert_id, "alert")
     if alert.resolved_at is not None:
         raise Conflict(f"alert {alert.id} is already resolved")
     alert.resolved_at = utcnow()
@@ -165,8 +116,8 @@ def alert_json(alert: Alert) -> dict:
     return {
         "id": alert.id, "group": alert.group.code, "kind": alert.kind, "title": alert.title, "body": alert.body,
         "ref_type": alert.ref_type, "ref_id": alert.ref_id, "dedupe_key": alert.dedupe_key,
-        "repeat_count": alert.repeat_count, "created_at": alert.created_at.isoformat(),
-        "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at else None,
+        "repeat_count": alert.repeat_count, "created_at": iso_utc(alert.created_at),
+        "resolved_at": iso_utc(alert.resolved_at),
         "resolved_by": alert.resolved_by.username if alert.resolved_by else None, "resolution": alert.resolution,
         "recipients": [
             {"user_id": r.user_id, "username": r.user.username, "notification_id": r.notification_id,

@@ -13,6 +13,10 @@ from sqlalchemy.orm import Session
 
 from app.models.base import utcnow
 from app.models.messaging import MessageMedia
+import requests
+from app.integrations.twilio_client import MediaRejected, download
+from datetime import timedelta
+from app.models.messaging import Message
 
 EXTENSIONS = {"audio/ogg": ".ogg", "audio/mpeg": ".mp3", "audio/amr": ".amr", "image/jpeg": ".jpg"}
 
@@ -31,10 +35,6 @@ def store_media(session: Session, media_id: int, final_attempt: bool = False) ->
     """Download one attachment. A forbidden type or size is rejected for good (the message stays);
     a network or provider error raises TransientMediaError (the task retries with backoff) until the
     last attempt, which marks it failed. Commits."""
-    import requests
-
-    from app.integrations.twilio_client import MediaRejected, download
-
     media = session.get(MessageMedia, int(media_id))
     if media is None or media.status != "pending":
         return media
@@ -71,10 +71,6 @@ def store_media(session: Session, media_id: int, final_attempt: bool = False) ->
 
 def pending_media_ids(session: Session, older_than_minutes: int = 10, limit: int = 200) -> list[int]:
     """Downloads still pending well after their message arrived (never queued: broker was down)."""
-    from datetime import timedelta
-
-    from app.models.messaging import Message
-
     cutoff = utcnow() - timedelta(minutes=older_than_minutes)
     return list(session.scalars(
         select(MessageMedia.id).join(Message, Message.id == MessageMedia.message_id)

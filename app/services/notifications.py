@@ -6,14 +6,27 @@ template on WhatsApp (sent by the worker after the caller commits). Groups: mess
 """
 from __future__ import annotations
 
+import logging
 from typing import Optional
 
 from flask import current_app, has_app_context
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
+from app.services import iso_utc
 from app.models.base import utcnow
-from app.models.messaging import Notification
+from app.models.messaging import MessageTemplate, Notification
+from app.models.people import TeamMember
+from app.services.messaging_outbound import send_whatsapp
+from app.services.phones import try_e164
+from app.models.messaging import NotificationGroup
+from app.services.people import active_users_with_roles
+from app.models.field import PushDelivery, PushSubscription
+from app.models.field import Broadcast
+from app.security import ROLES
+from app.services import InvalidInput
+
+log = logging.getLogger(__name__)
 
 
 def add_notification(
@@ -48,12 +61,34 @@ def notify_user(
     MESSAGING_WHATSAPP_KINDS also a WhatsApp copy to the person's number (idempotent per notification)."""
     note = add_notification(session, user_id, kind, title, body, link, ref_type, ref_id)
     if has_app_context() and kind in current_app.config.get("MESSAGING_WHATSAPP_KINDS", ()):
-        from app.services.messaging_alerts import whatsapp_person
-
         session.flush()
         whatsapp_person(session, user_id, title=title, body=body, idempotency_key=f"notification:{note.id}",
                         ref_type="notification", ref_id=note.id)
     return note
+
+
+def _team_alert_template(session: Session) -> Optional[MessageTemplate]:
+    code = current_app.config["MESSAGING_TEAM_ALERT_TEMPLATE"]
+    return session.scalar(select(MessageTemplate).where(
+        MessageTemplate.code == code, MessageTemplate.approved.is_(True), MessageTemplate.active.is_(True)
+    ))
+
+
+def whatsapp_person(session: Session, user_id: int, *, title: str, body: Optional[str], idempotency_key: str,
+                    ref_type: Optional[str] = None, ref_id: Optional[int] = None):
+    """Send a person the approved team-alert template on their WhatsApp (TeamMember.whatsapp).
+    Business-initiated messages need a template; None when they have no number or no template exists."""
+    phone = session.scalar(select(TeamMember.whatsapp).where(TeamMember.user_id == user_id, TeamMember.active.is_(True)))
+    phone = try_e164(phone) if phone else None
+    template = _team_alert_template(session)
+    if phone is None or template is None:
+        if phone is not None:
+            log.warning("no approved %s template: WhatsApp to user %s skipped", current_app.config["MESSAGING_TEAM_ALERT_TEMPLATE"], user_id)
+        return None
+    return send_whatsapp(
+        session, to=phone, template=template.code, variables={"title": title[:200], "body": (body or "-")[:700]},
+        idempotency_key=idempotency_key, recipient_user_id=user_id, ref_type=ref_type, ref_id=ref_id,
+    )
 
 
 def unread_count(session: Session, user_id: int) -> int:
@@ -80,9 +115,6 @@ CHANNELS = ("inapp", "whatsapp", "push")
 
 def recipients_for(session: Session, *, group_code: Optional[str] = None, role: Optional[str] = None) -> list[int]:
     """The active people of a notification group, or everyone holding a role."""
-    from app.models.messaging import NotificationGroup
-    from app.services.people import active_users_with_roles
-
     if group_code:
         group = session.scalar(select(NotificationGroup).where(NotificationGroup.code == group_code))
         if group is None or not group.active:
@@ -95,8 +127,6 @@ def recipients_for(session: Session, *, group_code: Optional[str] = None, role: 
 
 def queue_push(session: Session, note: Notification) -> int:
     """A pending PushDelivery per active subscription of the person (the Web Push sender delivers them)."""
-    from app.models.field import PushDelivery, PushSubscription
-
     subscriptions = session.scalars(select(PushSubscription.id).where(
         PushSubscription.user_id == note.user_id, PushSubscription.active.is_(True))).all()
     for subscription_id in subscriptions:
@@ -123,12 +153,8 @@ def notify(
     """Tell these people through the chosen channels: always the in-app notification (the feed is the record),
     WhatsApp (the approved team-alert template, sent by the worker after the commit) and Web Push (queued
     per subscription). Caller commits."""
-    from app.services.messaging_alerts import whatsapp_person
-
     unknown = set(channels) - set(CHANNELS)
     if unknown:
-        from app.services import InvalidInput
-
         raise InvalidInput(f"channels: one or more of {', '.join(CHANNELS)}")
     notes = []
     for user_id in dict.fromkeys(user_ids):  # once per person, in order
@@ -145,10 +171,6 @@ def notify(
 
 def broadcast(session: Session, *, title, body, group_code=None, role=None, channels=("inapp",), by_user_id=None):
     """A person's message to a notification group or to everyone with a role, on the chosen channels."""
-    from app.models.field import Broadcast
-    from app.security import ROLES
-    from app.services import InvalidInput
-
     title = (title or "").strip()
     body = (body or "").strip()
     if not title or not body:
@@ -192,14 +214,11 @@ def feed(session: Session, user_id: int, unread_only: bool = False, limit: int =
 
 def notification_json(n: Notification) -> dict:
     return {"id": n.id, "kind": n.kind, "title": n.title, "body": n.body, "link": n.link, "ref_type": n.ref_type,
-            "ref_id": n.ref_id, "created_at": n.created_at.isoformat(), "read": n.read_at is not None}
+            "ref_id": n.ref_id, "created_at": iso_utc(n.created_at), "read": n.read_at is not None}
 
 
 def register_push_subscription(session: Session, user_id: int, data) -> tuple[object, bool]:
     """Store (or move to this person) a Web Push subscription; the same endpoint twice is one row."""
-    from app.models.field import PushSubscription
-    from app.services import InvalidInput
-
     if not isinstance(data, dict):
         raise InvalidInput("send a JSON object with endpoint and keys")
     endpoint = data.get("endpoint")

@@ -28,6 +28,8 @@ from sqlalchemy.orm import Session
 
 from app.models.base import utcnow
 from app.models.outbox import OutboxMessage
+from sqlalchemy import func
+from app.extensions import db
 
 log = logging.getLogger(__name__)
 
@@ -117,8 +119,6 @@ def prune_sent(session: Session, keep_hours: float, now: Optional[datetime] = No
 
 def pending_count(session: Session, now: Optional[datetime] = None) -> int:
     """Rows due and not yet handed over (the backlog a relay has still to do)."""
-    from sqlalchemy import func
-
     return session.scalar(select(func.count()).select_from(OutboxMessage).where(
         OutboxMessage.sent_at.is_(None), OutboxMessage.due_at <= (now or utcnow())
     ))
@@ -140,8 +140,6 @@ class OutboxRelay:
         self.round_lock = threading.Lock()  # held during a round: pausing waits for the current one
 
     def run_once(self) -> dict:
-        from app.extensions import db
-
         config = self.app.config
         with self.app.app_context():
             try:

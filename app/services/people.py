@@ -16,34 +16,16 @@ from typing import Iterable, Optional, Union
 
 from flask_appbuilder.security.sqla.models import Role, User
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.orm import Session, joinedload
 
-from app.models.base import utcnow
-from app.models.people import CAPABILITIES, ActivityLog, Capability, Department, TeamMember
+from app.models.people import CAPABILITIES, Capability, Department, TeamMember
 from app.security import ADMIN, DISPATCHER, MANAGER, PERMISSION_MATRIX, WRITE
 from app.services import Forbidden, InvalidInput
 
+
 # Their work spans every department: they see all of it and hold every capability.
 OVERSEEING_ROLES = (ADMIN, MANAGER, DISPATCHER)
-
-
-def record_activity(
-    session: Session,
-    user_id: Optional[int],
-    kind: str,
-    description: str,
-    ref_type: Optional[str] = None,
-    ref_id: Optional[int] = None,
-) -> ActivityLog:
-    """Append to the person's activity log and touch their last activity (caller commits)."""
-    entry = ActivityLog(
-        user_id=user_id, kind=kind, description=description, ref_type=ref_type, ref_id=ref_id, at=utcnow()
-    )
-    session.add(entry)
-    if user_id is not None:
-        session.execute(update(TeamMember).where(TeamMember.user_id == user_id).values(last_activity_at=entry.at))
-    return entry
 
 
 def active_users_with_roles(session: Session, roles: Iterable[str]) -> list[User]:
@@ -133,3 +115,4 @@ def sync_capabilities(session: Session) -> dict[str, Capability]:
             session.add(existing[code])
     session.flush()
     return existing
+

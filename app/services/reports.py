@@ -16,7 +16,7 @@ from app.models.installations import OemReport
 from app.models.reports import ReportFile
 from app.security import ADMIN, FINANCE, MANAGER, OEM, OEM_REPORTING
 from app.services import InvalidInput, NotFound
-from app.services.installations import visible_oem_id
+from app.services.installations_access import visible_oem_id
 from reporting.datasets import dataset_path
 from reporting.installations import report_path
 

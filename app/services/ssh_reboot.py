@@ -24,8 +24,10 @@ from app.models.base import utcnow
 from app.models.chargers import Charger
 from app.models.fleet import SshHost, SshJob
 from app.services.outbox import enqueue_after_commit
-from app.services import Conflict, InvalidInput, NotFound
+from app.services import Conflict, InvalidInput, NotFound, iso_utc
 from app.services.chargers import get_charger
+from app.services.activity import record_activity
+from app.services.people import require_capability
 
 APP_ROOT = Path(__file__).resolve().parent.parent.parent
 OPEN_JOB = ("Queued", "Running")
@@ -87,8 +89,6 @@ def host_for_charger(session: Session, charger: Charger) -> SshHost:
 def request_reboot(session: Session, cid: str, user_id: Optional[int]) -> SshJob:
     """Queue a reboot job (audited) and its task, both in the caller's transaction. One open job per host.
     Needs the department's ssh_reboot capability."""
-    from app.services.people import record_activity, require_capability
-
     require_capability(session, user_id, "ssh_reboot")
     charger = get_charger(session, cid)
     host = host_for_charger(session, charger)
@@ -108,8 +108,6 @@ def run_reboot(session: Session, job_id: str) -> SshJob:
     """Connect (host key pinned), run the host's reboot command, store exit code and output.
 
     Commits once itself, to show the job Running while it runs; the caller commits the outcome."""
-    from app.services.people import record_activity
-
     job = get_job(session, job_id)
     if job.status != "Queued":
         return job  # a redelivered task: it ran (or is running) already
@@ -141,11 +139,10 @@ def get_job(session: Session, job_id: str) -> SshJob:
 
 
 def job_json(job: SshJob) -> dict:
-    iso = lambda v: v.strftime("%Y-%m-%dT%H:%M:%SZ") if v else None  # noqa: E731
     return {"job_id": job.job_id, "status": job.status, "exit_code": job.exit_code, "output": job.output,
             "error": job.error, "host": job.host.name, "cid": job.charger.cid,
             "requested_by": job.requested_by.username if job.requested_by else None,
-            "created_at": iso(job.created_at), "finished_at": iso(job.finished_at)}
+            "created_at": iso_utc(job.created_at), "finished_at": iso_utc(job.finished_at)}
 
 
 def recent_jobs(session: Session, charger_id: int, limit: int = 10) -> list[SshJob]:

@@ -19,6 +19,7 @@ from app.models.chargers import Charger
 from app.models.customers import Customer
 from app.models.people import Department
 from app.models.support import Call, CustomerRequest, SupportAudit, Ticket
+from sqlalchemy import select
 
 AUDITED = {
     Ticket: ("ticket", (
@@ -128,8 +129,6 @@ def _audit_created(session: Session, _context) -> None:
 
 
 def history_of(session: Session, entity: str, entity_id: int) -> list[SupportAudit]:
-    from sqlalchemy import select
-
     return list(session.scalars(
         select(SupportAudit).where(SupportAudit.entity == entity, SupportAudit.entity_id == entity_id)
         .order_by(SupportAudit.at, SupportAudit.id)

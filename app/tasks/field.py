@@ -6,15 +6,15 @@ import logging
 from celery import shared_task
 
 from app.extensions import db
-from app.services import chargers as chargers_svc
-from app.services import field_force_charge, field_issues, field_maintenance
+from app.services import chargers_commands
+from app.services import field_app, field_force_charge, field_issues, field_maintenance, field_push
 
 log = logging.getLogger(__name__)
 
 
 def _publish(command_ids) -> None:
     for command_id in command_ids:
-        chargers_svc.publish_command(command_id)
+        chargers_commands.publish_command(command_id)
 
 
 @shared_task(name="field.force_charge_progress")
@@ -66,8 +66,6 @@ def send_push() -> int:
 @shared_task(name="field.deliver_push")
 def deliver_push(notification_id: int | None) -> dict:
     """Queued with a notification's push rows: claim them (committed first, so each is posted once), then post."""
-    from app.services import field_push
-
     claimed = field_push.claim_deliveries(db.session, notification_id)
     db.session.commit()
     outcome: dict[str, int] = {}
@@ -81,8 +79,6 @@ def deliver_push(notification_id: int | None) -> dict:
 @shared_task(name="field.prune_idempotency_keys")
 def prune_idempotency_keys() -> int:
     """Beat: the field app's old idempotency keys go."""
-    from app.services import field_app
-
     pruned = field_app.prune_idempotency_keys(db.session)
     db.session.commit()
     return pruned

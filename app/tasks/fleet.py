@@ -4,7 +4,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from app.extensions import db
-from app.services import chargers as chargers_svc
+from app.services import chargers_commands
 from app.services import firmware, ssh_reboot
 
 
@@ -14,7 +14,7 @@ def advance_campaigns() -> int:
     to_publish = firmware.advance_campaigns(db.session)
     db.session.commit()
     for command_id in to_publish:
-        chargers_svc.publish_command(command_id)
+        chargers_commands.publish_command(command_id)
     return len(to_publish)
 
 

@@ -7,13 +7,14 @@ from datetime import date
 from celery import shared_task
 
 from app.extensions import db
+from app.services.installations_notices import remind_overdue
+from app.models.installations import Oem
+from reporting.installations import build_oem_report, email_oem_report
 
 
 @shared_task(name="installations.remind_overdue", ignore_result=False)
 def remind_overdue_task() -> int:
     """Hourly: tell Central Ops about jobs past their stage's time limit."""
-    from app.services.installations import remind_overdue
-
     count = remind_overdue(db.session)
     db.session.commit()
     return count
@@ -24,9 +25,6 @@ def remind_overdue_task() -> int:
 def send_oem_report_task(oem_id: int, period: str, start: str) -> dict:
     """Build and e-mail one OEM report; the report shows 'failed' and why at once, and the task retries
     while the mail server cannot be reached (a refusal is final)."""
-    from app.models.installations import Oem
-    from reporting.installations import build_oem_report, email_oem_report
-
     oem = db.session.get(Oem, oem_id)
     if oem is None:
         return {"error": f"no OEM {oem_id}"}

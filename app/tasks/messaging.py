@@ -11,6 +11,11 @@ from app.extensions import db
 from app.services.messaging import TransientSendError
 from app.services.messaging_media import TransientMediaError
 from app.services.outbox import enqueue_after_commit
+from app.services.messaging_outbound import deliver_message
+from app.services.messaging_inbound import classify_message
+from app.services.messaging_media import store_media
+from app.services.messaging_outbound import sweep_outbox
+from app.services.messaging_media import pending_media_ids
 
 
 @shared_task(
@@ -19,8 +24,6 @@ from app.services.outbox import enqueue_after_commit
 )
 def send_message_task(self, message_id: int) -> dict | None:
     """Send one queued WhatsApp message or e-mail; the service makes the provider call at most once."""
-    from app.services.messaging import deliver_message
-
     message = deliver_message(db.session, message_id, final_attempt=self.request.retries >= self.max_retries)
     if message is None:
         return None
@@ -30,8 +33,6 @@ def send_message_task(self, message_id: int) -> dict | None:
 @shared_task(name="messaging.classify_message", acks_late=True)
 def classify_message_task(message_id: int) -> dict | None:
     """Classify an inbound WhatsApp message (Claude or rules) and route its conversation."""
-    from app.services.messaging import classify_message
-
     message = classify_message(db.session, message_id)
     db.session.commit()
     if message is None:
@@ -44,8 +45,6 @@ def classify_message_task(message_id: int) -> dict | None:
     retry_backoff=True, retry_backoff_max=600, max_retries=config.MESSAGING_SEND_MAX_RETRIES,
 )
 def download_media_task(self, media_id: int) -> dict | None:
-    from app.services.messaging_media import store_media
-
     media = store_media(db.session, media_id, final_attempt=self.request.retries >= self.max_retries)
     if media is None:
         return None
@@ -55,9 +54,6 @@ def download_media_task(self, media_id: int) -> dict | None:
 @shared_task(name="messaging.sweep")
 def sweep_task() -> dict:
     """Re-queue sends and media downloads that were never queued; flag sends stuck mid-call."""
-    from app.services.messaging import sweep_outbox
-    from app.services.messaging_media import pending_media_ids
-
     result = sweep_outbox(db.session)
     ids = pending_media_ids(db.session)
     for media_id in ids:

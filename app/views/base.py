@@ -6,6 +6,10 @@ from flask_appbuilder import ModelView, expose, has_access
 from flask_appbuilder.actions import action
 from flask_appbuilder.models.filters import BaseFilter
 from flask_appbuilder.models.sqla.filters import FilterEqual
+from app.models.installations import Oem
+from flask import g
+from app.extensions import db
+from app.services.installations_access import visible_oem_id
 
 VIEW_METHOD_PERMISSIONS = {
     "list": "read",
@@ -35,11 +39,6 @@ class CallerOemRows(BaseFilter):
     arg_name = "calleroem"
 
     def apply(self, query, value):
-        from flask import g
-
-        from app.extensions import db
-        from app.services.installations import visible_oem_id
-
         oem_id = visible_oem_id(db.session, getattr(g, "user", None))
         if oem_id is None:
             return query
@@ -48,8 +47,6 @@ class CallerOemRows(BaseFilter):
 
 def oem_scoped_relations(datamodel, columns) -> dict:
     """{relation: [filter]} for every relation of `columns` to an OEM or to rows that belong to one."""
-    from app.models.installations import Oem
-
     scoped = {}
     for column in columns or []:
         if not datamodel.is_relation(column):

@@ -8,9 +8,15 @@ from app.formatting import local_datetime
 from app.extensions import appbuilder, db
 from app.models.chargers import Charger, ChargerCommand, ChargerFault, ChargingSession
 from app.services import ServiceError
-from app.services import chargers as svc
+from app.services import chargers_registry, chargers_sessions
+from app.services import chargers
 from app.views.base import ACTIVE_ONLY, ARCHIVED_ONLY, ArchiveAction, ReadOnlyModelView, ResourceModelView, RestoreAction
 from app.views.customers import register_customer_panel
+from flask import g
+from app.security import role_allows
+from app.services.people import has_capability
+from markupsafe import Markup
+from app.views.fleet import charger_page_panels
 
 CATEGORY = "Chargers"
 
@@ -32,13 +38,13 @@ class ChargerView(ArchiveAction, ResourceModelView):
     base_order = ("cid", "asc")
 
     def pre_add(self, item):
-        _refusal_as_form_error(svc.check_registry_entry, item)
+        _refusal_as_form_error(chargers_registry.check_registry_entry, item)
 
     def pre_update(self, item):
-        _refusal_as_form_error(svc.complete_registry_entry, item)
+        _refusal_as_form_error(chargers_registry.complete_registry_entry, item)
 
     def pre_delete(self, item):
-        _refusal_as_form_error(svc.ensure_charger_can_be_deleted, item)
+        _refusal_as_form_error(chargers_registry.ensure_charger_can_be_deleted, item)
 
 
 def _refusal_as_form_error(rule, item) -> None:
@@ -92,11 +98,6 @@ class ChargerFaultView(ReadOnlyModelView):
 def _may_command() -> bool:
     """The command buttons show for those who may send: the role's write on ChargerCommand and the
     department's charger_commands capability (the API refuses the same people)."""
-    from flask import g
-
-    from app.security import role_allows
-    from app.services.people import has_capability
-
     allowed = any(role_allows(role.name, "ChargerCommand", "can_write") for role in g.user.roles)
     return allowed and has_capability(db.session, g.user, "charger_commands")
 
@@ -112,7 +113,7 @@ class NetworkView(BaseView):
     @expose("/")
     @has_access
     def status(self):
-        return self.render_template("chargers/network.html", summary=svc.network_summary(db.session), buckets=svc.BUCKETS)
+        return self.render_template("chargers/network.html", summary=chargers.network_summary(db.session), buckets=chargers.BUCKETS)
 
     @expose("/<cid>")
     @has_access
@@ -120,7 +121,6 @@ class NetworkView(BaseView):
         charger = db.session.query(Charger).filter_by(cid=cid).first()
         if charger is None:
             return self.render_template("chargers/missing.html", cid=cid), 404
-        from app.views.fleet import charger_page_panels
 
         panels = charger_page_panels(db.session, charger)
         panels["can"]["command"] = _may_command()
@@ -169,9 +169,7 @@ def register(appbuilder) -> None:
 @register_customer_panel
 def sessions_panel(session, customer):
     """The customer page's charging sessions (Contacts' panel registry)."""
-    from markupsafe import Markup
-
-    rows = svc.sessions_of_customer(session, customer.id)
+    rows = chargers_sessions.sessions_of_customer(session, customer.id)
     return {
         "title": "Charging sessions", "order": 30, "empty": "No charging sessions yet.",
         "columns": ["Started", "Charger", "Connector", "Energy (kWh)", "Status", "Stopped"],

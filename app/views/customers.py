@@ -31,12 +31,16 @@ from app.models.customers import (
 from app.services import ServiceError
 from app.services import customers as customer_service
 from app.services import customers_payments as payments_service
-from app.services import customers_wallet as wallet_service
+from app.services import customers_topups, customers_wallet
 from app.services.customers_receipts import receipt_path
 from app.services.phones import try_e164
 from app.views.base import (
     ACTIVE_ONLY, ARCHIVED_ONLY, VIEW_METHOD_PERMISSIONS, ArchiveAction, ReadOnlyModelView, ResourceModelView, RestoreAction,
 )
+from app.extensions import appbuilder
+from reporting.wallets import ledger_workbook, EXPORT_LIMIT
+from app.models.customers import PROVIDERS
+from app.services import InvalidInput
 
 # --- the customer page's panel registry ------------------------------------------------------
 
@@ -53,7 +57,7 @@ def register_customer_panel(fn: Callable[[Session, Customer], Optional[Panel]]):
 
 @register_customer_panel
 def wallet_panel(session: Session, customer: Customer) -> Panel:
-    entries = wallet_service.ledger_for_customer(session, customer.id, limit=25)
+    entries = customers_wallet.ledger_for_customer(session, customer.id, limit=25)
     return {
         "title": "Wallet transactions",
         "order": 10,
@@ -100,8 +104,6 @@ def topups_panel(session: Session, customer: Customer) -> Optional[Panel]:
 
 
 def _link_if_allowed(resource: str, link: str) -> Optional[str]:
-    from app.extensions import appbuilder
-
     return link if appbuilder.sm.has_access("can_read", resource) else None
 
 
@@ -281,8 +283,6 @@ class WalletEntryView(ReadOnlyModelView):
     @has_access
     def export(self):
         """The audit trail with the list's current filters, as an Excel workbook."""
-        from reporting.wallets import ledger_workbook, EXPORT_LIMIT
-
         get_filter_args(self._filters)
         # each entry's wallet, customer and author come with it: one query, not one per wallet and person
         query = db.session.query(WalletEntry).options(
@@ -317,7 +317,6 @@ class SettlementImportView(BaseView):
 
     def _render(self, report=None):
         imports = db.session.scalars(select(SettlementImport).order_by(SettlementImport.id.desc()).limit(30)).all()
-        from app.models.customers import PROVIDERS
 
         return self.render_template("customers/settlements.html", imports=imports, report=report,
                                     providers=[p for p in PROVIDERS if p != "Manual"])
@@ -377,8 +376,8 @@ class TopUpDeskView(BaseView):
         if customer_id and str(customer_id).isdigit():
             customer = db.session.get(Customer, int(customer_id))
         return self.render_template(
-            "customers/topups.html", form=form or {}, customer=customer, pending=wallet_service.pending_topups(db.session),
-            recent=recent, threshold=wallet_service.approval_threshold(), currency=customer_service.default_currency(),
+            "customers/topups.html", form=form or {}, customer=customer, pending=customers_topups.pending_topups(db.session),
+            recent=recent, threshold=customers_topups.approval_threshold(), currency=customer_service.default_currency(),
             me=g.user.id,
         ), status
 
@@ -413,7 +412,7 @@ class TopUpDeskView(BaseView):
         try:
             customer_id = self._customer_id(customer_ref)
             form["customer_id"] = customer_id
-            topup, created = wallet_service.top_up_wallet(
+            topup, created = customers_topups.top_up_wallet(
                 db.session, customer_id, form.get("amount"), form.get("receipt_no"), form.get("note"),
                 user_id=g.user.id, receipt=receipt,
             )
@@ -433,8 +432,6 @@ class TopUpDeskView(BaseView):
         return redirect(url_for("CustomerSearchView.page", customer_id=topup.customer_id))
 
     def _customer_id(self, ref: str) -> int:
-        from app.services import InvalidInput
-
         if not ref:
             raise InvalidInput("choose the customer (phone number or customer #)")
         if ref.lstrip("#").isdigit() and len(ref.lstrip("#")) < 9:
@@ -448,7 +445,7 @@ class TopUpDeskView(BaseView):
     @has_access
     def approve(self, topup_id):
         try:
-            topup = wallet_service.approve_topup(db.session, topup_id, user_id=g.user.id)
+            topup = customers_topups.approve_topup(db.session, topup_id, user_id=g.user.id)
             db.session.commit()
             flash(f"Approved: {topup.amount:,.2f} credited to {topup.customer.name}.", "success")
         except ServiceError as exc:
@@ -460,7 +457,7 @@ class TopUpDeskView(BaseView):
     @has_access
     def reject(self, topup_id):
         try:
-            wallet_service.reject_topup(db.session, topup_id, user_id=g.user.id, reason=request.form.get("reason"))
+            customers_topups.reject_topup(db.session, topup_id, user_id=g.user.id, reason=request.form.get("reason"))
             db.session.commit()
             flash(f"Top-up #{topup_id} rejected; nothing was credited.", "info")
         except ServiceError as exc:

@@ -25,6 +25,7 @@ from app.services import notifications
 from app.services.customers import lookup_customers
 from app.services.field_photos import photo_path
 from app.services.support_audit import history_of
+from app.models.field import Broadcast
 
 CATEGORY = "Field"
 
@@ -367,8 +368,6 @@ class BroadcastView(BaseView):
     @expose("/")
     @has_access
     def compose(self):
-        from app.models.field import Broadcast
-
         groups = db.session.scalars(select(NotificationGroup).where(NotificationGroup.active.is_(True)).order_by(NotificationGroup.name)).all()
         sent = db.session.scalars(select(Broadcast).order_by(Broadcast.id.desc()).limit(20)).all()
         return self.render_template("field/broadcast.html", groups=groups, roles=ROLES, sent=sent,

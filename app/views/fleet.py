@@ -9,7 +9,7 @@ from flask_appbuilder.models.sqla.interface import SQLAInterface
 from app.extensions import appbuilder, csrf, db
 from app.models.fleet import DiagnosticsFile, Firmware, FirmwareCampaign, FirmwareStatusEvent, SshHost, SshJob
 from app.services import ServiceError
-from app.services import chargers as chargers_svc
+from app.services import chargers
 from app.services import diagnostics, firmware, ssh_reboot
 from app.views.base import ReadOnlyModelView, ResourceModelView
 
@@ -162,7 +162,7 @@ class ErrorLogView(BaseView):
     def log(self, cid: str):
         args = request.args
         try:
-            charger = chargers_svc.get_charger(db.session, cid)
+            charger = chargers.get_charger(db.session, cid)
             faults = diagnostics.fault_log(
                 db.session, cid, error_code=args.get("error_code") or None,
                 since=diagnostics.parse_day(args.get("since"), "since"),

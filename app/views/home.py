@@ -8,6 +8,8 @@ from app.extensions import db
 from app.security import ADMIN, SUPPORT_ROLES
 from app.services.notifications import unread_count
 from app.services.people import member_for_user
+from app.services.field_home import panels_for
+from app.services.support_dashboard import dashboard_data, format_minutes
 
 DASHBOARD_ROLES = set(SUPPORT_ROLES) | {ADMIN}
 
@@ -27,11 +29,8 @@ class HomeView(IndexView):
                 "roles": roles,
             }
             if DASHBOARD_ROLES & set(roles):
-                from app.services.support_dashboard import dashboard_data, format_minutes
-
                 context["dashboard"] = dashboard_data(db.session)
                 context["format_minutes"] = format_minutes
-            from app.services.field_home import panels_for
 
             context["panels"] = panels_for(db.session, user)
         return self.render_template(self.index_template, appbuilder=self.appbuilder, user=user, **context)

@@ -25,13 +25,19 @@ from app.models.people import FieldTeam
 from app.services.installations_uploads import read_uploads
 from app.services.installations_board import no_team_reason, phases as board_phases
 from app.services import InvalidInput, ServiceError
-from app.services import installations as svc
+from app.services import installations_access, installations_leads, installations_steps
+from app.services import installations
 from app.services import installations_materials as materials
 from app.services import installations_payouts as payouts
 from app.services import installations_scheduling as scheduling
 from app.services import installations_uploads as uploads
-from app.services.installations_actions import ACTIONS, offered_actions, perform_action
+from app.services.installations_actions import ACTIONS, offered_actions, run_job_action
 from app.views.base import ReadOnlyModelView, ResourceModelView
+from reporting.installations_closure import closure_pack_pdf
+from reporting.installations_closure import closure_media_zip
+from app.services.outbox import enqueue_after_commit
+from reporting.installations import period_bounds
+from reporting.installations import report_path
 
 CATEGORY = "Installations"
 BOARD_COLUMN_LIMIT = 40
@@ -64,14 +70,14 @@ class InstallationBoardView(BaseView):
     @has_access
     def board(self):
         district = request.args.get("district") or ""
-        query = select(InstallationJob).where(InstallationJob.stage.in_(svc.ACTIVE_STAGES + [svc.ON_HOLD])).options(
+        query = select(InstallationJob).where(InstallationJob.stage.in_(installations.ACTIVE_STAGES + [installations.ON_HOLD])).options(
             selectinload(InstallationJob.lead), selectinload(InstallationJob.oem))
         if district:
             query = query.where(InstallationJob.district == district)
         jobs = list(db.session.scalars(query))
         now = utcnow()
         columns = defaultdict(list)
-        for job in sorted(jobs, key=lambda j: svc.board_sort_key(j, now)):
+        for job in sorted(jobs, key=lambda j: installations.board_sort_key(j, now)):
             columns[job.stage].append(job)
         # one query each for open visits, teams and bookings: the cards' forms need no query per card
         open_visits = {}
@@ -93,10 +99,10 @@ class InstallationBoardView(BaseView):
         counts = dict(db.session.execute(select(InstallationJob.stage, func.count()).group_by(InstallationJob.stage)).all())
         districts = sorted({d for d, in db.session.execute(select(InstallationJob.district).distinct()) if d})
         return self.render_template(
-            "installations/board.html", stages=svc.ACTIVE_STAGES + [svc.ON_HOLD], columns=columns, counts=counts,
-            open_visits=open_visits, team_options=team_options, is_overdue=lambda j: svc.is_overdue(j, now),
+            "installations/board.html", stages=installations.ACTIVE_STAGES + [installations.ON_HOLD], columns=columns, counts=counts,
+            open_visits=open_visits, team_options=team_options, is_overdue=lambda j: installations.is_overdue(j, now),
             limit=BOARD_COLUMN_LIMIT, slots=scheduling.SLOTS, tomorrow=(now.date() + timedelta(days=1)).isoformat(),
-            district=district, districts=districts, svc=svc, phases=board_phases(svc.ACTIVE_STAGES + [svc.ON_HOLD]),
+            district=district, districts=districts, svc=installations, phases=board_phases(installations.ACTIVE_STAGES + [installations.ON_HOLD]),
             no_team_reason=lambda job: no_team_reason(teams, open_visits[job.id].kind, job.district,
                                                       open_visits[job.id].visit_date, open_visits[job.id].slot, booked),
         )
@@ -120,7 +126,7 @@ class InstallationJobView(BaseView):
 
     def _job(self, job_id):
         try:
-            return svc.get_job(db.session, job_id, g.user)
+            return installations_access.get_job(db.session, job_id, g.user)
         except ServiceError:
             abort(404)
 
@@ -128,8 +134,8 @@ class InstallationJobView(BaseView):
     @has_access
     def show(self, job_id):
         job = self._job(job_id)
-        roles = svc.role_names(g.user)
-        oem_view = svc.is_oem_user(g.user)
+        roles = installations.role_names(g.user)
+        oem_view = installations_access.is_oem_user(g.user)
         survey_report = db.session.scalar(select(SurveyReport).where(SurveyReport.job_id == job.id))
         install_report = db.session.scalar(select(InstallationReport).where(InstallationReport.job_id == job.id))
         kind = scheduling.visit_kind(job)
@@ -141,16 +147,16 @@ class InstallationJobView(BaseView):
             messages=list(db.session.scalars(select(JobMessage).where(JobMessage.job_id == job.id).order_by(JobMessage.id))),
             files=uploads.files_of(db.session, job), survey_report=survey_report,
             checklist=json.loads(survey_report.checklist) if survey_report else {}, install_report=install_report,
-            moves=svc.allowed_moves(db.session, job, g.user), kind=kind, slots=scheduling.SLOTS,
+            moves=installations.allowed_moves(db.session, job, g.user), kind=kind, slots=scheduling.SLOTS,
             proposals=scheduling.propose_teams(db.session, job, kind), slot_options=scheduling.propose_slots(db.session, job, kind, limit=4),
-            missing=svc.missing_documents(db.session, job), bom=materials.bom_of(db.session, job),
+            missing=installations.missing_documents(db.session, job), bom=materials.bom_of(db.session, job),
             locations=list(db.session.scalars(select(StockLocation).order_by(StockLocation.name))),
             teams=list(db.session.scalars(select(FieldTeam).where(FieldTeam.active.is_(True)).order_by(FieldTeam.name))),
             purchases=list(db.session.scalars(select(VendorPurchase).where(VendorPurchase.job_id == job.id))),
             availability=materials.availability(db.session, job, job.stock_location_id) if job.stock_location_id else [],
-            svc=svc, upload_link=uploads.upload_link(job) if not oem_view else None,
-            work_types=svc.REQUIRED_WORK_TYPES, purposes=svc.CALL_PURPOSES, outcomes=svc.CALL_OUTCOMES,
-            checklist_fields=svc.SURVEY_CHECKLIST, offered=offered_actions(g.user), tomorrow=(utcnow().date() + timedelta(days=1)).isoformat(),
+            svc=installations, upload_link=uploads.upload_link(job) if not oem_view else None,
+            work_types=installations.REQUIRED_WORK_TYPES, purposes=installations.CALL_PURPOSES, outcomes=installations.CALL_OUTCOMES,
+            checklist_fields=installations_steps.SURVEY_CHECKLIST, offered=offered_actions(g.user), tomorrow=(utcnow().date() + timedelta(days=1)).isoformat(),
         )
         return self.render_template("installations/job.html", **context)
 
@@ -159,13 +165,13 @@ class InstallationJobView(BaseView):
     def act(self, job_id, action):
         job = self._job(job_id)
         back = _safe_next(url_for("InstallationJobView.show", job_id=job.id))
-        if action not in ACTIONS or svc.is_oem_user(g.user):
+        if action not in ACTIONS or installations_access.is_oem_user(g.user):
             abort(404)
         data = request.form.to_dict()
         if "required_work" in request.form:
             data["required_work"] = request.form.getlist("required_work")
         try:
-            message = perform_action(db.session, job, action, data, read_uploads(request.files), g.user)
+            message = run_job_action(db.session, job, action, data, read_uploads(request.files), g.user)
             db.session.commit()
             flash(message, "success")
         except ServiceError as exc:
@@ -185,8 +191,6 @@ class InstallationJobView(BaseView):
     @expose("/<int:job_id>/closure-pack.pdf")
     @has_access
     def closure_pdf(self, job_id):
-        from reporting.installations_closure import closure_pack_pdf
-
         job = self._job(job_id)
         return send_file(io.BytesIO(closure_pack_pdf(db.session, job)), mimetype="application/pdf",
                          download_name=f"{job.code}-closure-pack.pdf")
@@ -194,8 +198,6 @@ class InstallationJobView(BaseView):
     @expose("/<int:job_id>/closure-media.zip")
     @has_access
     def closure_zip(self, job_id):
-        from reporting.installations_closure import closure_media_zip
-
         job = self._job(job_id)
         return send_file(io.BytesIO(closure_media_zip(db.session, job)), mimetype="application/zip",
                          download_name=f"{job.code}-media.zip")
@@ -212,7 +214,7 @@ class MyFieldJobsView(BaseView):
     @expose("/")
     @has_access
     def list(self):
-        team_ids = svc.teams_of_user(db.session, g.user)
+        team_ids = installations_access.teams_of_user(db.session, g.user)
         visits = list(db.session.scalars(
             select(JobVisit).where(JobVisit.team_id.in_(team_ids or [-1]), JobVisit.status.in_(("assigned", "done")))
             .options(selectinload(JobVisit.job).selectinload(InstallationJob.lead), selectinload(JobVisit.team))
@@ -235,7 +237,7 @@ class ProcurementQueueView(BaseView):
     @has_access
     def queue(self):
         jobs = list(db.session.scalars(
-            select(InstallationJob).where(InstallationJob.stage.in_((svc.SITE_READY, svc.MATERIALS_CHECKED, svc.LOCAL_PROCUREMENT)))
+            select(InstallationJob).where(InstallationJob.stage.in_((installations.SITE_READY, installations.MATERIALS_CHECKED, installations.LOCAL_PROCUREMENT)))
             .options(selectinload(InstallationJob.lead)).order_by(InstallationJob.priority.desc(), InstallationJob.stage_changed_at)
         ))
         levels = list(db.session.scalars(select(StockLevel).options(selectinload(StockLevel.material), selectinload(StockLevel.location))
@@ -243,7 +245,7 @@ class ProcurementQueueView(BaseView):
         return self.render_template(
             "installations/procurement.html", jobs=jobs, levels=levels,
             materials=list(db.session.scalars(select(Material).order_by(Material.sku))),
-            locations=list(db.session.scalars(select(StockLocation).order_by(StockLocation.name))), svc=svc,
+            locations=list(db.session.scalars(select(StockLocation).order_by(StockLocation.name))), svc=installations,
         )
 
     @expose("/receive", methods=["POST"])
@@ -303,7 +305,7 @@ class OemPortalView(BaseView):
     @expose("/")
     @has_access
     def portal(self):
-        oem_id = svc.visible_oem_id(db.session, g.user)
+        oem_id = installations_access.visible_oem_id(db.session, g.user)
         page = max(0, request.args.get("page", 0, type=int) or 0)
         leads = (select(Lead).options(selectinload(Lead.job), selectinload(Lead.oem)).order_by(Lead.id.desc())
                  .offset(page * OEM_PAGE_SIZE).limit(OEM_PAGE_SIZE + 1))
@@ -317,18 +319,18 @@ class OemPortalView(BaseView):
         return self.render_template("installations/oem_portal.html", leads=leads[:OEM_PAGE_SIZE], page=page,
                                     has_next=len(leads) > OEM_PAGE_SIZE,
                                     reports=list(db.session.scalars(reports)), counts=dict(db.session.execute(counts).all()),
-                                    oem=oem, is_oem=oem_id is not None, stages=svc.STAGES,
+                                    oem=oem, is_oem=oem_id is not None, stages=installations.STAGES,
                                     can_send=self.appbuilder.sm.has_access("can_write", "OemPortal"),
                                     last_week=(utcnow().date() - timedelta(days=utcnow().date().weekday() + 7)).isoformat())
 
     @expose("/lead", methods=["POST"])
     @has_access
     def new_lead(self):
-        if not svc.is_oem_user(g.user):
+        if not installations_access.is_oem_user(g.user):
             flash("Leads are shared here by OEM logins; Central Ops logs them through the API or the OEM's portal.", "danger")
             return redirect(url_for("OemPortalView.portal"))
         try:
-            lead, created = svc.create_lead(db.session, request.form.to_dict(), g.user, source="portal")
+            lead, created = installations_leads.create_lead(db.session, request.form.to_dict(), g.user, source="portal")
             db.session.commit()
             flash(f"Lead {lead.oem_ref} " + ("logged" if created else "was already logged"), "success")
         except ServiceError as exc:
@@ -340,10 +342,7 @@ class OemPortalView(BaseView):
     @has_access
     def send_reports(self):
         """OEM Reporting builds and e-mails every OEM's report for a period now (on the Celery worker)."""
-        from app.services.outbox import enqueue_after_commit
-        from reporting.installations import period_bounds
-
-        if svc.is_oem_user(g.user):
+        if installations_access.is_oem_user(g.user):
             abort(403)
         period = request.form.get("period") if request.form.get("period") in ("weekly", "monthly") else "weekly"
         try:
@@ -363,10 +362,8 @@ class OemPortalView(BaseView):
     @expose("/report/<int:report_id>")
     @has_access
     def report(self, report_id):
-        from reporting.installations import report_path
-
         record = db.session.get(OemReport, report_id)
-        oem_id = svc.visible_oem_id(db.session, g.user)
+        oem_id = installations_access.visible_oem_id(db.session, g.user)
         if record is None or (oem_id is not None and record.oem_id != oem_id):
             abort(404)
         return send_file(report_path(record.stored_name), download_name=record.stored_name,
@@ -389,16 +386,16 @@ class CustomerUploadView(BaseView):
         if request.method == "POST":
             files = {k: v[0] for k, v in read_uploads(request.files).items()}
             try:
-                saved = uploads.customer_upload(db.session, token, request.form.to_dict(), files)
+                saved = installations_steps.customer_upload(db.session, token, request.form.to_dict(), files)
                 db.session.commit()
             except ServiceError as exc:
                 db.session.rollback()
                 error = exc.message
                 job = db.session.get(InstallationJob, job.id)
-        missing = svc.missing_documents(db.session, job)
+        missing = installations.missing_documents(db.session, job)
         status = 400 if error else 200
         return self.render_template("installations/upload.html", job=job, error=error, saved=saved, missing=missing,
-                                    site_not_ready=job.stage == svc.SITE_NOT_READY), status
+                                    site_not_ready=job.stage == installations.SITE_NOT_READY), status
 
 
 # --- declarative lists ----------------------------------------------------------------------

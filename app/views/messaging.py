@@ -16,10 +16,18 @@ from app.formatting import local_datetime
 from app.extensions import csrf, db
 from app.models.messaging import Alert, Conversation, Message, MessageMedia, MessageTemplate, NotificationGroup
 from app.services import ServiceError
-from app.services import messaging as inbox
+from app.services import messaging_inbound, messaging_outbound
+from app.services import messaging
+from app.services import messaging_inbox
+from app.services import messaging_conversations
+from app.services.messaging_providers import last_outbound
 from app.services.messaging_alerts import resolve_alert
 from app.views.base import InDepartmentScope, ReadOnlyModelView, ResourceModelView
 from app.views.customers import register_customer_panel
+from app.integrations.twilio_client import signature_is_valid
+from flask_appbuilder.security.sqla.models import User
+from app.models.people import TeamMember
+from app.services.messaging_media import media_path
 
 # --- Twilio webhooks (signed by Twilio, so no session and no CSRF token) -----------------------
 
@@ -29,8 +37,6 @@ EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 def _verified_params():
     """The POSTed form if X-Twilio-Signature matches PUBLIC_BASE_URL + path + params; else None."""
-    from app.integrations.twilio_client import signature_is_valid
-
     params = request.form.to_dict()
     path = request.path + (f"?{request.query_string.decode()}" if request.query_string else "")
     if not signature_is_valid(path, params, request.headers.get("X-Twilio-Signature")):
@@ -44,7 +50,7 @@ def twilio_whatsapp():
     if params is None:
         return jsonify(message="invalid or missing X-Twilio-Signature"), 403
     try:
-        _message, created = inbox.receive_whatsapp(db.session, params)
+        _message, created = messaging_inbound.receive_whatsapp(db.session, params)
         if not created:
             db.session.rollback()
     except ServiceError as exc:
@@ -59,7 +65,7 @@ def twilio_status():
     if params is None:
         return jsonify(message="invalid or missing X-Twilio-Signature"), 403
     try:
-        inbox.record_status(db.session, params)
+        messaging_outbound.record_status(db.session, params)
     except ServiceError as exc:
         db.session.rollback()
         return jsonify(message=exc.message), exc.status
@@ -86,7 +92,7 @@ class MessageView(ReadOnlyModelView):
     formatters_columns = {"conversation_id": _conversation_link}
     label_columns = {"to_addr": "To", "from_addr": "From", "conversation_id": "Conversation"}
     base_order = ("created_at", "desc")
-    base_filters = [["id", InDepartmentScope, lambda: inbox.scope_clause(db.session, Message, g.user)]]
+    base_filters = [["id", InDepartmentScope, lambda: messaging_conversations.scope_clause(db.session, Message, g.user)]]
 
 
 class MessageTemplateView(ResourceModelView):
@@ -127,10 +133,6 @@ class AlertView(ReadOnlyModelView):
 
 
 def _members():
-    from flask_appbuilder.security.sqla.models import User
-
-    from app.models.people import TeamMember
-
     return db.session.execute(
         select(User.id, User.first_name, User.last_name).join(TeamMember, TeamMember.user_id == User.id)
         .where(TeamMember.active.is_(True), User.active.is_(True)).order_by(User.first_name)
@@ -140,7 +142,7 @@ def _members():
 def _visible_conversation(pk: int) -> Conversation:
     """The conversation if the signed-in person's department scope covers it; a 404 page otherwise."""
     try:
-        return inbox.get_conversation(db.session, pk, g.user.id)
+        return messaging_conversations.get_conversation(db.session, pk, g.user.id)
     except ServiceError:
         abort(404)
 
@@ -168,13 +170,11 @@ class InboxView(BaseView):
     def inbox(self):
         box = request.args.get("box", "open")
         try:
-            rows = inbox.list_conversations(db.session, box=box, user_id=g.user.id, viewer=g.user.id)
+            rows = messaging_inbox.list_conversations(db.session, box=box, user_id=g.user.id, viewer=g.user.id)
         except ServiceError as exc:
             flash(exc.message, "danger")
             rows = []
-        window_open = inbox.windows_open(db.session, [c.phone for c in rows])
-        from app.services.messaging_providers import last_outbound
-
+        window_open = messaging.windows_open(db.session, [c.phone for c in rows])
         return self.render_template("messaging/inbox.html", conversations=rows, box=box, window_open=window_open,
                                     last_sends=last_outbound(db.session, [c.id for c in rows]))
 
@@ -183,20 +183,20 @@ class InboxView(BaseView):
     def conversation(self, pk: int):
         conv = _visible_conversation(pk)
         if conv.unread_count:
-            inbox.mark_conversation_read(db.session, pk)
+            messaging_inbox.mark_conversation_read(db.session, pk)
             db.session.commit()
-        closes = inbox.window_closes_at(db.session, conv.phone)
+        closes = messaging.window_closes_at(db.session, conv.phone)
         return self.render_template(
-            "messaging/conversation.html", conv=conv, messages=inbox.history(db.session, pk),
-            window_open=inbox.window_is_open(db.session, conv), window_closes=closes,
-            templates=inbox.approved_templates(db.session), members=_members(), reply_key=uuid.uuid4().hex,
+            "messaging/conversation.html", conv=conv, messages=messaging_inbox.history(db.session, pk),
+            window_open=messaging.window_is_open(db.session, conv), window_closes=closes,
+            templates=messaging.approved_templates(db.session), members=_members(), reply_key=uuid.uuid4().hex,
         )
 
     @expose("/conversations/<int:pk>/messages.json")
     @has_access
     def conversation_json(self, pk: int):
         _visible_conversation(pk)
-        return jsonify(messages=[inbox.message_json(m) for m in inbox.history(db.session, pk)])
+        return jsonify(messages=[messaging_conversations.message_json(m) for m in messaging_inbox.history(db.session, pk)])
 
     @expose("/customers/<int:customer_id>")
     @has_access
@@ -212,11 +212,9 @@ class InboxView(BaseView):
     @expose("/media/<int:pk>")
     @has_access
     def media(self, pk: int):
-        from app.services.messaging_media import media_path
-
         item = db.session.get(MessageMedia, pk) or abort(404)
         try:
-            inbox.get_message(db.session, item.message_id, g.user.id)
+            messaging_conversations.get_message(db.session, item.message_id, g.user.id)
         except ServiceError:
             abort(404)
         path = media_path(item)
@@ -231,7 +229,7 @@ class InboxView(BaseView):
         template = form.get("template") or None
         variables = {k[4:]: v for k, v in form.items() if k.startswith("var_")} if template else None
         try:
-            inbox.reply(db.session, pk, by_user_id=g.user.id, idempotency_key=form.get("idempotency_key") or uuid.uuid4().hex,
+            messaging_outbound.reply(db.session, pk, by_user_id=g.user.id, idempotency_key=form.get("idempotency_key") or uuid.uuid4().hex,
                         body=None if template else form.get("body"), template=template, variables=variables)
             db.session.commit()
         except ServiceError as exc:
@@ -243,7 +241,7 @@ class InboxView(BaseView):
     @has_access
     def assign(self, pk: int):
         try:
-            inbox.assign_conversation(db.session, pk, request.form.get("assignee_id"), g.user.id)
+            messaging_inbox.assign_conversation(db.session, pk, request.form.get("assignee_id"), g.user.id)
             db.session.commit()
         except ServiceError as exc:
             return self._back(pk, exc)
@@ -254,7 +252,7 @@ class InboxView(BaseView):
     @has_access
     def resolve(self, pk: int):
         try:
-            inbox.resolve_conversation(db.session, pk, g.user.id)
+            messaging_inbox.resolve_conversation(db.session, pk, g.user.id)
             db.session.commit()
         except ServiceError as exc:
             return self._back(pk, exc)
@@ -265,7 +263,7 @@ class InboxView(BaseView):
     @has_access
     def reopen(self, pk: int):
         try:
-            inbox.reopen_conversation(db.session, pk, g.user.id)
+            messaging_inbox.reopen_conversation(db.session, pk, g.user.id)
             db.session.commit()
         except ServiceError as exc:
             return self._back(pk, exc)
@@ -276,7 +274,7 @@ class InboxView(BaseView):
     def to_request(self, pk: int):
         message = db.session.get(Message, pk) or abort(404)
         try:
-            req = inbox.message_to_request(db.session, pk, g.user.id)
+            req = messaging_inbound.message_to_request(db.session, pk, g.user.id)
             db.session.commit()
         except ServiceError as exc:
             return self._back(message.conversation_id, exc)
@@ -289,7 +287,7 @@ class InboxView(BaseView):
         message = db.session.get(Message, pk) or abort(404)
         conversation_id = message.conversation_id
         try:
-            ticket, created = inbox.message_to_ticket(db.session, pk, g.user.id)
+            ticket, created = messaging_inbound.message_to_ticket(db.session, pk, g.user.id)
             db.session.commit()
         except ServiceError as exc:
             return self._back(conversation_id, exc)
@@ -343,7 +341,7 @@ def register(appbuilder) -> None:
 @register_customer_panel
 def messages_panel(session, customer):
     """The customer page's WhatsApp and e-mail history (Contacts' panel registry)."""
-    messages = inbox.recent_customer_messages(session, customer.id, limit=20)
+    messages = messaging_inbox.recent_customer_messages(session, customer.id, limit=20)
     return {
         "title": "Messages", "order": 60, "empty": "No WhatsApp or e-mail messages yet.",
         "link": f"/messaging/customers/{customer.id}",

@@ -16,10 +16,14 @@ from app.models.support import (
     CALL_CATEGORIES, CALL_OUTCOMES, CALL_STATUSES, PRIORITIES, REQUEST_STATUSES, TICKET_STATUSES, Call, CustomerRequest, SupportAudit, Ticket,
 )
 from app.services import ServiceError
-from app.services import support as desk
+from app.services import support_calls, support_requests, support_tickets
+from app.services import support
 from app.services.support_audit import history_of
 from app.views.base import InDepartmentScope, ReadOnlyModelView
 from app.views.customers import register_customer_panel
+from flask_appbuilder.security.sqla.models import Role, User
+from app.models.people import TeamMember
+from app.services.people import roles_that_work
 
 
 def _record_link(kind: str):
@@ -35,7 +39,7 @@ class CallView(ReadOnlyModelView):
     search_columns = ["category", "agent", "created_at", "outcome", "customer", "charger_ref", "summary", "caller_phone", "status"]
     formatters_columns = {"id": _record_link("calls")}
     base_order = ("created_at", "desc")
-    base_filters = [["id", InDepartmentScope, lambda: desk.scope_clause(db.session, Call, g.user)]]
+    base_filters = [["id", InDepartmentScope, lambda: support.scope_clause(db.session, Call, g.user)]]
 
 
 class TicketView(ReadOnlyModelView):
@@ -46,7 +50,7 @@ class TicketView(ReadOnlyModelView):
     search_columns = ["title", "priority", "status", "assignee", "department", "customer", "created_at", "category"]
     formatters_columns = {"id": _record_link("tickets")}
     base_order = ("created_at", "desc")
-    base_filters = [["id", InDepartmentScope, lambda: desk.scope_clause(db.session, Ticket, g.user)]]
+    base_filters = [["id", InDepartmentScope, lambda: support.scope_clause(db.session, Ticket, g.user)]]
 
 
 class CustomerRequestView(ReadOnlyModelView):
@@ -57,7 +61,7 @@ class CustomerRequestView(ReadOnlyModelView):
     search_columns = ["channel", "category", "urgency", "priority", "classifier", "assignee", "status", "created_at", "text"]
     formatters_columns = {"id": _record_link("requests")}
     base_order = ("created_at", "desc")
-    base_filters = [["id", InDepartmentScope, lambda: desk.scope_clause(db.session, CustomerRequest, g.user)]]
+    base_filters = [["id", InDepartmentScope, lambda: support.scope_clause(db.session, CustomerRequest, g.user)]]
 
 
 class SupportAuditView(ReadOnlyModelView):
@@ -75,11 +79,6 @@ def _me():
 def _members(works: str | None = None):
     """Active members (id, first, last, department) for the assignment lists; works: only those whose role
     may work this resource."""
-    from flask_appbuilder.security.sqla.models import Role, User
-
-    from app.models.people import TeamMember
-    from app.services.people import roles_that_work
-
     query = (
         select(User.id, User.first_name, User.last_name, Department.name)
         .join(TeamMember, TeamMember.user_id == User.id).outerjoin(Department, Department.id == TeamMember.department_id)
@@ -145,7 +144,7 @@ class SupportDeskView(BaseView):
     def save_call(self):
         form = request.form
         try:
-            call = desk.log_call(
+            call = support_calls.log_call(
                 db.session, caller_phone=form.get("caller_phone"), category=form.get("category"), agent_id=_me(),
                 summary=form.get("summary"), charger_ref=form.get("charger_ref"), outcome=form.get("outcome") or None,
                 resolution=form.get("resolution"), assignee_id=form.get("assignee_id") or None,
@@ -165,8 +164,8 @@ class SupportDeskView(BaseView):
     @expose("/calls/<int:pk>", methods=["GET"])
     @has_access
     def call_page(self, pk: int):
-        call = _in_scope(desk.get_call, pk)
-        card = desk.customer_card(db.session, call.caller_phone) if call.caller_phone else None
+        call = _in_scope(support_calls.get_call, pk)
+        card = support.customer_card(db.session, call.caller_phone) if call.caller_phone else None
         return self.render_template(
             "support/call.html", call=call, card=card, audit=history_of(db.session, "call", pk), outcomes=CALL_OUTCOMES,
             statuses=CALL_STATUSES,
@@ -181,7 +180,7 @@ class SupportDeskView(BaseView):
         if not changes.get("status"):
             changes.pop("status", None)
         try:
-            desk.update_call(db.session, pk, changes, _me())
+            support_calls.update_call(db.session, pk, changes, _me())
             db.session.commit()
         except ServiceError as exc:
             return self._refused(exc, back)
@@ -192,7 +191,7 @@ class SupportDeskView(BaseView):
     @has_access
     def escalate(self, pk: int):
         try:
-            ticket, created = desk.escalate_call(db.session, pk, _me())
+            ticket, created = support_calls.escalate_call(db.session, pk, _me())
             db.session.commit()
         except ServiceError as exc:
             return self._refused(exc, url_for("SupportDeskView.call_page", pk=pk))
@@ -205,7 +204,7 @@ class SupportDeskView(BaseView):
         args = request.args
         page = args.get("page", 0, type=int)
         try:
-            rows, has_next = desk.search_calls(
+            rows, has_next = support_calls.search_calls(
                 db.session, q=args.get("q"), category=args.get("category") or None,
                 agent_id=args.get("agent_id", type=int), date_from=_date_arg("date_from"),
                 date_to=_date_arg("date_to"), outcome=args.get("outcome") or None,
@@ -227,14 +226,14 @@ class SupportDeskView(BaseView):
     def queue(self):
         status = request.args.get("status", "open")
         return self.render_template(
-            "support/queue.html", requests=desk.list_requests(db.session, status=status, viewer=_me()), status=status,
+            "support/queue.html", requests=support_requests.list_requests(db.session, status=status, viewer=_me()), status=status,
             statuses=REQUEST_STATUSES,
         )
 
     @expose("/requests/<int:pk>", methods=["GET"])
     @has_access
     def request_page(self, pk: int):
-        item = _in_scope(desk.get_request, pk)
+        item = _in_scope(support_requests.get_request, pk)
         ticket = db.session.scalar(select(Ticket).where(Ticket.request_id == pk))
         return self.render_template(
             "support/request.html", item=item, ticket=ticket, audit=history_of(db.session, "request", pk),
@@ -251,7 +250,7 @@ class SupportDeskView(BaseView):
     def save_request(self):
         form = request.form
         try:
-            item = desk.create_request(
+            item = support_requests.create_request(
                 db.session, text=form.get("text"), channel=form.get("channel") or "web",
                 phone=form.get("phone") or None, created_by=_me(),
             )
@@ -268,12 +267,12 @@ class SupportDeskView(BaseView):
         form = request.form
         try:
             if form.get("assignee_id") or form.get("department_id") or form.get("priority"):
-                desk.override_request_assignment(
+                support_requests.override_request_assignment(
                     db.session, pk, by_user_id=_me(), assignee_id=form.get("assignee_id") or None,
                     department_id=form.get("department_id") or None, priority=form.get("priority") or None,
                 )
             if form.get("status"):
-                desk.set_request_status(db.session, pk, form["status"], _me())
+                support_requests.set_request_status(db.session, pk, form["status"], _me())
             db.session.commit()
         except ServiceError as exc:
             return self._refused(exc, back)
@@ -283,7 +282,7 @@ class SupportDeskView(BaseView):
     @has_access
     def request_ticket(self, pk: int):
         try:
-            ticket, _created = desk.convert_request_to_ticket(db.session, pk, _me())
+            ticket, _created = support_requests.convert_request_to_ticket(db.session, pk, _me())
             db.session.commit()
         except ServiceError as exc:
             return self._refused(exc, url_for("SupportDeskView.request_page", pk=pk))
@@ -325,7 +324,7 @@ class TicketDeskView(BaseView):
     def ticket_list(self):
         status = request.args.get("status", "open")
         try:
-            tickets = desk.list_tickets(db.session, status=None if status == "all" else status, viewer=_me())
+            tickets = support_tickets.list_tickets(db.session, status=None if status == "all" else status, viewer=_me())
         except ServiceError as exc:
             flash(exc.message, "danger")
             tickets = []
@@ -334,8 +333,8 @@ class TicketDeskView(BaseView):
     @expose("/<int:pk>", methods=["GET"])
     @has_access
     def ticket_page(self, pk: int):
-        ticket = _in_scope(desk.get_ticket, pk)
-        moves = [to for (frm, to) in desk.TICKET_TRANSITIONS if frm == ticket.status]
+        ticket = _in_scope(support_tickets.get_ticket, pk)
+        moves = [to for (frm, to) in support_tickets.TICKET_TRANSITIONS if frm == ticket.status]
         return self.render_template(
             "support/ticket.html", ticket=ticket, moves=moves, audit=history_of(db.session, "ticket", pk),
             members=_members("Ticket"), departments=_departments(), priorities=PRIORITIES,
@@ -354,7 +353,7 @@ class TicketDeskView(BaseView):
     def save_ticket(self):
         form = request.form
         try:
-            ticket = desk.open_ticket(
+            ticket = support_tickets.open_ticket(
                 db.session, title=form.get("title"), description=form.get("description"),
                 priority=form.get("priority") or "Medium", category=form.get("category") or None,
                 charger_ref=form.get("charger_ref"), assignee_id=form.get("assignee_id") or None,
@@ -370,7 +369,7 @@ class TicketDeskView(BaseView):
     def ticket_transition(self, pk: int):
         back = url_for("TicketDeskView.ticket_page", pk=pk)
         try:
-            desk.transition_ticket(db.session, pk, request.form.get("to"), _me(), note=request.form.get("note") or None)
+            support_tickets.transition_ticket(db.session, pk, request.form.get("to"), _me(), note=request.form.get("note") or None)
             db.session.commit()
         except ServiceError as exc:
             return _refused(exc, back)
@@ -381,7 +380,7 @@ class TicketDeskView(BaseView):
     def ticket_note(self, pk: int):
         back = url_for("TicketDeskView.ticket_page", pk=pk)
         try:
-            desk.add_ticket_note(db.session, pk, request.form.get("body"), _me())
+            support_tickets.add_ticket_note(db.session, pk, request.form.get("body"), _me())
             db.session.commit()
         except ServiceError as exc:
             return _refused(exc, back)
@@ -397,10 +396,10 @@ class TicketDeskView(BaseView):
             if form.get("priority"):
                 changes["priority"] = form["priority"]
             if form.get("assignee_id") or form.get("department_id"):
-                desk.assign_ticket(db.session, pk, by_user_id=_me(), assignee_id=form.get("assignee_id") or None,
+                support_tickets.assign_ticket(db.session, pk, by_user_id=_me(), assignee_id=form.get("assignee_id") or None,
                                    department_id=form.get("department_id") or None)
             if changes:
-                desk.update_ticket(db.session, pk, changes, _me())
+                support_tickets.update_ticket(db.session, pk, changes, _me())
             db.session.commit()
         except ServiceError as exc:
             return _refused(exc, back)
@@ -436,7 +435,7 @@ def _panel_viewer():
 @register_customer_panel
 def calls_panel(session, customer):
     calls = session.scalars(
-        select(Call).where(Call.customer_id == customer.id, desk.scope_clause(session, Call, _panel_viewer()))
+        select(Call).where(Call.customer_id == customer.id, support.scope_clause(session, Call, _panel_viewer()))
         .order_by(Call.created_at.desc()).limit(20)
     ).all()
     return {
@@ -453,7 +452,7 @@ def calls_panel(session, customer):
 @register_customer_panel
 def tickets_panel(session, customer):
     tickets = session.scalars(
-        select(Ticket).where(Ticket.customer_id == customer.id, desk.scope_clause(session, Ticket, _panel_viewer()))
+        select(Ticket).where(Ticket.customer_id == customer.id, support.scope_clause(session, Ticket, _panel_viewer()))
         .order_by(Ticket.created_at.desc()).limit(20)
     ).all()
     return {

@@ -136,35 +136,35 @@ def test_sweep_times_out_by_send_time_and_releases_the_queue(session):
     from datetime import timedelta
 
     from app.models.base import utcnow
-    from app.services import chargers as svc
+    from app.services import chargers_commands
 
     _register(session, "CMD-7")
-    first = svc.create_command(session, "CMD-7", "Reset", {"type": "Soft"}, None)
-    queued = svc.create_command(session, "CMD-7", "UnlockConnector", {"connectorId": 1}, None)
+    first = chargers_commands.create_command(session, "CMD-7", "Reset", {"type": "Soft"}, None)
+    queued = chargers_commands.create_command(session, "CMD-7", "UnlockConnector", {"connectorId": 1}, None)
     assert (first.status, queued.status) == ("Pending", "Queued")
     first.status, first.sent_at = "Sent", utcnow() - timedelta(seconds=31)
     session.commit()
-    assert svc.sweep_command_timeouts(session) == [first.command_id]
-    assert svc.release_after(session, first.charger_id) == queued.command_id
+    assert chargers_commands.sweep_command_timeouts(session) == [first.command_id]
+    assert chargers_commands.release_next_command(session, first.charger_id) == queued.command_id
     queued.created_at = utcnow() - timedelta(hours=1)  # waited long in the queue, but was only just sent
     queued.status, queued.sent_at = "Sent", utcnow()
     session.commit()
-    assert svc.sweep_command_timeouts(session) == []
+    assert chargers_commands.sweep_command_timeouts(session) == []
 
 
 def test_demo_fleet_is_idempotent_and_spread_over_sri_lanka(session):
     from app.demo import chargers as demo
-    from app.services import chargers as svc
+    from app.services import chargers
 
     demo.seed(session)
     session.commit()
     demo.seed(session)
     session.commit()
-    chargers = session.scalars(select(Charger)).all()
-    assert 190 <= len(chargers) <= 220
-    assert {"L2", "L3"} == {c.type for c in chargers}
-    assert all(5.9 < c.latitude < 9.9 and 79.6 < c.longitude < 81.9 for c in chargers)
-    assert {"Colombo Fort", "Kandy City Centre", "Galle Fort"} <= {c.site for c in chargers}
-    summary = svc.network_summary(session)
-    assert sum(summary["L2"].values()) + sum(summary["L3"].values()) == len(chargers)
+    fleet = session.scalars(select(Charger)).all()
+    assert 190 <= len(fleet) <= 220
+    assert {"L2", "L3"} == {c.type for c in fleet}
+    assert all(5.9 < c.latitude < 9.9 and 79.6 < c.longitude < 81.9 for c in fleet)
+    assert {"Colombo Fort", "Kandy City Centre", "Galle Fort"} <= {c.site for c in fleet}
+    summary = chargers.network_summary(session)
+    assert sum(summary["L2"].values()) + sum(summary["L3"].values()) == len(fleet)
     assert summary["L2"]["Offline"] > 0 and summary["L2"]["Available"] > 0

@@ -5,7 +5,7 @@ from sqlalchemy import select
 
 from app.models.chargers import Charger
 from app.models.messaging import Alert, Message, Notification
-from app.services import chargers as svc
+from app.services import chargers_alerts
 
 
 def _setup(session):
@@ -21,7 +21,7 @@ def _setup(session):
 
 def test_a_faulted_charger_alerts_the_group_on_whatsapp_and_in_app_once(session):
     charger = _setup(session)
-    assert svc.alert_charger_event(session, charger.id, "charger_faulted", "GroundFailure on connector 1") == 2
+    assert chargers_alerts.alert_charger_event(session, charger.id, "charger_faulted", "GroundFailure on connector 1") == 2
     session.commit()
 
     alert = session.scalar(select(Alert).where(Alert.ref_type == "charger", Alert.ref_id == "GRP-1"))
@@ -32,7 +32,7 @@ def test_a_faulted_charger_alerts_the_group_on_whatsapp_and_in_app_once(session)
     assert len(whatsapps) == 2 and all(m.template.code == "team_alert" for m in whatsapps)
 
     # a flapping charger does not flood the group
-    assert svc.alert_charger_event(session, charger.id, "charger_faulted", "again") == 0
+    assert chargers_alerts.alert_charger_event(session, charger.id, "charger_faulted", "again") == 0
     session.commit()
     session.refresh(alert)
     assert alert.repeat_count == 1
@@ -40,9 +40,9 @@ def test_a_faulted_charger_alerts_the_group_on_whatsapp_and_in_app_once(session)
 
 def test_a_cleared_fault_resolves_the_open_alert(session):
     charger = _setup(session)
-    svc.alert_charger_event(session, charger.id, "charger_faulted", "")
+    chargers_alerts.alert_charger_event(session, charger.id, "charger_faulted", "")
     session.commit()
-    assert svc.alert_charger_event(session, charger.id, "fault_cleared", "Connector 1 Available") == 1
+    assert chargers_alerts.alert_charger_event(session, charger.id, "fault_cleared", "Connector 1 Available") == 1
     session.commit()
     alert = session.scalar(select(Alert).where(Alert.ref_id == "GRP-1"))
     assert alert.resolved_at is not None and alert.resolution.startswith("Fault cleared")

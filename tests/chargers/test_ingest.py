@@ -10,8 +10,9 @@ from sqlalchemy import func, select
 from app.integrations.mqtt import make_client
 from app.models.base import utcnow
 from app.models.chargers import Charger, ChargerFault, ChargerMessage, ChargingSession, Connector
-from app.services import chargers as svc
-from app.services.chargers_ingest import ChargerUpdate, Ingestor
+from app.services import chargers_health
+from app.services.chargers_ingest import Ingestor
+from app.services.ocpp_rules import ChargerUpdate
 from tests.chargers.conftest import wait_for
 
 
@@ -179,7 +180,7 @@ def test_a_message_brings_a_charger_marked_offline_back_online(session, ingest, 
     f = fleet(["CP-O"])
     f.heartbeat("CP-O")
     assert wait_for(session, lambda: _charger(session, "CP-O").last_seen is not None)
-    assert svc.sweep_offline(session, now=utcnow() + timedelta(hours=1)) == [_charger(session, "CP-O").id]
+    assert chargers_health.sweep_offline(session, now=utcnow() + timedelta(hours=1)) == [_charger(session, "CP-O").id]
     session.commit()
     f.heartbeat("CP-O")
     assert wait_for(session, lambda: _charger(session, "CP-O").offline is False)

@@ -9,7 +9,8 @@ from sqlalchemy import func, select, update
 from app.models.base import utcnow
 from app.models.chargers import Charger, ChargerMessage, Connector
 from app.models.messaging import Notification
-from app.services import chargers as svc
+from app.services import chargers_health
+from app.services import chargers
 from tests.chargers.conftest import wait_for
 
 
@@ -24,7 +25,7 @@ def make(session, now, cid, ctype="L2", seen_ago=10, interval=60, rssi=-60, gap=
     seen = now - timedelta(seconds=seen_ago) if seen_ago is not None else None
     charger = Charger(
         cid=cid, name=f"Charger {cid}", type=ctype, heartbeat_interval=interval, last_seen=seen, site="Galle Fort",
-        offline_after=seen + svc.offline_threshold(interval) if seen else None, offline=False,
+        offline_after=seen + chargers.offline_threshold(interval) if seen else None, offline=False,
         last_rssi=rssi, last_heartbeat_gap=gap,
     )
     session.add(charger)
@@ -50,18 +51,18 @@ def fleet_states(session, now):
 
 
 def test_each_bucket_rule_and_their_precedence(session, fleet_states, now):
-    rows = {r["cid"]: r["bucket"] for r in svc.list_network(session, page_size=100, now=now)["result"]}
+    rows = {r["cid"]: r["bucket"] for r in chargers.list_network(session, page_size=100, now=now)["result"]}
     assert rows == {
         "AVAIL": "Available", "CHARGE": "Charging", "WEAK-RSSI": "Weak Signal", "WEAK-LATE": "Weak Signal",
         "ONTIME": "Available", "FAULT-0": "Faulted", "FAULT-CODE": "Faulted", "OFF": "Offline",
         "OFF-DEFAULT": "Available", "NEVER": "Offline",
     }
     later = now + timedelta(seconds=2)  # OFF-DEFAULT crosses 300 s
-    assert svc.list_network(session, q="OFF-DEFAULT", now=later)["result"][0]["bucket"] == "Offline"
+    assert chargers.list_network(session, q="OFF-DEFAULT", now=later)["result"][0]["bucket"] == "Offline"
 
 
 def test_summary_splits_l2_and_l3(session, fleet_states, now):
-    summary = svc.network_summary(session, now=now)
+    summary = chargers.network_summary(session, now=now)
     assert summary["L2"] == {"Available": 3, "Charging": 0, "Weak Signal": 2, "Offline": 2, "Faulted": 1}
     assert summary["L3"] == {"Available": 0, "Charging": 1, "Weak Signal": 0, "Offline": 0, "Faulted": 1}
 
@@ -93,11 +94,11 @@ def test_network_api_contract(session, api_as, fleet_states, now):
 
 
 def test_offline_sweep_marks_the_fleet_in_one_pass_and_reports_each_crossing_once(session, fleet_states, now):
-    crossed = svc.sweep_offline(session, now=now)
+    crossed = chargers_health.sweep_offline(session, now=now)
     session.commit()
     assert {session.get(Charger, i).cid for i in crossed} == {"OFF"}  # NEVER has no deadline to cross
-    assert svc.sweep_offline(session, now=now) == []
-    crossed = svc.sweep_offline(session, now=now + timedelta(seconds=200))
+    assert chargers_health.sweep_offline(session, now=now) == []
+    crossed = chargers_health.sweep_offline(session, now=now + timedelta(seconds=200))
     assert {session.get(Charger, i).cid for i in crossed} == {"AVAIL", "CHARGE", "WEAK-RSSI", "WEAK-LATE", "ONTIME", "FAULT-0", "FAULT-CODE", "OFF-DEFAULT"}
 
 
@@ -108,9 +109,9 @@ def test_offline_detected_within_a_minute_of_the_threshold_through_ingest(app, s
     f.heartbeat("HB-1")
     charger = wait_for(session, lambda: session.scalar(select(Charger).where(Charger.cid == "HB-1", Charger.last_seen.is_not(None))))
     assert charger.offline_after == charger.last_seen + timedelta(seconds=30)
-    assert svc.sweep_offline(session, now=charger.last_seen + timedelta(seconds=29)) == []
+    assert chargers_health.sweep_offline(session, now=charger.last_seen + timedelta(seconds=29)) == []
     # the beat sweeps every 15 s: a charger is marked at most 15 s after its threshold
-    assert svc.sweep_offline(session, now=charger.last_seen + timedelta(seconds=31)) == [charger.id]
+    assert chargers_health.sweep_offline(session, now=charger.last_seen + timedelta(seconds=31)) == [charger.id]
 
 
 def test_offline_alert_task_notifies_cpo_and_manager_once(app, session, celery_worker, fleet_states):
@@ -142,7 +143,7 @@ def test_raw_stream_retention_is_pruned_by_age_and_per_charger(app, session, now
     session.commit()
     app.config["CHARGER_MESSAGE_MAX_PER_CHARGER"], keep = 4, app.config["CHARGER_MESSAGE_MAX_PER_CHARGER"]
     try:
-        assert svc.prune_messages(session, now=now) == 5
+        assert chargers_health.prune_messages(session, now=now) == 5
     finally:
         app.config["CHARGER_MESSAGE_MAX_PER_CHARGER"] = keep
     session.commit()

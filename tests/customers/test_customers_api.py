@@ -8,7 +8,7 @@ from sqlalchemy import func, select
 
 from app.models.customers import Customer, CustomerPhone, Wallet
 from app.services.customers import balance_of, find_by_email, find_by_phone, search_customers
-from app.services.customers_wallet import top_up_wallet
+from app.services.customers_topups import top_up_wallet
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from app.services.customers import balance_of
-from app.services.customers_wallet import top_up_wallet
+from app.services.customers_topups import top_up_wallet
 from tests.conftest import browser_login, screenshot
 
 

@@ -9,7 +9,8 @@ from sqlalchemy import func, select
 
 from app.models.customers import Customer, Payment, TopUp
 from app.services.customers import balance_of
-from app.services.customers_wallet import charge_wallet, top_up_wallet
+from app.services.customers_topups import top_up_wallet
+from app.services.customers_wallet import charge_wallet
 from app.views import customers as customer_views
 from tests.conftest import csrf_token
 

@@ -98,13 +98,15 @@ def test_bad_amounts_are_400_with_a_clear_message_and_write_nothing(api_as, sess
     assert balance_of(session, customer.id) == Decimal("0.00")
 
 
-@pytest.mark.parametrize("customer_id, message", [(999999, "customer 999999 does not exist"), ("abc", "whole number"), (None, "whole number")])
-def test_an_unknown_customer_is_400_and_writes_nothing(api_as, session, app, customer_id, message):
+@pytest.mark.parametrize("customer_id, status, message", [
+    (999999, 404, "customer 999999 not found"), ("abc", 400, "whole number"), (None, 400, "whole number"),
+])
+def test_an_unknown_customer_is_404_a_bad_id_400_and_nothing_written(api_as, session, app, customer_id, status, message):
     before = _receipts(app)
     response = api_as("finance").post(
         "/api/v1/wallet/topups", json={"customer_id": customer_id, "amount": "10.00", "receipt_no": "R-1"}
     )
-    assert response.status_code == 400
+    assert response.status_code == status
     assert message in response.json["message"]
     _nothing_written(session, app, before)
 

@@ -11,7 +11,8 @@ from decimal import Decimal
 from sqlalchemy import func, select
 
 from app.models.customers import Wallet, WalletEntry
-from app.services.customers_wallet import top_up_wallet, wallets_out_of_balance
+from app.services.customers_topups import top_up_wallet
+from app.services.customers_wallet import wallets_out_of_balance
 from tests.conftest import PASSWORD
 
 

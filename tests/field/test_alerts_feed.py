@@ -10,7 +10,7 @@ from app.models.base import utcnow
 from app.models.chargers import Charger
 from app.models.field import Broadcast, PushDelivery, PushSubscription
 from app.models.messaging import Notification
-from app.services.chargers import sweep_offline
+from app.services.chargers_health import sweep_offline
 from app.services.field_alerts import offline_alerts
 from app.services import InvalidInput
 from app.services.notifications import broadcast, notify

@@ -17,7 +17,7 @@ from app.models.base import utcnow
 from app.models.chargers import ChargerCommand, ChargerMessage, ChargingSession, Connector
 from app.models.customers import CHARGE, Wallet, WalletEntry
 from app.models.field import ForceCharge, WalletHold
-from app.services import chargers as chargers_svc
+from app.services import chargers_commands
 from app.services.customers_wallet import wallets_out_of_balance
 from app.services.field_force_charge import check_force_charges, cost_of
 from tests.conftest import PASSWORD
@@ -94,7 +94,7 @@ def test_time_mode_stops_at_the_time(session, api_as, make_charger, make_custome
     session.commit()
     assert len(to_publish) == 1
     for command_id in to_publish:
-        chargers_svc.publish_command(command_id)
+        chargers_commands.publish_command(command_id)
     assert wait_for(session, lambda: _fc(session, pk).status == "Completed", timeout=30), _fc(session, pk).status
     fc = _fc(session, pk)
     s = session.get(ChargingSession, fc.session_id)

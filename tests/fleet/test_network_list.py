@@ -7,7 +7,7 @@ import pytest
 
 from app.models.base import utcnow
 from app.models.chargers import Charger, Connector
-from app.services import chargers as svc
+from app.services import chargers
 from tests.chargers.conftest import wait_for
 
 
@@ -15,7 +15,7 @@ def make(session, cid, seen_ago=10, interval=60, rssi=-60, gap=None, connectors=
     """A charger seen `seen_ago` seconds before now (now taken when the test runs)."""
     seen = utcnow() - timedelta(seconds=seen_ago) if seen_ago is not None else None
     charger = Charger(cid=cid, name=f"Charger {cid}", type="L2", heartbeat_interval=interval, last_seen=seen,
-                      offline_after=seen + svc.offline_threshold(interval) if seen else None, offline=False,
+                      offline_after=seen + chargers.offline_threshold(interval) if seen else None, offline=False,
                       last_rssi=rssi, last_heartbeat_gap=gap)
     session.add(charger)
     session.flush()
@@ -90,32 +90,32 @@ def test_the_list_follows_the_ingest_and_matches_the_contract_rule(session, inge
     sim = fleet(["ING-1", "ING-2"])
 
     def bucket(cid):
-        return {r["cid"]: r["bucket"] for r in svc.list_network(session, page_size=100)["result"]}.get(cid)
+        return {r["cid"]: r["bucket"] for r in chargers.list_network(session, page_size=100)["result"]}.get(cid)
 
     sim.fault("ING-1", 1, "GroundFailure")
     assert wait_for(session, lambda: bucket("ING-1") == "Faulted")
-    assert svc.list_network(session, page_size=1)["result"][0]["cid"] == "ING-1"  # faults first
+    assert chargers.list_network(session, page_size=1)["result"][0]["cid"] == "ING-1"  # faults first
     sim.set_status("ING-1", 1, "Charging")
     assert wait_for(session, lambda: bucket("ING-1") == "Charging")
-    for row in svc.list_network(session, page_size=100)["result"]:
-        charger = svc.get_charger(session, row["cid"])
-        assert row["bucket"] == svc.bucket_of(session, charger.id), row
+    for row in chargers.list_network(session, page_size=100)["result"]:
+        charger = chargers.get_charger(session, row["cid"])
+        assert row["bucket"] == chargers.bucket_of(session, charger.id), row
 
 
 def test_the_sweep_restamps_a_rank_a_changed_threshold_moved(app, session):
     make(session, "RSSI-80", rssi=-80)
     session.commit()
-    assert svc.list_network(session, bucket="Weak Signal")["count"] == 0
+    assert chargers.list_network(session, bucket="Weak Signal")["count"] == 0
     old = app.config["CHARGER_WEAK_RSSI_DBM"]
     app.config["CHARGER_WEAK_RSSI_DBM"] = -75
     try:
-        assert svc.restamp_conditions(session) == 1
+        assert chargers.restamp_conditions(session) == 1
         session.commit()
-        assert [r["cid"] for r in svc.list_network(session, bucket="Weak Signal")["result"]] == ["RSSI-80"]
-        assert svc.network_summary(session)["L2"]["Weak Signal"] == 1
+        assert [r["cid"] for r in chargers.list_network(session, bucket="Weak Signal")["result"]] == ["RSSI-80"]
+        assert chargers.network_summary(session)["L2"]["Weak Signal"] == 1
     finally:
         app.config["CHARGER_WEAK_RSSI_DBM"] = old
-        svc.restamp_conditions(session)
+        chargers.restamp_conditions(session)
         session.commit()
 
 
@@ -143,8 +143,8 @@ def test_bucket_counts_are_kept_once_per_snapshot_slot(app, session):
     make(session, "SNAP-2")
     session.commit()
     now = utcnow()
-    assert svc.snapshot_buckets(session, now) == 2  # L2 and L3
-    assert svc.snapshot_buckets(session, now) == 0  # the same slot: kept once
+    assert chargers.snapshot_buckets(session, now) == 2  # L2 and L3
+    assert chargers.snapshot_buckets(session, now) == 0  # the same slot: kept once
     session.commit()
     l2 = session.query(BucketSnapshot).filter_by(charger_type="L2").one()
     assert (l2.faulted, l2.available, l2.offline) == (1, 1, 0)

@@ -65,7 +65,7 @@ class Flow:
         from app.models.installations import InstallationJob
 
         token = upload_token(self.session.get(InstallationJob, job_id))
-        from app.services.installations_uploads import customer_upload
+        from app.services.installations_steps import customer_upload
 
         customer_upload(self.session, token, {"address": "12 Galle Road, Colombo 03", "latitude": "6.9000", "longitude": "79.8500",
                                               "electrician_name": "Nimal Electricals", "electrician_phone": "0771234599"},

@@ -9,11 +9,11 @@ from sqlalchemy import func, select
 def test_demo_seed_covers_every_stage_is_idempotent_and_works_on_the_board(session, web_as):
     from app.demo.installations import seed
     from app.models.installations import InstallationJob, JobEvent, Payout, PayoutItem, VendorPayment
-    from app.services import installations as svc
+    from app.services import installations
 
     seed(session)
     stages = dict(session.execute(select(InstallationJob.stage, func.count()).group_by(InstallationJob.stage)).all())
-    assert set(stages) == set(svc.STAGES)
+    assert set(stages) == set(installations.STAGES)
     assert sum(stages.values()) == 300
     assert session.scalar(select(func.count()).where(InstallationJob.emergency.is_(True))) > 0
     assert session.scalar(select(func.count()).select_from(VendorPayment)) > 0

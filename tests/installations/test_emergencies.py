@@ -15,7 +15,7 @@ def _messages(session, job_id):
 def test_team_unavailable_then_backup_team_assigned(flow, api_as, session):
     from app.models.installations import JobVisit
     from app.models.messaging import Notification
-    from app.services import installations as svc
+    from app.services import installations
 
     job_id = flow.lead("TM-200", district="Colombo")
     flow.documents(job_id)
@@ -24,7 +24,7 @@ def test_team_unavailable_then_backup_team_assigned(flow, api_as, session):
     reported = flow.do("fieldteam", job_id, "team_unavailable", reason="Van broke down")
     assert "Team Colombo South" in reported["message"]
     current = job(session, job_id)
-    assert current.stage == svc.SURVEY_SCHEDULED and current.emergency
+    assert current.stage == installations.SURVEY_SCHEDULED and current.emergency
     # Central Ops is told, the customer hears of the delay
     alerts = list(session.scalars(select(Notification).where(Notification.kind == "installation_emergency")))
     assert {n.user.username for n in alerts} >= {"centralops", "dispatcher"}
@@ -35,7 +35,7 @@ def test_team_unavailable_then_backup_team_assigned(flow, api_as, session):
 
     flow.do("centralops", job_id, "backup", kind="survey", team_id=proposals["teams"][0]["team_id"])
     current = job(session, job_id)
-    assert current.stage == svc.SURVEY_ASSIGNED and not current.emergency
+    assert current.stage == installations.SURVEY_ASSIGNED and not current.emergency
     visit = session.scalar(select(JobVisit).where(JobVisit.job_id == job_id, JobVisit.status == "assigned"))
     assert visit.team.name == "Team Colombo South" and visit.emergency
     assert "Emergency assignment" in current.events[-1].comment
@@ -43,7 +43,7 @@ def test_team_unavailable_then_backup_team_assigned(flow, api_as, session):
 
 def test_no_backup_team_means_priority_reschedule_ahead_of_normal_jobs(flow, api_as, session):
     from app.models.installations import JobVisit
-    from app.services import installations as svc
+    from app.services import installations
 
     # Galle is served by one survey team only
     job_id = flow.lead("TM-201", district="Galle")
@@ -59,7 +59,7 @@ def test_no_backup_team_means_priority_reschedule_ahead_of_normal_jobs(flow, api
 
     flow.do("centralops", job_id, "priority_reschedule", kind="survey")
     current = job(session, job_id)
-    assert current.priority and current.stage == svc.SURVEY_SCHEDULED
+    assert current.priority and current.stage == installations.SURVEY_SCHEDULED
     visit = session.scalar(select(JobVisit).where(JobVisit.job_id == job_id, JobVisit.status == "scheduled"))
     assert visit.visit_date.isoformat() == day(3) and visit.slot == "morning"  # the next slot the team is free
     assert "visit_rescheduled" in _messages(session, job_id)
@@ -68,15 +68,15 @@ def test_no_backup_team_means_priority_reschedule_ahead_of_normal_jobs(flow, api
     slots = flow.ok(api_as("centralops").get(f"/api/v1/jobs/{other}/proposals?kind=survey"))["slots"]
     assert {"date": day(3), "slot": "morning"} not in [{"date": s["date"], "slot": s["slot"]} for s in slots]
     # and the board puts the priority job first
-    jobs = sorted([job(session, other), job(session, job_id)], key=svc.board_sort_key)
+    jobs = sorted([job(session, other), job(session, job_id)], key=installations.board_sort_key)
     assert jobs[0].id == job_id
 
     flow.do("centralops", job_id, "assign", kind="survey", team_id=team_id(session, "Team Galle"))
-    assert job(session, job_id).stage == svc.SURVEY_ASSIGNED
+    assert job(session, job_id).stage == installations.SURVEY_ASSIGNED
 
 
 def test_installation_day_emergency_uses_the_same_backup_logic(flow, session, refs):
-    from app.services import installations as svc
+    from app.services import installations
 
     job_id = flow.lead("TM-203")
     flow.to_site_ready(job_id)
@@ -85,9 +85,9 @@ def test_installation_day_emergency_uses_the_same_backup_logic(flow, session, re
     flow.do("centralops", job_id, "assign", kind="installation", team_id=team_id(session, "Team Colombo North"))
     reported = flow.do("fieldteam", job_id, "team_unavailable", kind="installation", reason="Flooded road")
     assert "Team Colombo South" in reported["message"]
-    assert job(session, job_id).stage == svc.INSTALLATION_SCHEDULED and job(session, job_id).emergency
+    assert job(session, job_id).stage == installations.INSTALLATION_SCHEDULED and job(session, job_id).emergency
     flow.do("centralops", job_id, "backup", kind="installation", team_id=team_id(session, "Team Colombo South"))
-    assert job(session, job_id).stage == svc.INSTALLATION_ASSIGNED
+    assert job(session, job_id).stage == installations.INSTALLATION_ASSIGNED
 
 
 def test_a_team_member_cannot_report_another_teams_visit(flow, session):

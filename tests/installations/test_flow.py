@@ -11,32 +11,32 @@ from tests.installations.conftest import job, team_id
 def test_one_job_from_api_lead_to_paid(flow, api_as, session, refs):
     from app.models.installations import JobEvent, JobMessage, JobVisit, StockLevel, StockMove
     from app.models.messaging import Notification
-    from app.services import installations as svc
+    from app.services import installations
 
     job_id = flow.lead("TM-100")
-    assert job(session, job_id).stage == svc.LEAD_LOGGED
+    assert job(session, job_id).stage == installations.LEAD_LOGGED
     assert job(session, job_id).lead.source == "api" and job(session, job_id).oem.name == "Tata Motors"
 
     # phase 1: intro call, then the customer's documents through the link -> documents complete
     flow.documents(job_id)
-    assert job(session, job_id).stage == svc.DOCUMENTS_COMPLETE
+    assert job(session, job_id).stage == installations.DOCUMENTS_COMPLETE
     templates = [m.template for m in session.scalars(select(JobMessage).where(JobMessage.job_id == job_id))]
     assert "upload_link" in templates
 
     # phases 2-3: survey time, team, Survey ID shared with the team, confirmation call, report
     flow.survey(job_id)
     current = job(session, job_id)
-    assert current.stage == svc.SURVEY_ASSIGNED
+    assert current.stage == installations.SURVEY_ASSIGNED
     visit = session.scalar(select(JobVisit).where(JobVisit.job_id == job_id, JobVisit.status == "assigned"))
     assert visit.code == f"SRV-{job_id:05d}" and visit.team.name == "Team Colombo North"
     fieldteam_note = session.scalar(select(Notification).join(Notification.user).where(Notification.title.contains(visit.code)))
     assert fieldteam_note is not None and fieldteam_note.user.username == "fieldteam"
     flow.survey_done(job_id)
-    assert job(session, job_id).stage == svc.SURVEY_DONE
+    assert job(session, job_id).stage == installations.SURVEY_DONE
 
     # phase 4: review -> site ready, customer told
     flow.do("centralops", job_id, "review", site_ready=True)
-    assert job(session, job_id).stage == svc.SITE_READY
+    assert job(session, job_id).stage == installations.SITE_READY
     assert session.scalar(select(JobMessage.id).where(JobMessage.job_id == job_id, JobMessage.template == "site_ready"))
 
     # phase 5: materials checked and allocated from stock
@@ -48,7 +48,7 @@ def test_one_job_from_api_lead_to_paid(flow, api_as, session, refs):
     after = session.scalar(select(StockLevel.quantity).where(StockLevel.material_id == charger, StockLevel.location_id == colombo))
     assert after == before - 1
     assert session.scalar(select(func.count()).select_from(StockMove).where(StockMove.job_id == job_id)) == 4
-    assert job(session, job_id).stage == svc.MATERIALS_ALLOCATED
+    assert job(session, job_id).stage == installations.MATERIALS_ALLOCATED
 
     # phase 6: installation assigned (pre-installation confirmation), installed with serial + OCPP identity
     flow.install(job_id, serial="TATA-7K-0001")
@@ -58,28 +58,28 @@ def test_one_job_from_api_lead_to_paid(flow, api_as, session, refs):
     assert registered.serial == "TATA-7K-0001" and registered.type == "L2" and not registered.unregistered
     assert registered.latitude == 6.9 and registered.address.startswith("12 Galle Road")
     assert session.scalar(select(JobMessage.id).where(JobMessage.job_id == job_id, JobMessage.template == "pre_installation"))
-    assert job(session, job_id).stage == svc.INSTALLED
+    assert job(session, job_id).stage == installations.INSTALLED
 
     # phase 7-8: closure call, sign-off, closure pack, payable, Finance releases the payout
     flow.close(job_id)
-    assert job(session, job_id).stage == svc.PAYABLE
+    assert job(session, job_id).stage == installations.PAYABLE
     released = flow.ok(api_as("finance").post("/api/v1/payouts/release", json={
         "team_id": team_id(session, "Team Colombo North"), "reference": "BANK-TX-1"}), 201)
     assert released["result"][0]["jobs"] == [job_id]
     assert Decimal(released["result"][0]["amount"]) == Decimal("4500.00") + Decimal("12000.00")
     final = job(session, job_id)
-    assert final.stage == svc.PAID and final.paid_at is not None
+    assert final.stage == installations.PAID and final.paid_at is not None
 
     # every stage change is audited with who, from and to
     events = list(session.scalars(select(JobEvent).where(JobEvent.job_id == job_id).order_by(JobEvent.id)))
     stages = [e.to_stage for e in events if e.from_stage != e.to_stage]
     assert stages == [
-        svc.LEAD_LOGGED, svc.INTRO_CALL_DONE, svc.DOCUMENTS_COMPLETE, svc.SURVEY_SCHEDULED, svc.SURVEY_ASSIGNED,
-        svc.SURVEY_DONE, svc.SITE_READY, svc.MATERIALS_CHECKED, svc.MATERIALS_ALLOCATED, svc.INSTALLATION_SCHEDULED,
-        svc.INSTALLATION_ASSIGNED, svc.INSTALLED, svc.CLOSURE_CALL_DONE, svc.CLOSURE_PACK_SUBMITTED, svc.PAYABLE, svc.PAID,
+        installations.LEAD_LOGGED, installations.INTRO_CALL_DONE, installations.DOCUMENTS_COMPLETE, installations.SURVEY_SCHEDULED, installations.SURVEY_ASSIGNED,
+        installations.SURVEY_DONE, installations.SITE_READY, installations.MATERIALS_CHECKED, installations.MATERIALS_ALLOCATED, installations.INSTALLATION_SCHEDULED,
+        installations.INSTALLATION_ASSIGNED, installations.INSTALLED, installations.CLOSURE_CALL_DONE, installations.CLOSURE_PACK_SUBMITTED, installations.PAYABLE, installations.PAID,
     ]
     by = {e.to_stage: e.actor for e in events if e.from_stage != e.to_stage}
-    assert by[svc.SURVEY_ASSIGNED] == "dispatcher" and by[svc.DOCUMENTS_COMPLETE] == "customer" and by[svc.PAID] == "finance"
+    assert by[installations.SURVEY_ASSIGNED] == "dispatcher" and by[installations.DOCUMENTS_COMPLETE] == "customer" and by[installations.PAID] == "finance"
 
 
 def test_a_job_is_visible_on_its_page_with_its_history(flow, web_as, session):

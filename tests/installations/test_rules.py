@@ -9,16 +9,16 @@ from tests.installations.conftest import PNG, day, job, team_id
 
 
 def test_illegal_transitions_are_409_with_a_reason(flow, session):
-    from app.services import installations as svc
+    from app.services import installations
 
     job_id = flow.lead("TM-300")
-    skip = flow.act("centralops", job_id, "transition", to=svc.SURVEY_DONE)
+    skip = flow.act("centralops", job_id, "transition", to=installations.SURVEY_DONE)
     assert skip.status_code == 409
     assert "'Lead logged' and cannot move to 'Survey done'" in skip.json["message"]
 
     # documents missing: no survey scheduling before bill, location and electrician are in
     flow.do("centralops", job_id, "call", purpose="intro", outcome="reached")
-    early = flow.act("centralops", job_id, "transition", to=svc.DOCUMENTS_COMPLETE)
+    early = flow.act("centralops", job_id, "transition", to=installations.DOCUMENTS_COMPLETE)
     assert early.status_code == 409
     assert "electricity bill" in early.json["message"] and "electrician" in early.json["message"]
     schedule = flow.act("dispatcher", job_id, "schedule", kind="survey", date=day(2), slot="morning")
@@ -28,7 +28,7 @@ def test_illegal_transitions_are_409_with_a_reason(flow, session):
     flow.documents(job_id)
     wrong_role = flow.act("procurement", job_id, "schedule", kind="survey", date=day(2), slot="morning")
     assert wrong_role.status_code == 403
-    assert job(session, job_id).stage == svc.DOCUMENTS_COMPLETE
+    assert job(session, job_id).stage == installations.DOCUMENTS_COMPLETE
     # installing before a survey
     assert flow.act("fieldteam", job_id, "installation_report", charger_serial="X", ocpp_identity="Y", demo_given=True).status_code in (404, 409)
     # bad input is a 400 with a message
@@ -55,7 +55,7 @@ def test_double_booking_refused_under_concurrency(app, flow, session):
     """Two assignments of the same team and slot at the same moment: exactly one wins (the unique key)."""
     from app.extensions import db
     from app.models.installations import TeamBooking
-    from app.services import installations as svc
+    from app.services import installations
     from app.services.installations_scheduling import assign_team
     from app.services import Conflict
 
@@ -74,7 +74,7 @@ def test_double_booking_refused_under_concurrency(app, flow, session):
     def assign(job_id):
         with app.app_context():
             user = db.session.merge(dispatcher)
-            job = db.session.get(svc.InstallationJob, job_id)
+            job = db.session.get(installations.InstallationJob, job_id)
             barrier.wait()
             try:
                 assign_team(db.session, job, "survey", north, user)
@@ -99,7 +99,7 @@ def test_double_booking_refused_under_concurrency(app, flow, session):
 
 def test_site_not_ready_then_customer_confirms_ready(flow, session, client):
     from app.models.installations import JobMessage
-    from app.services import installations as svc
+    from app.services import installations
     from app.services.installations_uploads import upload_token
     from tests.conftest import csrf_token
 
@@ -112,7 +112,7 @@ def test_site_not_ready_then_customer_confirms_ready(flow, session, client):
     flow.do("centralops", job_id, "review", site_ready=False, required_work=["electrical load upgrade", "earthing"],
             note="Sanctioned load is 3 kW")
     current = job(session, job_id)
-    assert current.stage == svc.SITE_NOT_READY and current.required_work == "electrical load upgrade, earthing"
+    assert current.stage == installations.SITE_NOT_READY and current.required_work == "electrical load upgrade, earthing"
     told = session.scalar(select(JobMessage).where(JobMessage.job_id == job_id, JobMessage.template == "site_not_ready"))
     assert "electrical load upgrade, earthing" in told.body
     # the job waits: materials cannot be checked yet
@@ -125,12 +125,12 @@ def test_site_not_ready_then_customer_confirms_ready(flow, session, client):
     done = client.post(f"/installations/upload/{token}", data={"site_ready": "1", "csrf_token": csrf_token(page)})
     assert done.status_code == 200, done.get_data(as_text=True)
     current = job(session, job_id)
-    assert current.stage == svc.SITE_READY and current.events[-1].actor == "customer"
+    assert current.stage == installations.SITE_READY and current.events[-1].actor == "customer"
 
 
 def test_local_procurement_with_direct_vendor_payment(flow, api_as, session, refs):
     from app.models.installations import StockLevel, VendorPayment, VendorPurchase
-    from app.services import installations as svc
+    from app.services import installations
 
     job_id = flow.lead("TM-304")
     flow.to_site_ready(job_id)
@@ -145,7 +145,7 @@ def test_local_procurement_with_direct_vendor_payment(flow, api_as, session, ref
     allocate = flow.act("procurement", job_id, "allocate", team_id=team_id(session, "Team Colombo North"))
     assert allocate.status_code == 409
     flow.do("procurement", job_id, "local_procurement", note="Buy from a Colombo dealer")
-    assert job(session, job_id).stage == svc.LOCAL_PROCUREMENT
+    assert job(session, job_id).stage == installations.LOCAL_PROCUREMENT
 
     # installation cannot be scheduled before Finance pays the vendor
     blocked = flow.act("centralops", job_id, "schedule", kind="installation", date=day(7), slot="morning")
@@ -168,7 +168,7 @@ def test_local_procurement_with_direct_vendor_payment(flow, api_as, session, ref
     payment = session.scalar(select(VendorPayment).where(VendorPayment.job_id == job_id))
     assert payment.amount == purchase.amount and payment.reference == "UPI-778899"
     flow.do("centralops", job_id, "schedule", kind="installation", date=day(7), slot="morning")
-    assert job(session, job_id).stage == svc.INSTALLATION_SCHEDULED
+    assert job(session, job_id).stage == installations.INSTALLATION_SCHEDULED
 
 
 def test_stock_never_goes_negative(flow, session, refs):
@@ -190,17 +190,17 @@ def test_stock_never_goes_negative(flow, session, refs):
 
 
 def test_hold_resume_and_cancel_are_audited(flow, session):
-    from app.services import installations as svc
+    from app.services import installations
 
     job_id = flow.lead("TM-306")
-    assert flow.act("centralops", job_id, "transition", to=svc.ON_HOLD).status_code == 400  # a reason is required
-    flow.do("centralops", job_id, "transition", to=svc.ON_HOLD, comment="Customer travelling")
-    assert flow.act("centralops", job_id, "transition", to=svc.SURVEY_DONE).status_code == 409
-    flow.do("centralops", job_id, "transition", to=svc.LEAD_LOGGED, comment="Back")
-    flow.do("centralops", job_id, "transition", to=svc.CANCELLED, comment="Bought elsewhere")
+    assert flow.act("centralops", job_id, "transition", to=installations.ON_HOLD).status_code == 400  # a reason is required
+    flow.do("centralops", job_id, "transition", to=installations.ON_HOLD, comment="Customer travelling")
+    assert flow.act("centralops", job_id, "transition", to=installations.SURVEY_DONE).status_code == 409
+    flow.do("centralops", job_id, "transition", to=installations.LEAD_LOGGED, comment="Back")
+    flow.do("centralops", job_id, "transition", to=installations.CANCELLED, comment="Bought elsewhere")
     events = job(session, job_id).events
     assert [(e.from_stage, e.to_stage) for e in events[-3:]] == [
-        (svc.LEAD_LOGGED, svc.ON_HOLD), (svc.ON_HOLD, svc.LEAD_LOGGED), (svc.LEAD_LOGGED, svc.CANCELLED)]
+        (installations.LEAD_LOGGED, installations.ON_HOLD), (installations.ON_HOLD, installations.LEAD_LOGGED), (installations.LEAD_LOGGED, installations.CANCELLED)]
     assert events[-1].comment == "Bought elsewhere" and events[-1].actor == "centralops"
 
 
@@ -223,10 +223,10 @@ def test_no_action_answers_bad_input_with_a_5xx(flow, api_as):
 
 def test_visit_kind_names_the_visit_the_stage_is_on():
     from app.models.installations import InstallationJob
-    from app.services import installations as svc
+    from app.services import installations
     from app.services.installations_scheduling import visit_kind
 
-    assert visit_kind(InstallationJob(stage=svc.SURVEY_ASSIGNED)) == "survey"
-    assert visit_kind(InstallationJob(stage=svc.DOCUMENTS_COMPLETE)) == "survey"
-    assert visit_kind(InstallationJob(stage=svc.MATERIALS_ALLOCATED)) == "installation"
-    assert visit_kind(InstallationJob(stage=svc.INSTALLATION_ASSIGNED)) == "installation"
+    assert visit_kind(InstallationJob(stage=installations.SURVEY_ASSIGNED)) == "survey"
+    assert visit_kind(InstallationJob(stage=installations.DOCUMENTS_COMPLETE)) == "survey"
+    assert visit_kind(InstallationJob(stage=installations.MATERIALS_ALLOCATED)) == "installation"
+    assert visit_kind(InstallationJob(stage=installations.INSTALLATION_ASSIGNED)) == "installation"

@@ -8,7 +8,7 @@ from tests.installations.conftest import JPEG, PDF, job, team_id
 
 
 def test_field_team_sees_only_its_jobs_and_submits_the_survey_report(page, flow, session, tmp_path):
-    from app.services import installations as svc
+    from app.services import installations
 
     mine = flow.lead("TM-710")
     theirs = flow.lead("TM-711")
@@ -34,15 +34,15 @@ def test_field_team_sees_only_its_jobs_and_submits_the_survey_report(page, flow,
     report.locator("input[name=survey_photo]").set_input_files(str(photo))
     report.get_by_role("button", name="Submit survey report").click()
     page.wait_for_load_state("networkidle")
-    assert page.locator("#job-stage").inner_text() == svc.SURVEY_DONE
+    assert page.locator("#job-stage").inner_text() == installations.SURVEY_DONE
     screenshot(page, "installations-field-team-job")
-    assert job(session, mine).stage == svc.SURVEY_DONE
+    assert job(session, mine).stage == installations.SURVEY_DONE
     response = page.goto(f"/installations/job/{theirs}")
     assert response.status == 404
 
 
 def test_finance_releases_a_team_payout_from_its_queue(page, flow, session, refs):
-    from app.services import installations as svc
+    from app.services import installations
 
     job_id = flow.lead("TM-720")
     flow.to_site_ready(job_id)
@@ -59,7 +59,7 @@ def test_finance_releases_a_team_payout_from_its_queue(page, flow, session, refs
     assert "Released 1 payout(s): BANK-720 16500.00" in page.content()
     assert "Nothing due." in page.locator("#payouts-due").inner_text()
     screenshot(page, "installations-finance-queue")
-    assert job(session, job_id).stage == svc.PAID
+    assert job(session, job_id).stage == installations.PAID
 
 
 def test_oem_portal_shares_a_lead_and_shows_only_the_oems_own(page, flow, session):
@@ -79,7 +79,7 @@ def test_oem_portal_shares_a_lead_and_shows_only_the_oems_own(page, flow, sessio
 
 
 def test_customer_uploads_documents_through_the_link(page, flow, session, tmp_path):
-    from app.services import installations as svc
+    from app.services import installations
     from app.services.installations_uploads import upload_token
 
     job_id = flow.lead("TM-740")
@@ -97,11 +97,11 @@ def test_customer_uploads_documents_through_the_link(page, flow, session, tmp_pa
     page.wait_for_load_state("networkidle")
     assert "saved" in page.locator("#upload-saved").inner_text()
     screenshot(page, "installations-customer-upload")
-    assert job(session, job_id).stage == svc.DOCUMENTS_COMPLETE
+    assert job(session, job_id).stage == installations.DOCUMENTS_COMPLETE
 
 
 def test_procurement_checks_and_allocates_on_the_job_page(page, flow, session, refs):
-    from app.services import installations as svc
+    from app.services import installations
 
     job_id = flow.lead("TM-750")
     flow.to_site_ready(job_id)
@@ -117,4 +117,4 @@ def test_procurement_checks_and_allocates_on_the_job_page(page, flow, session, r
     page.locator("form[data-action=allocate] select").select_option(label="Team Colombo North")
     page.get_by_role("button", name="Allocate stock").click()
     page.wait_for_load_state("networkidle")
-    assert page.locator("#job-stage").inner_text() == svc.MATERIALS_ALLOCATED
+    assert page.locator("#job-stage").inner_text() == installations.MATERIALS_ALLOCATED

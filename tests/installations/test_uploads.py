@@ -30,7 +30,7 @@ def _post(client, token, data):
 
 
 def test_the_customer_completes_the_documents_through_the_link(app, flow, client, session):
-    from app.services import installations as svc
+    from app.services import installations
     from app.services.installations_uploads import upload_token
 
     job_id = flow.lead("TM-500")
@@ -41,7 +41,7 @@ def test_the_customer_completes_the_documents_through_the_link(app, flow, client
                                       "latitude": "6.91", "longitude": "79.86", "electrician_name": "Ravi", "electrician_phone": "0771234500"})
     assert response.status_code == 200 and "saved" in response.get_data(as_text=True)
     current = job(session, job_id)
-    assert current.stage == svc.DOCUMENTS_COMPLETE and float(current.latitude) == 6.91
+    assert current.stage == installations.DOCUMENTS_COMPLETE and float(current.latitude) == 6.91
     new = set(_stored(app)) - before
     assert len(new) == 1 and next(iter(new)).startswith(f"job{job_id}-electricity_bill-")  # generated names only
 
@@ -81,11 +81,11 @@ def test_expired_tampered_wrong_type_or_too_large_is_refused_and_nothing_is_stor
 
 
 def test_a_link_for_a_cancelled_job_is_closed(flow, client, session):
-    from app.services import installations as svc
+    from app.services import installations
     from app.services.installations_uploads import upload_token
 
     job_id = flow.lead("TM-502")
-    flow.do("centralops", job_id, "transition", to=svc.CANCELLED, comment="duplicate")
+    flow.do("centralops", job_id, "transition", to=installations.CANCELLED, comment="duplicate")
     assert client.get(f"/installations/upload/{upload_token(job(session, job_id))}").status_code == 403
 
 

@@ -104,7 +104,7 @@ def test_sla_breach_notifications_also_go_to_whatsapp(session, twilio, templates
 
 def test_support_sla_check_sends_whatsapp_to_the_managers(session, twilio, templates, celery_worker):
     """The Support desk's own beat task, unchanged, now reaches managers on WhatsApp."""
-    from app.services.support import open_ticket
+    from app.services.support_tickets import open_ticket
     from app.services.support_alerts import check_sla
 
     answer_each_send(twilio)
@@ -117,7 +117,7 @@ def test_support_sla_check_sends_whatsapp_to_the_managers(session, twilio, templ
 
 
 def test_charger_fault_alerts_the_cpo_group_once_per_window(session, templates):
-    from app.services.messaging_alerts import alert_charger_status
+    from app.services.chargers_alerts import alert_charger_status
 
     now = utcnow()
     first = alert_charger_status(session, "CP-0042", "Faulted", error_code="GroundFailure", now=now)

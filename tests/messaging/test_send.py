@@ -11,7 +11,8 @@ from sqlalchemy import func, select
 from app.models.base import utcnow
 from app.models.messaging import Message
 from app.services import Conflict, InvalidInput
-from app.services.messaging import send_whatsapp, window_is_open
+from app.services.messaging import window_is_open
+from app.services.messaging_outbound import send_whatsapp
 from tests.messaging.conftest import (
     MESSAGES_PATH, create_requests, new_sid, post_signed, receive, twilio_message, wait_for,
 )
@@ -164,7 +165,7 @@ def test_email_goes_through_a_real_smtp_server_once(app, session, api_as, celery
 
 
 def test_sweep_requeues_unsent_messages_and_flags_sends_stuck_mid_call(client, session, twilio, customer, templates, celery_worker):
-    from app.services.messaging import sweep_outbox
+    from app.services.messaging_outbound import sweep_outbox
 
     sid = new_sid()
     twilio.expect_request(MESSAGES_PATH, method="POST").respond_with_json(twilio_message(sid), status=201)

@@ -79,7 +79,7 @@ def test_inbound_message_is_classified_and_its_conversation_routed(client, sessi
 
 def test_status_callback_moves_forward_only(client, session, twilio, customer):
     receive(client, "hi")
-    from app.services.messaging import send_whatsapp
+    from app.services.messaging_outbound import send_whatsapp
 
     message = send_whatsapp(session, to=customer.phone, body="Hello!", idempotency_key="k1", customer_id=customer.id)
     message.provider_sid, message.status = new_sid(), "queued"

@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from app.models.messaging import Notification
 from app.models.support import CustomerRequest
-from app.services.support import add_ticket_note, open_ticket, transition_ticket
+from app.services.support_tickets import add_ticket_note, open_ticket, transition_ticket
 from app.services.support_alerts import check_sla, send_reminders
 from tests.support.conftest import user_id
 
@@ -65,7 +65,7 @@ def test_sla_beat_task_runs_on_the_worker(app, session, celery_worker):
 
     ticket = open_ticket(session, title="Old", priority="Critical", assignee_id=user_id(session, "agent"))
     ticket.created_at = ticket.created_at - timedelta(days=1)
-    from app.services.support import apply_sla
+    from app.services.support_tickets import apply_sla
 
     apply_sla(ticket)
     session.commit()
@@ -95,7 +95,7 @@ def test_reminders_until_someone_acts_without_duplicates(app, session):
         assert send_reminders(session) == 1  # only the request, still untouched
     with freeze_time(T0 + timedelta(minutes=age + 2 * interval + 3)):
         transition_ticket(session, ticket.id, "In Progress", agent)
-        from app.services.support import set_request_status
+        from app.services.support_requests import set_request_status
 
         set_request_status(session, request.id, "Resolved", agent)
         session.commit()

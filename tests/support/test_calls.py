@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from app.models.support import Call, Ticket
-from app.services.support import log_call, search_calls
+from app.services.support_calls import log_call, search_calls
 from tests.support.conftest import user_id
 
 

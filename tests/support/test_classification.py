@@ -37,7 +37,7 @@ def test_sdk_retries_a_transient_failure(app, claude):
 def test_server_error_falls_back_to_rules_and_the_request_records_it(app, claude, session):
     claude.expect_request("/v1/messages", method="POST").respond_with_json(
         {"type": "error", "error": {"type": "api_error", "message": "boom"}}, status=500)
-    from app.services.support import classify_request
+    from app.services.support_requests import classify_request
 
     request = CustomerRequest(channel="web", text="I was charged twice, refund please")  # no background task
     session.add(request)

@@ -30,7 +30,7 @@ def add_member(session, username: str, role: str, department: str) -> int:
 
 def technical_ticket(session, title="Charger CP-9 firmware crash loop") -> int:
     """A ticket routed to Technical, opened by the system (nobody's own ticket)."""
-    from app.services.support import open_ticket
+    from app.services.support_tickets import open_ticket
 
     ticket = open_ticket(session, title=title, priority="High", category="Charger Faults",
                          department_id=department_id(session, "Technical"))
@@ -94,7 +94,7 @@ def test_a_technical_member_sees_and_works_it_and_a_manager_sees_all(api_as, web
 def test_calls_and_requests_follow_the_department_too(api_as, session):
     from app.models.base import utcnow
     from app.models.support import CustomerRequest
-    from app.services.support import log_call
+    from app.services.support_calls import log_call
 
     call = log_call(session, caller_phone="+94770000111", category="Charger Faults", summary="CP-4 dead")
     request = CustomerRequest(channel="web", text="charger broken", category="Charger Faults", urgency="High",

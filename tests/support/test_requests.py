@@ -7,9 +7,8 @@ from sqlalchemy import select
 from app.models.people import Department, TeamMember
 from app.models.support import CustomerRequest, SupportAudit, Ticket
 from app.services import InvalidInput
-from app.services.support import (
-    ROUTING, classify_request, create_request, least_loaded_member, override_request_assignment, route_request,
-)
+from app.services.support import ROUTING, least_loaded_member
+from app.services.support_requests import classify_request, create_request, override_request_assignment, route_request
 from tests.support.conftest import tool_use_answer, user_id, wait_classified
 
 

@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from app.models.support import TICKET_STATUSES, SupportAudit, Ticket
 from app.services import Conflict
-from app.services.support import TICKET_TRANSITIONS, open_ticket, transition_ticket
+from app.services.support_tickets import TICKET_TRANSITIONS, open_ticket, transition_ticket
 from tests.support.conftest import user_id
 
 LEGAL = {("Open", "In Progress"), ("In Progress", "Resolved"), ("Resolved", "Closed"), ("Resolved", "In Progress")}
@@ -85,7 +85,7 @@ def test_assignment_to_a_department_clears_the_member(session):
     session.commit()
     assert ticket.department.name == "Hotline"
     from app.models.people import Department
-    from app.services.support import assign_ticket
+    from app.services.support_tickets import assign_ticket
 
     technical = session.scalar(select(Department.id).where(Department.name == "Technical"))
     assign_ticket(session, ticket.id, by_user_id=agent, department_id=technical)

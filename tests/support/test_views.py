@@ -49,7 +49,7 @@ def test_invalid_call_form_says_why_and_keeps_the_input(web_as, session):
 
 
 def test_history_page_filters(web_as, session):
-    from app.services.support import log_call
+    from app.services.support_calls import log_call
 
     log_call(session, caller_phone="0771234567", category="Complaints", summary="noisy site", agent_id=user_id(session, "agent"))
     log_call(session, caller_phone="0771234567", category="Payment Issues", summary="double charge")
@@ -103,7 +103,7 @@ def test_request_api_queue_and_override(api_as, session, celery_worker):
 
 
 def test_agent_records_the_outcome_of_a_call(web_as, session):
-    from app.services.support import log_call
+    from app.services.support_calls import log_call
 
     call = log_call(session, caller_phone="0771234567", category="Payment Issues", agent_id=user_id(session, "agent"))
     session.commit()
