@@ -353,11 +353,14 @@ def update_customer(session: Session, customer_id: int, data: dict, user_id: Opt
 
 
 def _flush_refusing_duplicates(session: Session) -> None:
-    """A concurrent save of the same number or tag loses at the unique index: a 409, not a 500."""
+    """A concurrent save of the same number or tag loses at the unique index: a 409, not a 500.
+    Rolls the session back when it loses (the one service rule here that does)."""
     try:
-        with session.begin_nested():  # a savepoint: the lost race undoes this save only
-            session.flush()
+        session.flush()
     except IntegrityError:
+        # rolls the caller's transaction back, not a savepoint: on SQLite a read inside a SAVEPOINT pins a
+        # snapshot that turns the write into "database is locked" (see messaging_conversations._customer_for_phone)
+        session.rollback()
         raise Conflict("that phone number or tag was just saved for another customer; search for it first") from None
 
 

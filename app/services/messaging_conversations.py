@@ -18,7 +18,7 @@ from app.models.messaging import (
 )
 from app.services import Conflict, NotFound, get_or_404, iso_utc
 from app.services.people import DepartmentScope, department_scope
-from app.services.customers import create_customer, find_by_phone
+from app.services import customers
 
 
 def conversations_in_scope(scope: DepartmentScope):
@@ -87,7 +87,7 @@ def conversation_for(session: Session, customer: Customer, phone: str) -> Conver
 def _customer_for_phone(session: Session, phone: str, profile_name: Optional[str]) -> Customer:
     """The customer with this number, or a new contact made by Contacts' create_customer (phone row,
     wallet) on first contact."""
-    customer = find_by_phone(session, phone)
+    customer = customers.find_by_phone(session, phone)
     if customer is not None:
         return customer
     # No savepoint: create_customer reads before it writes, and on SQLite a read inside a SAVEPOINT
@@ -95,11 +95,11 @@ def _customer_for_phone(session: Session, phone: str, profile_name: Optional[str
     # between. create_customer answers a concurrent save of the number with Conflict (rolling back;
     # nothing of this webhook is pending yet).
     try:
-        customer = create_customer(
+        customer = customers.create_customer(
             session, {"name": (profile_name or "").strip()[:120] or f"WhatsApp {phone}", "phone": phone}
         )
     except (IntegrityError, Conflict):  # created by a concurrent message from the same number
-        customer = find_by_phone(session, phone)
+        customer = customers.find_by_phone(session, phone)
     return customer
 
 
