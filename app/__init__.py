@@ -23,6 +23,10 @@ from flask_login import current_user
 from flask import jsonify
 from werkzeug.exceptions import HTTPException, InternalServerError
 from flask import current_app, has_app_context
+from flask import g
+from app.security import password_policy
+from app.menus import tidy_menus
+from app import errors, formatting
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 # One module per domain in app/views/ and app/api/, each with register(appbuilder).
@@ -171,7 +175,6 @@ def content_security_policy(nonce: Optional[str] = None) -> str:
 
 def csp_nonce() -> str:
     """This response's nonce, made the first time a template asks for one."""
-    from flask import g
 
     if "csp_nonce" not in g:
         g.csp_nonce = secrets.token_urlsafe(18)
@@ -179,7 +182,6 @@ def csp_nonce() -> str:
 
 
 def _security_headers(app: Flask) -> None:
-    from flask import g
 
     app.jinja_env.globals["csp_nonce"] = csp_nonce
 
@@ -213,7 +215,6 @@ def create_app(overrides: Optional[dict[str, Any]] = None) -> Flask:
         app.config.update(overrides)
     app.config["FAB_ROLES"] = app.config.get("FAB_ROLES") or fab_roles()
     if app.config.get("FAB_PASSWORD_COMPLEXITY_VALIDATOR") is None:
-        from app.security import password_policy
 
         app.config["FAB_PASSWORD_COMPLEXITY_VALIDATOR"] = password_policy
     _apply_mode(app)
@@ -228,7 +229,6 @@ def create_app(overrides: Optional[dict[str, Any]] = None) -> Flask:
         importlib.import_module("app.models")  # every table on the metadata
         appbuilder.init_app(app, db.session)
         register_views()
-        from app.menus import tidy_menus
 
         tidy_menus(appbuilder)  # each screen once in the daily menus; raw tables under "Records"
         grant_categories(appbuilder)
@@ -238,7 +238,6 @@ def create_app(overrides: Optional[dict[str, Any]] = None) -> Flask:
 
     install_input_guards(app)  # bad input on /api/v1/ is a 4xx before any view runs
     _json_errors_on_the_api(app)
-    from app import errors, formatting
 
     errors.init_app(app)  # Forbidden / Not found pages in the app's layout (JSON on /api/)
     formatting.init_app(app)  # local time, dates and money in every template

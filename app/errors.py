@@ -6,6 +6,7 @@ from __future__ import annotations
 from flask import Flask, jsonify, render_template, request
 from flask_login import current_user
 from werkzeug.exceptions import Forbidden, HTTPException, NotFound
+from app.extensions import appbuilder
 
 PAGES = {
     403: ("You do not have access to this page",
@@ -21,7 +22,6 @@ def _page(error: HTTPException):
     code = error.code or 500
     if request.path.startswith("/api/"):
         return jsonify(message=error.description), code
-    from app.extensions import appbuilder
 
     title, advice = PAGES[code]
     return render_template(

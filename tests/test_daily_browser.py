@@ -19,7 +19,7 @@ def desk_data(session):
 
     from app.models.chargers import Charger, Connector
     from app.models.customers import Customer
-    from app.services import support as desk
+    from app.services import support_calls, support_tickets
 
     now = utcnow()
     customer = Customer(name="Kamal Perera", phone="+94771230001", email="kamal.perera@example.com",
@@ -31,9 +31,9 @@ def desk_data(session):
     session.flush()
     session.add(Connector(charger_id=charger.id, connector_id=1, status="Available", error_code="NoError", updated_at=now))
     agent = session.scalar(select(User.id).where(User.username == "agent"))
-    call = desk.log_call(session, caller_phone="0771230001", category="Charger Faults", agent_id=agent,
+    call = support_calls.log_call(session, caller_phone="0771230001", category="Charger Faults", agent_id=agent,
                          summary="Screen blank on LK-CCC02-01", charger_ref="LK-CCC02-01")
-    ticket = desk.open_ticket(session, title="Charger Faults: screen blank on LK-CCC02-01 since the morning rush",
+    ticket = support_tickets.open_ticket(session, title="Charger Faults: screen blank on LK-CCC02-01 since the morning rush",
                               priority="High", category="Charger Faults", customer_id=customer.id, assignee_id=agent,
                               charger_ref="LK-CCC02-01", description="The caller could not start a session.")
     session.commit()
@@ -92,12 +92,12 @@ def test_top_ups_name_the_customer_before_crediting(page, desk_data):
 
 def test_the_inbox_list_refreshes_by_itself_and_failed_sends_look_failed(page, session, desk_data):
     from app.demo.messaging import seed_templates
-    from app.services import messaging
+    from app.services import messaging_outbound
 
     browser_login(page, "manager")
     page.goto("/messaging/inbox/?box=all")
     seed_templates(session)
-    messaging.send_whatsapp(session, to="+94771230001", template="installation_update",
+    messaging_outbound.send_whatsapp(session, to="+94771230001", template="installation_update",
                             variables={"name": "Kamal", "update": "the survey is booked"}, customer_id=desk_data["customer"],
                             idempotency_key="browser-unconfigured-1")
     session.commit()

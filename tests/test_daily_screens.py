@@ -30,14 +30,14 @@ def _agent_id(session):
 
 
 def test_the_call_screen_shows_the_callers_open_tickets_recent_calls_and_links_the_customer(web_as, session, kamal):
-    from app.services import support as desk
+    from app.services import support_calls, support_tickets
 
     agent = _agent_id(session)
-    earlier = desk.log_call(session, caller_phone="077 123 0001", category="Charger Faults", agent_id=agent,
+    earlier = support_calls.log_call(session, caller_phone="077 123 0001", category="Charger Faults", agent_id=agent,
                             summary="Screen blank at the mall charger")
-    ticket = desk.open_ticket(session, title="Refund the double charge", priority="High", category="Payment Issues",
+    ticket = support_tickets.open_ticket(session, title="Refund the double charge", priority="High", category="Payment Issues",
                               customer_id=kamal.id, assignee_id=agent)
-    closed = desk.open_ticket(session, title="Old closed issue", category="General Inquiry", customer_id=kamal.id, assignee_id=agent)
+    closed = support_tickets.open_ticket(session, title="Old closed issue", category="General Inquiry", customer_id=kamal.id, assignee_id=agent)
     closed.status = "Closed"
     session.commit()
     web = web_as("agent")
@@ -142,13 +142,13 @@ def test_an_agents_menu_offers_the_call_log_once_and_the_raw_table_apart(web_as)
 
 def test_without_twilio_a_message_is_kept_once_as_not_sent_and_the_inbox_shows_it(app, session, web_as, kamal, caplog):
     from app.demo.messaging import seed_templates
-    from app.services import messaging
+    from app.services import messaging_outbound
 
     seed_templates(session)
     for key in ("TWILIO_ACCOUNT_SID", "TWILIO_AUTH_TOKEN", "TWILIO_WHATSAPP_FROM"):
         assert not app.config.get(key)
     before = session.scalar(select(func.count()).select_from(OutboxMessage))
-    sent = [messaging.send_whatsapp(session, to=kamal.phone, template="installation_update",
+    sent = [messaging_outbound.send_whatsapp(session, to=kamal.phone, template="installation_update",
                                     variables={"name": "Kamal", "update": f"step {n}"}, customer_id=kamal.id,
                                     idempotency_key=f"unconfigured-{n}") for n in range(3)]
     session.commit()
@@ -156,7 +156,7 @@ def test_without_twilio_a_message_is_kept_once_as_not_sent_and_the_inbox_shows_i
         assert message.status == "failed" and message.error_message == "not sent: WhatsApp not configured"
     assert session.scalar(select(func.count()).select_from(OutboxMessage)) == before  # nothing queued to retry
     assert sum("WhatsApp not configured" in r.getMessage() for r in caplog.records) <= 1
-    again = messaging.send_whatsapp(session, to=kamal.phone, template="installation_update",
+    again = messaging_outbound.send_whatsapp(session, to=kamal.phone, template="installation_update",
                                     variables={"name": "Kamal", "update": "step 0"}, idempotency_key="unconfigured-0")
     assert again.id == sent[0].id  # once
     inbox = web_as("manager").get("/messaging/inbox/?box=all").get_data(as_text=True)

@@ -15,6 +15,7 @@ from sqlalchemy.exc import OperationalError
 
 from app.extensions import db
 from app.services import ServiceError
+from app.api.schemas import describe_errors, input_problem  # noqa: F401 (describe_errors: for the APIs)
 
 API_METHOD_PERMISSIONS = {
     "get_list": "read",
@@ -67,18 +68,6 @@ def readable_scope(model) -> list | None:
     return None
 
 
-def describe_errors(message) -> str:
-    """Marshmallow's {field: [errors]} as one sentence a client can show."""
-    if isinstance(message, dict):
-        return "; ".join(
-            f"{field}: {describe_errors(errors)}" if field != "_schema" else describe_errors(errors)
-            for field, errors in message.items()
-        )
-    if isinstance(message, (list, tuple)):
-        return " ".join(describe_errors(m) for m in message)
-    return str(message)
-
-
 class ResourceApi(BusyAware, ModelRestApi):
     """ModelRestApi with permissions collapsed to can_read/can_write on `class_permission_name`.
 
@@ -95,7 +84,6 @@ class ResourceApi(BusyAware, ModelRestApi):
     def _input_problem(self, schema) -> str | None:
         if schema is None:
             return None
-        from app.api.schemas import input_problem
 
         return input_problem(schema)
 

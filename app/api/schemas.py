@@ -9,7 +9,19 @@ from flask import request
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from app.services import InvalidInput
-from app.api.base import describe_errors
+
+
+def describe_errors(message) -> str:
+    """Marshmallow's {field: [errors]} as one sentence a client can show."""
+    if isinstance(message, dict):
+        return "; ".join(
+            f"{field}: {describe_errors(errors)}" if field != "_schema" else describe_errors(errors)
+            for field, errors in message.items()
+        )
+    if isinstance(message, (list, tuple)):
+        return " ".join(describe_errors(m) for m in message)
+    return str(message)
+
 
 ID = validate.Range(min=1, max=2**31 - 1)
 TEXT_MAX = 10_000  # a sane bound for Text columns (notes, bodies)

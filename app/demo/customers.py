@@ -26,6 +26,7 @@ from app.models.customers import (
 from app.services.customers import default_currency
 from sqlalchemy import update
 from flask_appbuilder.security.sqla.models import User
+from app.demo import chargers
 
 CUSTOMERS = 3000
 SEED = 20261121
@@ -221,7 +222,6 @@ def _registry_chargers(session: Session) -> list:
     query = select(Charger.id, Charger.cid, Charger.site).where(Charger.unregistered.is_(False), Charger.cid.like("LK-%")).order_by(Charger.cid)
     rows = session.execute(query).all()
     if not rows:
-        from app.demo import chargers
 
         chargers.seed(session)
         rows = session.execute(query).all()

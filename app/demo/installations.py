@@ -28,6 +28,8 @@ from app.models.people import FieldTeam
 from app.services.installations_uploads import upload_dir
 from app.services.installations_materials import DEFAULT_BOM
 from app.services.installations_payouts import period_of
+from app.services.chargers_registry import register_installed_charger
+from app.demo.chargers import give_ocpp_passwords
 
 OEMS = [
     ("Tata Motors", "TATA", "Priya Nair", "ev-installs@tatamotors.example", "+94112000101", "oem_tata"),
@@ -354,14 +356,12 @@ def seed_jobs(session: Session, refs: dict) -> None:
             t += timedelta(hours=hours_per_step)
         session.add_all(events + extra)
     session.flush()
-    from app.services.chargers import register_installed_charger
 
     for job in installed:  # an installed charger is in the registry, as the installation report does
         register_installed_charger(session, ocpp_identity=job.ocpp_identity, serial=job.charger_serial, charger_type="7.4 kW AC",
                                    address=job.address, latitude=float(job.latitude) if job.latitude is not None else None,
                                    longitude=float(job.longitude) if job.longitude is not None else None, job_code=job.code)
     session.flush()
-    from app.demo.chargers import give_ocpp_passwords
 
     give_ocpp_passwords(session)
     for tid, items in paid_by_team.items():

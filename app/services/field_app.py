@@ -10,6 +10,16 @@ from sqlalchemy.orm import Session
 from app.models.base import utcnow
 from app.models.chargers import Charger
 from app.services.chargers import bucket_expression
+from app.models.chargers import ChargingSession
+from app.models.customers import Customer, CustomerTag
+from app.services import NotFound
+from app.services.chargers_sessions import session_json
+from datetime import timedelta
+from flask import current_app
+from sqlalchemy import delete
+from app.models.field_app import IdempotencyKey
+from app.models.chargers import Connector
+from app.services.chargers_sessions import active_sessions
 
 # tab or panel -> (resource, permission) in PERMISSION_MATRIX; the app shows what the person may use
 CAPABILITIES = {
@@ -49,10 +59,6 @@ def map_points(session: Session, now: Optional[datetime] = None) -> list[dict]:
 
 def customer_sessions(session: Session, customer_id: int, limit: int = 10) -> list[dict]:
     """The customer's latest charging sessions: those started with one of the customer's tags."""
-    from app.models.chargers import ChargingSession
-    from app.models.customers import Customer, CustomerTag
-    from app.services import NotFound
-    from app.services.chargers import session_json
 
     if session.get(Customer, customer_id) is None:
         raise NotFound(f"customer {customer_id} not found")
@@ -64,12 +70,8 @@ def customer_sessions(session: Session, customer_id: int, limit: int = 10) -> li
 
 def prune_idempotency_keys(session: Session, now: Optional[datetime] = None, keep_days: Optional[int] = None) -> int:
     """Forget the keys of writes older than IDEMPOTENCY_KEEP_DAYS (a phone resends within hours, not weeks)."""
-    from datetime import timedelta
 
-    from flask import current_app
-    from sqlalchemy import delete
 
-    from app.models.field_app import IdempotencyKey
 
     days = keep_days if keep_days is not None else current_app.config["IDEMPOTENCY_KEEP_DAYS"]
     cutoff = (now or utcnow()) - timedelta(days=days)
@@ -78,8 +80,6 @@ def prune_idempotency_keys(session: Session, now: Optional[datetime] = None, kee
 
 def sessions_with_connectors(session: Session) -> list[dict]:
     """The active sessions (as the network's list has them), each with its connector's current status."""
-    from app.models.chargers import Connector
-    from app.services.chargers import active_sessions
 
     rows = active_sessions(session)
     cids = {r["cid"] for r in rows}

@@ -22,6 +22,8 @@ from sqlalchemy.orm import Session
 
 from app.models.base import utcnow
 from app.models.field import PushDelivery, PushSubscription
+from py_vapid import Vapid
+from pywebpush import WebPushException, webpush
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +36,6 @@ def vapid_key_path(var_dir=None) -> Path:
 
 def ensure_vapid_key(var_dir=None) -> Path:
     """The server's VAPID key pair, generated once and kept (mode 0600); concurrent first runs agree on one."""
-    from py_vapid import Vapid
 
     path = vapid_key_path(var_dir)
     if path.exists():
@@ -57,7 +58,6 @@ def ensure_vapid_key(var_dir=None) -> Path:
 
 def vapid_public_key(var_dir=None) -> str:
     """The application server key a browser subscribes with: the raw P-256 point, base64url without padding."""
-    from py_vapid import Vapid
 
     vapid = Vapid.from_file(str(ensure_vapid_key(var_dir)))
     raw = vapid.public_key.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint)
@@ -93,7 +93,6 @@ def payload_of(delivery: PushDelivery) -> dict:
 
 def send_delivery(session: Session, delivery_id: int) -> str:
     """Post one claimed row to its push service, encrypted for the subscription; returns the new status."""
-    from pywebpush import WebPushException, webpush
 
     delivery = session.get(PushDelivery, delivery_id)
     if delivery is None or delivery.status != "sending":

@@ -17,6 +17,7 @@ import time
 from typing import Iterable, Iterator, Optional
 
 import redis
+from flask import current_app, has_app_context
 
 log = logging.getLogger(__name__)
 
@@ -75,7 +76,6 @@ def publish_changes(prefix: str, batch, redis_url: Optional[str] = None) -> bool
 def _redis_url(redis_url: Optional[str]) -> str:
     if redis_url:
         return redis_url
-    from flask import current_app, has_app_context
 
     if has_app_context():
         return current_app.config["REDIS_URL"]

@@ -25,6 +25,7 @@ from app.models.field import PushDelivery, PushSubscription
 from app.models.field import Broadcast
 from app.security import ROLES
 from app.services import InvalidInput
+from app.services.outbox import enqueue_after_commit
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +134,6 @@ def queue_push(session: Session, note: Notification) -> int:
         session.add(PushDelivery(subscription_id=subscription_id, notification_id=note.id, title=note.title,
                                  body=note.body, link=note.link, status="pending", created_at=utcnow()))
     if subscriptions:  # the Web Push sender (app/services/field_push.py) after the commit
-        from app.services.outbox import enqueue_after_commit
 
         enqueue_after_commit(session, "field.deliver_push", note.id)
     return len(subscriptions)

@@ -26,6 +26,8 @@ from app.models.chargers import Charger, ChargerMessage
 from app.models.webhooks import WebhookDelivery, WebhookSource
 from app.services import InvalidInput, NotFound, ServiceError
 from app.services.outbox import enqueue_after_commit
+from app.api.schemas import describe_errors
+from app.services.messaging_alerts import alert_group
 
 
 class Unsigned(ServiceError):
@@ -90,7 +92,6 @@ def receive_webhook(session: Session, code: str, body: bytes, *, timestamp: Opti
     try:
         event = WebhookEvent().load(payload)
     except ValidationError as exc:
-        from app.api.base import describe_errors
 
         raise InvalidInput(describe_errors(exc.messages)) from None
     delivery = WebhookDelivery(source_id=source.id, signature=digest, sent_at=sent_at, body=text,
@@ -107,7 +108,6 @@ def receive_webhook(session: Session, code: str, body: bytes, *, timestamp: Opti
 
 def process_delivery(session: Session, delivery_id: int) -> Optional[WebhookDelivery]:
     """The alert to the source's group and the charger's log entry, once per delivery. Caller commits."""
-    from app.services.messaging_alerts import alert_group
 
     delivery = session.get(WebhookDelivery, delivery_id, with_for_update=True)
     if delivery is None or delivery.processed_at is not None:

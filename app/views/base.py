@@ -10,6 +10,7 @@ from app.models.installations import Oem
 from flask import g
 from app.extensions import db
 from app.services.installations_access import visible_oem_id
+from app.formatting import local_date, local_datetime
 
 VIEW_METHOD_PERMISSIONS = {
     "list": "read",
@@ -67,7 +68,6 @@ class ResourceModelView(ModelView):
 
     def _init_properties(self):
         super()._init_properties()
-        from app.formatting import local_date, local_datetime
 
         # stored UTC, read in local time (TIMEZONE) and the locale's date order on every list and record
         for column in {*self.list_columns, *(self.show_columns or [])}:
@@ -117,7 +117,6 @@ ARCHIVED_ONLY = [["active", FilterEqual, False]]
 
 
 def _set_active(view, items, active: bool, done: str):
-    from app.extensions import db
 
     items = items if isinstance(items, list) else [items]
     for item in items:

@@ -10,6 +10,8 @@ from functools import lru_cache
 from pathlib import Path
 
 from flask import Blueprint, Response, abort, current_app, render_template, send_from_directory, url_for
+from PIL import Image, ImageDraw
+from flask import current_app
 
 STATIC = Path(__file__).resolve().parent.parent / "static" / "field_app"
 ICON_SIZES = (192, 512)
@@ -67,7 +69,6 @@ def icon(size: int, maskable: str = ""):
 @lru_cache(maxsize=8)
 def _icon_png(size: int, maskable: bool) -> bytes:
     """The app icon, drawn: a plug's lightning bolt on the theme colour (maskable: inside the safe zone)."""
-    from PIL import Image, ImageDraw
 
     image = Image.new("RGBA", (size, size), THEME if maskable else (0, 0, 0, 0))
     draw = ImageDraw.Draw(image)
@@ -83,6 +84,5 @@ def _icon_png(size: int, maskable: bool) -> bytes:
 
 
 def register(appbuilder) -> None:
-    from flask import current_app
 
     current_app.register_blueprint(bp)  # called inside create_app()'s app context

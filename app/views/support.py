@@ -24,6 +24,7 @@ from app.views.customers import register_customer_panel
 from flask_appbuilder.security.sqla.models import Role, User
 from app.models.people import TeamMember
 from app.services.people import roles_that_work
+from app.services.support_caller import caller_overview
 
 
 def _record_link(kind: str):
@@ -134,7 +135,6 @@ class SupportDeskView(BaseView):
     @has_access
     def caller_card(self):
         """The call screen's customer card (HTML fragment): the caller, their open tickets and recent calls."""
-        from app.services.support_caller import caller_overview
 
         overview = caller_overview(db.session, request.args.get("phone", ""), _me())
         return self.render_template("support/_caller_card.html", overview=overview)
