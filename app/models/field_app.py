@@ -17,7 +17,7 @@ class IdempotencyKey(Model):
 
     __tablename__ = "idempotency_key"
     id: Mapped[int] = mapped_column(primary_key=True)
-    user_id: Mapped[int] = mapped_column(ForeignKey("ab_user.id", ondelete="CASCADE"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("ab_user.id", ondelete="RESTRICT"))
     key: Mapped[str] = mapped_column(String(80))
     method: Mapped[str] = mapped_column(String(8))
     path: Mapped[str] = mapped_column(String(200))

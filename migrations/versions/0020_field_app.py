@@ -25,7 +25,7 @@ def upgrade():
     sa.Column('status_code', sa.Integer(), nullable=True),
     sa.Column('response', sa.Text(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.ForeignKeyConstraint(['user_id'], ['ab_user.id'], ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['user_id'], ['ab_user.id'], ondelete='RESTRICT'),
     sa.PrimaryKeyConstraint('id'),
     sa.UniqueConstraint('user_id', 'key', name='uq_idempotency_key')
     )
