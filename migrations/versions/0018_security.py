@@ -53,13 +53,24 @@ def upgrade():
     )
     op.create_index('ix_webhook_delivery_received_at', 'webhook_delivery', ['received_at'], unique=False)
     op.create_index('ix_webhook_delivery_source_id', 'webhook_delivery', ['source_id'], unique=False)
+    # a plain ADD COLUMN: on SQLite an expression default (true()) would recreate the table, and dropping
+    # the old charger table trips the RESTRICT links of its history rows
+    on = "1" if op.get_bind().dialect.name == "sqlite" else sa.true()
     with op.batch_alter_table('customer') as batch:
-        batch.add_column(sa.Column('active', sa.Boolean(), server_default=sa.true(), nullable=False))
+        batch.add_column(sa.Column('active', sa.Boolean(), server_default=on, nullable=False))
     with op.batch_alter_table('charger') as batch:
-        batch.add_column(sa.Column('active', sa.Boolean(), server_default=sa.true(), nullable=False))
+        batch.add_column(sa.Column('active', sa.Boolean(), server_default=on, nullable=False))
+
+
+def _defer_foreign_keys_on_sqlite():
+    # SQLite recreates the table for this column (its default is an expression): the old table is dropped
+    # and the new one renamed, so the history rows that refer to it are checked at commit, not at the drop
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute("PRAGMA defer_foreign_keys=ON")
 
 
 def downgrade():
+    _defer_foreign_keys_on_sqlite()
     with op.batch_alter_table('charger') as batch:
         batch.drop_column('active')
     with op.batch_alter_table('customer') as batch:
