@@ -60,7 +60,7 @@ def test_the_phone_screens_have_no_sideways_scroll_at_390x844(page, desk_data):
         screenshot(page, f"phone-{name}")
         assert width <= viewport, f"{url}: {width}px wide on a {viewport}px phone"
         if name == "charger":  # live times in local time, as everywhere else, not the API's UTC ISO strings
-            page.wait_for_function("document.getElementById('facts').textContent.indexOf('last seen') >= 0")
+            page.wait_for_function("() => document.getElementById('facts').textContent.indexOf('last seen') >= 0")
             facts = page.locator("#facts").inner_text()
             assert "T" not in facts.split("last seen ")[1].split(" ·")[0] and "Z" not in facts.split("·")[0]
 

@@ -19,7 +19,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from tests.conftest import CHROMIUM
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -55,8 +54,7 @@ def _http_ok(url: str) -> bool:
 
 @pytest.mark.browser
 @pytest.mark.timeout(900)
-def test_the_seeded_fleet_stays_online_under_make_run(tmp_path):
-    from playwright.sync_api import sync_playwright
+def test_the_seeded_fleet_stays_online_under_make_run(tmp_path, browser):
 
     run = uuid.uuid4().hex[:8]
     database = tmp_path / "chargeops.db"
@@ -82,27 +80,26 @@ def test_the_seeded_fleet_stays_online_under_make_run(tmp_path):
     try:
         _wait_for(lambda: _http_ok(f"http://127.0.0.1:{web_port}/health"), 120, "the web process")
         started = time.monotonic()
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"])
-            page = browser.new_page(base_url=f"http://127.0.0.1:{web_port}")
-            page.goto("/login/")
-            page.fill("input[name=username]", "cpo")
-            page.fill("input[name=password]", "makerun-password")
-            page.click("input[type=submit], button[type=submit]")
-            page.wait_for_load_state("networkidle")
-            time.sleep(max(0.0, RUN_SECONDS - (time.monotonic() - started)))  # the run's length, not a synchronisation
-            assert honcho.poll() is None, (tmp_path / "honcho.log").read_text()[-4000:]
-            with engine.begin() as conn:  # the beat's offline sweep, applied now
-                conn.execute(text("UPDATE charger SET offline = 1 WHERE offline = 0 AND offline_after < :now"),
-                             {"now": conn.scalar(text("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')"))})
-                offline = conn.execute(text(
-                    "SELECT cid FROM charger WHERE unregistered = 0 AND (offline = 1 OR offline_after IS NULL)")).scalars().all()
-            assert offline == [], f"{len(offline)} of {fleet} seeded chargers Offline: {offline[:20]}"
-            page.goto("/chargers/network/health/")
-            page.wait_for_function("document.getElementById('offline').textContent !== '-'", timeout=30000)
-            assert page.text_content("#offline").strip() == "0"
-            assert int(page.text_content("#online").strip()) >= fleet
-            browser.close()
+        context = browser.new_context(base_url=f"http://127.0.0.1:{web_port}")
+        page = context.new_page()
+        page.goto("/login/")
+        page.fill("input[name=username]", "cpo")
+        page.fill("input[name=password]", "makerun-password")
+        page.click("input[type=submit], button[type=submit]")
+        page.wait_for_load_state("networkidle")
+        time.sleep(max(0.0, RUN_SECONDS - (time.monotonic() - started)))  # the run's length, not a synchronisation
+        assert honcho.poll() is None, (tmp_path / "honcho.log").read_text()[-4000:]
+        with engine.begin() as conn:  # the beat's offline sweep, applied now
+            conn.execute(text("UPDATE charger SET offline = 1 WHERE offline = 0 AND offline_after < :now"),
+                         {"now": conn.scalar(text("SELECT strftime('%Y-%m-%d %H:%M:%f', 'now')"))})
+            offline = conn.execute(text(
+                "SELECT cid FROM charger WHERE unregistered = 0 AND (offline = 1 OR offline_after IS NULL)")).scalars().all()
+        assert offline == [], f"{len(offline)} of {fleet} seeded chargers Offline: {offline[:20]}"
+        page.goto("/chargers/network/health/")
+        page.wait_for_function("() => document.getElementById('offline').textContent !== '-'", timeout=30000)
+        assert page.text_content("#offline").strip() == "0"
+        assert int(page.text_content("#online").strip()) >= fleet
+        context.close()
     finally:
         os.killpg(honcho.pid, signal.SIGTERM)
         try:

@@ -111,7 +111,7 @@ def test_the_dashboard_changes_when_the_ingest_writes_a_fault(phone, make_charge
     before = len(summary_calls)
     chargers.fault("APP-LIVE-1", 1, error_code="GroundFailure")
     phone.wait_for_function(
-        "() => document.querySelector(\"#summary-L3 [data-bucket='Faulted'] .n\").textContent === '1'", timeout=30000)
+        "() => document.querySelector(\"#summary-L3 [data-bucket='Faulted'] .n\").textContent === '1'", timeout=60000)
     assert bucket_count(phone, "L3", "Available") == "0"
     assert len(summary_calls) > before  # refetched because the stream said so (the app does not poll)
     screenshot(phone, "field-app-live-fault")
