@@ -32,7 +32,7 @@ from app.services import installations_payouts as payouts
 from app.services import installations_scheduling as scheduling
 from app.services import installations_uploads as uploads
 from app.services.installations_actions import ACTIONS, offered_actions, run_job_action
-from app.views.base import ReadOnlyModelView, ResourceModelView
+from app.views.base import Done, ReadOnlyModelView, ResourceModelView, form_action
 from reporting.installations_closure import closure_pack_pdf
 from reporting.installations_closure import closure_media_zip
 from app.services.outbox import enqueue_after_commit
@@ -162,22 +162,15 @@ class InstallationJobView(BaseView):
 
     @expose("/<int:job_id>/act/<action>", methods=["POST"])
     @has_access
+    @form_action(lambda job_id, action: _safe_next(url_for("InstallationJobView.show", job_id=job_id)))
     def act(self, job_id, action):
         job = self._job(job_id)
-        back = _safe_next(url_for("InstallationJobView.show", job_id=job.id))
         if action not in ACTIONS or installations_access.is_oem_user(g.user):
             abort(404)
         data = request.form.to_dict()
         if "required_work" in request.form:
             data["required_work"] = request.form.getlist("required_work")
-        try:
-            message = run_job_action(db.session, job, action, data, read_uploads(request.files), g.user)
-            db.session.commit()
-            flash(message, "success")
-        except ServiceError as exc:
-            db.session.rollback()
-            flash(exc.message, "danger")
-        return redirect(back)
+        return run_job_action(db.session, job, action, data, read_uploads(request.files), g.user)
 
     @expose("/<int:job_id>/file/<int:file_id>")
     @has_access
@@ -250,19 +243,14 @@ class ProcurementQueueView(BaseView):
 
     @expose("/receive", methods=["POST"])
     @has_access
+    @form_action("ProcurementQueueView.queue")
     def receive(self):
-        try:
-            material_id, location_id = request.form.get("material_id", ""), request.form.get("location_id", "")
-            if not material_id.isdigit() or not location_id.isdigit():
-                raise InvalidInput("Choose a material and a location")
-            materials.receive_stock(db.session, int(material_id), int(location_id),
-                                    request.form.get("quantity"), g.user, request.form.get("reason") or "Goods received")
-            db.session.commit()
-            flash("Stock received", "success")
-        except ServiceError as exc:
-            db.session.rollback()
-            flash(exc.message, "danger")
-        return redirect(url_for("ProcurementQueueView.queue"))
+        material_id, location_id = request.form.get("material_id", ""), request.form.get("location_id", "")
+        if not material_id.isdigit() or not location_id.isdigit():
+            raise InvalidInput("Choose a material and a location")
+        materials.receive_stock(db.session, int(material_id), int(location_id),
+                                request.form.get("quantity"), g.user, request.form.get("reason") or "Goods received")
+        return "Stock received"
 
 
 class FinanceQueueView(BaseView):
@@ -283,15 +271,10 @@ class FinanceQueueView(BaseView):
 
     @expose("/release", methods=["POST"])
     @has_access
+    @form_action("FinanceQueueView.queue")
     def release(self):
-        try:
-            made = payouts.release_payouts(db.session, request.form.get("team_id"), request.form.get("reference", ""), g.user)
-            db.session.commit()
-            flash(f"Released {len(made)} payout(s): " + ", ".join(f"{p.reference} {p.amount}" for p in made), "success")
-        except ServiceError as exc:
-            db.session.rollback()
-            flash(exc.message, "danger")
-        return redirect(url_for("FinanceQueueView.queue"))
+        made = payouts.release_payouts(db.session, request.form.get("team_id"), request.form.get("reference", ""), g.user)
+        return f"Released {len(made)} payout(s): " + ", ".join(f"{p.reference} {p.amount}" for p in made)
 
 
 class OemPortalView(BaseView):
@@ -325,18 +308,13 @@ class OemPortalView(BaseView):
 
     @expose("/lead", methods=["POST"])
     @has_access
+    @form_action("OemPortalView.portal")
     def new_lead(self):
         if not installations_access.is_oem_user(g.user):
-            flash("Leads are shared here by OEM logins; Central Ops logs them through the API or the OEM's portal.", "danger")
-            return redirect(url_for("OemPortalView.portal"))
-        try:
-            lead, created = installations_leads.create_lead(db.session, request.form.to_dict(), g.user, source="portal")
-            db.session.commit()
-            flash(f"Lead {lead.oem_ref} " + ("logged" if created else "was already logged"), "success")
-        except ServiceError as exc:
-            db.session.rollback()
-            flash(exc.message, "danger")
-        return redirect(url_for("OemPortalView.portal"))
+            return Done("Leads are shared here by OEM logins; Central Ops logs them through the API or the OEM's portal.",
+                        category="danger")
+        lead, created = installations_leads.create_lead(db.session, request.form.to_dict(), g.user, source="portal")
+        return f"Lead {lead.oem_ref} " + ("logged" if created else "was already logged")
 
     @expose("/send-reports", methods=["POST"])
     @has_access
