@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-from collections import defaultdict
 from datetime import date, timedelta
 
 from flask import abort, flash, g, redirect, request, send_file, url_for
@@ -19,11 +18,11 @@ from app.extensions import db
 from app.models.base import utcnow
 from app.models.installations import (
     InstallationJob, JobCall, JobEvent, JobFile, JobMessage, JobVisit, Lead, Material, Oem, OemReport, OemUser, Payout,
-    StockLevel, StockLocation, StockMove, SurveyReport, InstallationReport, TeamBooking, VendorPurchase,
+    StockLevel, StockLocation, StockMove, SurveyReport, InstallationReport, VendorPurchase,
 )
 from app.models.people import FieldTeam
 from app.services.installations_uploads import read_uploads
-from app.services.installations_board import no_team_reason, phases as board_phases
+from app.services.installations_board import BOARD_STAGES, load_board, phases as board_phases
 from app.services import InvalidInput, ServiceError
 from app.services import installations_access, installations_leads, installations_steps
 from app.services import installations
@@ -69,42 +68,13 @@ class InstallationBoardView(BaseView):
     @expose("/board")
     @has_access
     def board(self):
-        district = request.args.get("district") or ""
-        query = select(InstallationJob).where(InstallationJob.stage.in_(installations.ACTIVE_STAGES + [installations.ON_HOLD])).options(
-            selectinload(InstallationJob.lead), selectinload(InstallationJob.oem))
-        if district:
-            query = query.where(InstallationJob.district == district)
-        jobs = list(db.session.scalars(query))
-        now = utcnow()
-        columns = defaultdict(list)
-        for job in sorted(jobs, key=lambda j: installations.board_sort_key(j, now)):
-            columns[job.stage].append(job)
-        # one query each for open visits, teams and bookings: the cards' forms need no query per card
-        open_visits = {}
-        for visit in db.session.scalars(select(JobVisit).where(
-            JobVisit.job_id.in_([j.id for j in jobs]), JobVisit.status.in_(("scheduled", "assigned")))):
-            open_visits[visit.job_id] = visit
-        teams = list(db.session.scalars(select(FieldTeam).where(FieldTeam.active.is_(True)).order_by(FieldTeam.name)))
-        dates = {v.visit_date for v in open_visits.values()}
-        booked = set(db.session.execute(select(TeamBooking.team_id, TeamBooking.booking_date, TeamBooking.slot)
-                                        .where(TeamBooking.booking_date.in_(dates))).all()) if dates else set()
-
-        def team_options(job):
-            visit = open_visits.get(job.id)
-            if visit is None:
-                return []
-            return [t for t in teams if scheduling.can_take(t, visit.kind, job.district)
-                    and (t.id, visit.visit_date, visit.slot) not in booked]
-
-        counts = dict(db.session.execute(select(InstallationJob.stage, func.count()).group_by(InstallationJob.stage)).all())
-        districts = sorted({d for d, in db.session.execute(select(InstallationJob.district).distinct()) if d})
+        board = load_board(db.session, request.args.get("district") or "", utcnow())
         return self.render_template(
-            "installations/board.html", stages=installations.ACTIVE_STAGES + [installations.ON_HOLD], columns=columns, counts=counts,
-            open_visits=open_visits, team_options=team_options, is_overdue=lambda j: installations.is_overdue(j, now),
-            limit=BOARD_COLUMN_LIMIT, slots=scheduling.SLOTS, tomorrow=(now.date() + timedelta(days=1)).isoformat(),
-            district=district, districts=districts, svc=installations, phases=board_phases(installations.ACTIVE_STAGES + [installations.ON_HOLD]),
-            no_team_reason=lambda job: no_team_reason(teams, open_visits[job.id].kind, job.district,
-                                                      open_visits[job.id].visit_date, open_visits[job.id].slot, booked),
+            "installations/board.html", stages=BOARD_STAGES, columns=board.columns, counts=board.counts,
+            open_visits=board.open_visits, team_options=board.team_options, is_overdue=board.is_overdue,
+            limit=BOARD_COLUMN_LIMIT, slots=scheduling.SLOTS, tomorrow=(board.now.date() + timedelta(days=1)).isoformat(),
+            district=board.district, districts=board.districts, svc=installations, phases=board_phases(BOARD_STAGES),
+            no_team_reason=board.no_team_reason,
         )
 
     @expose("/calendar")
