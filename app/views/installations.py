@@ -4,7 +4,6 @@ declarative lists of the reference data and ledgers."""
 from __future__ import annotations
 
 import io
-import json
 from datetime import date, timedelta
 
 from flask import abort, flash, g, redirect, request, send_file, url_for
@@ -17,8 +16,8 @@ from app.api.installations import OemScope, OwnTeamScope
 from app.extensions import db
 from app.models.base import utcnow
 from app.models.installations import (
-    InstallationJob, JobCall, JobEvent, JobFile, JobMessage, JobVisit, Lead, Material, Oem, OemReport, OemUser, Payout,
-    StockLevel, StockLocation, StockMove, SurveyReport, InstallationReport, VendorPurchase,
+    InstallationJob, JobEvent, JobFile, JobVisit, Lead, Material, Oem, OemReport, OemUser, Payout,
+    StockLevel, StockLocation, StockMove, VendorPurchase,
 )
 from app.models.people import FieldTeam
 from app.services.installations_uploads import read_uploads
@@ -30,7 +29,8 @@ from app.services import installations_materials as materials
 from app.services import installations_payouts as payouts
 from app.services import installations_scheduling as scheduling
 from app.services import installations_uploads as uploads
-from app.services.installations_actions import ACTIONS, offered_actions, run_job_action
+from app.services.installations_actions import ACTIONS, run_job_action
+from app.services.installations_job_page import job_page
 from app.views.base import Done, ReadOnlyModelView, ResourceModelView, form_action
 from reporting.installations_closure import closure_pack_pdf
 from reporting.installations_closure import closure_media_zip
@@ -103,30 +103,12 @@ class InstallationJobView(BaseView):
     @expose("/<int:job_id>")
     @has_access
     def show(self, job_id):
-        job = self._job(job_id)
-        roles = installations.role_names(g.user)
-        oem_view = installations_access.is_oem_user(g.user)
-        survey_report = db.session.scalar(select(SurveyReport).where(SurveyReport.job_id == job.id))
-        install_report = db.session.scalar(select(InstallationReport).where(InstallationReport.job_id == job.id))
-        kind = scheduling.visit_kind(job)
+        page = job_page(db.session, self._job(job_id), g.user)
         context = dict(
-            job=job, oem_view=oem_view, roles=roles, can_write=not oem_view and self.appbuilder.sm.has_access("can_write", "InstallationJob"),
-            events=list(db.session.scalars(select(JobEvent).where(JobEvent.job_id == job.id).order_by(JobEvent.id))),
-            visits=list(db.session.scalars(select(JobVisit).where(JobVisit.job_id == job.id).order_by(JobVisit.id))),
-            calls=list(db.session.scalars(select(JobCall).where(JobCall.job_id == job.id).order_by(JobCall.id))),
-            messages=list(db.session.scalars(select(JobMessage).where(JobMessage.job_id == job.id).order_by(JobMessage.id))),
-            files=uploads.files_of(db.session, job), survey_report=survey_report,
-            checklist=json.loads(survey_report.checklist) if survey_report else {}, install_report=install_report,
-            moves=installations.allowed_moves(db.session, job, g.user), kind=kind, slots=scheduling.SLOTS,
-            proposals=scheduling.propose_teams(db.session, job, kind), slot_options=scheduling.propose_slots(db.session, job, kind, limit=4),
-            missing=installations.missing_documents(db.session, job), bom=materials.bom_of(db.session, job),
-            locations=list(db.session.scalars(select(StockLocation).order_by(StockLocation.name))),
-            teams=list(db.session.scalars(select(FieldTeam).where(FieldTeam.active.is_(True)).order_by(FieldTeam.name))),
-            purchases=list(db.session.scalars(select(VendorPurchase).where(VendorPurchase.job_id == job.id))),
-            availability=materials.availability(db.session, job, job.stock_location_id) if job.stock_location_id else [],
-            svc=installations, upload_link=uploads.upload_link(job) if not oem_view else None,
+            page.as_context(), slots=scheduling.SLOTS, svc=installations,
+            can_write=not page.oem_view and self.appbuilder.sm.has_access("can_write", "InstallationJob"),
             work_types=installations.REQUIRED_WORK_TYPES, purposes=installations.CALL_PURPOSES, outcomes=installations.CALL_OUTCOMES,
-            checklist_fields=installations_steps.SURVEY_CHECKLIST, offered=offered_actions(g.user), tomorrow=(utcnow().date() + timedelta(days=1)).isoformat(),
+            checklist_fields=installations_steps.SURVEY_CHECKLIST, tomorrow=(utcnow().date() + timedelta(days=1)).isoformat(),
         )
         return self.render_template("installations/job.html", **context)
 
