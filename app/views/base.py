@@ -1,7 +1,11 @@
 """Base classes that collapse every view's permissions to can_read / can_write on one resource."""
 from __future__ import annotations
 
-from flask import abort, flash, redirect
+import functools
+from dataclasses import dataclass
+from typing import Callable
+
+from flask import abort, flash, redirect, url_for
 from flask_appbuilder import ModelView, expose, has_access
 from flask_appbuilder.actions import action
 from flask_appbuilder.models.filters import BaseFilter
@@ -11,6 +15,7 @@ from flask import g
 from app.extensions import db
 from app.services.installations_access import visible_oem_id
 from app.formatting import local_date, local_datetime
+from app.services import ServiceError
 
 VIEW_METHOD_PERMISSIONS = {
     "list": "read",
@@ -140,3 +145,48 @@ class RestoreAction:
     @action("restore", "Restore", "Bring the selected back to the daily list?", "fa-undo")
     def restore(self, items):
         return _set_active(self, items, True, "restored")
+
+
+# --- a form post: run the rule, commit, say what happened, go back ---------------------------------
+@dataclass(frozen=True)
+class Done:
+    """What a form post did: the message to flash (None: nothing to say) and where to go instead of `back`."""
+
+    message: str | None = None
+    to: str | None = None
+    category: str = "success"
+
+
+def form_action(back: str | Callable[..., str], *, missing_is_404: bool = False):
+    """The try/commit/flash/redirect block of a form post, written once.
+
+    The decorated view runs the service calls and returns what to say: a message (flashed as "success"),
+    a `Done`, or None. The session is then committed and the browser sent to `back` (or `Done.to`).
+    A ServiceError rolls everything back, flashes its message as "danger" and goes to `back`; with
+    `missing_is_404`, a record that is missing or out of the person's scope (status 404) is a 404 page.
+    `back` is an endpoint filled in with the view's URL arguments, or a function of those arguments
+    returning a URL."""
+
+    def back_url(kwargs) -> str:
+        return back(**kwargs) if callable(back) else url_for(back, **kwargs)
+
+    def decorate(view):
+        @functools.wraps(view)
+        def run(self, *args, **kwargs):
+            try:
+                said = view(self, *args, **kwargs)
+                db.session.commit()
+            except ServiceError as exc:
+                db.session.rollback()
+                if missing_is_404 and exc.status == 404:
+                    abort(404)
+                flash(exc.message, "danger")
+                return redirect(back_url(kwargs))
+            done = said if isinstance(said, Done) else Done(said)
+            if done.message is not None:
+                flash(done.message, done.category)
+            return redirect(done.to or back_url(kwargs))
+
+        return run
+
+    return decorate

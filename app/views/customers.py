@@ -35,7 +35,8 @@ from app.services import customers_topups, customers_wallet
 from app.services.customers_receipts import receipt_path
 from app.services.phones import try_e164
 from app.views.base import (
-    ACTIVE_ONLY, ARCHIVED_ONLY, VIEW_METHOD_PERMISSIONS, ArchiveAction, ReadOnlyModelView, ResourceModelView, RestoreAction,
+    ACTIVE_ONLY, ARCHIVED_ONLY, VIEW_METHOD_PERMISSIONS, ArchiveAction, Done, ReadOnlyModelView, ResourceModelView, RestoreAction,
+    form_action,
 )
 from app.extensions import appbuilder
 from reporting.wallets import ledger_workbook, EXPORT_LIMIT
@@ -443,27 +444,17 @@ class TopUpDeskView(BaseView):
 
     @expose("/<int:topup_id>/approve", methods=["POST"])
     @has_access
+    @form_action(lambda topup_id: url_for("TopUpDeskView.desk"))
     def approve(self, topup_id):
-        try:
-            topup = customers_topups.approve_topup(db.session, topup_id, user_id=g.user.id)
-            db.session.commit()
-            flash(f"Approved: {topup.amount:,.2f} credited to {topup.customer.name}.", "success")
-        except ServiceError as exc:
-            db.session.rollback()
-            flash(exc.message, "danger")
-        return redirect(url_for("TopUpDeskView.desk"))
+        topup = customers_topups.approve_topup(db.session, topup_id, user_id=g.user.id)
+        return f"Approved: {topup.amount:,.2f} credited to {topup.customer.name}."
 
     @expose("/<int:topup_id>/reject", methods=["POST"])
     @has_access
+    @form_action(lambda topup_id: url_for("TopUpDeskView.desk"))
     def reject(self, topup_id):
-        try:
-            customers_topups.reject_topup(db.session, topup_id, user_id=g.user.id, reason=request.form.get("reason"))
-            db.session.commit()
-            flash(f"Top-up #{topup_id} rejected; nothing was credited.", "info")
-        except ServiceError as exc:
-            db.session.rollback()
-            flash(exc.message, "danger")
-        return redirect(url_for("TopUpDeskView.desk"))
+        customers_topups.reject_topup(db.session, topup_id, user_id=g.user.id, reason=request.form.get("reason"))
+        return Done(f"Top-up #{topup_id} rejected; nothing was credited.", category="info")
 
     @expose("/<int:topup_id>/receipt")
     @has_access

@@ -25,6 +25,7 @@ from app.services import notifications
 from app.services.customers import lookup_customers
 from app.services.field_photos import photo_path
 from app.services.support_audit import history_of
+from app.views.base import Done, form_action
 from app.models.field import Broadcast
 
 CATEGORY = "Field"
@@ -32,18 +33,6 @@ CATEGORY = "Field"
 
 def _people():
     return db.session.scalars(select(User).where(User.active.is_(True)).order_by(User.first_name)).all()
-
-
-def _done(message: str, endpoint: str, **values):
-    db.session.commit()
-    flash(message, "success")
-    return redirect(url_for(endpoint, **values))
-
-
-def _refused(exc: ServiceError, endpoint: str, **values):
-    db.session.rollback()
-    flash(exc.message, "danger")
-    return redirect(url_for(endpoint, **values))
 
 
 def _photos():
@@ -70,15 +59,13 @@ class IssueTrackerView(BaseView):
 
     @expose("/new", methods=["POST"])
     @has_access
+    @form_action("IssueTrackerView.list")
     def create(self):
         form = request.form
-        try:
-            issue = issues.open_issue(db.session, charger_cid=form.get("charger_cid"), title=form.get("title"),
-                                      priority=form.get("priority"), assignee_id=form.get("assignee_id") or None,
-                                      description=form.get("description"), created_by=g.user.id)
-        except ServiceError as exc:
-            return _refused(exc, "IssueTrackerView.list")
-        return _done(f"Issue #{issue.id} opened.", "IssueTrackerView.issue", pk=issue.id)
+        issue = issues.open_issue(db.session, charger_cid=form.get("charger_cid"), title=form.get("title"),
+                                  priority=form.get("priority"), assignee_id=form.get("assignee_id") or None,
+                                  description=form.get("description"), created_by=g.user.id)
+        return Done(f"Issue #{issue.id} opened.", url_for("IssueTrackerView.issue", pk=issue.id))
 
     @expose("/<int:pk>")
     @has_access
@@ -93,52 +80,38 @@ class IssueTrackerView(BaseView):
 
     @expose("/<int:pk>/transition", methods=["POST"])
     @has_access
+    @form_action("IssueTrackerView.issue")
     def transition(self, pk):
-        try:
-            issue = issues.transition_issue(db.session, pk, request.form.get("to"), g.user.id, request.form.get("note"))
-        except ServiceError as exc:
-            return _refused(exc, "IssueTrackerView.issue", pk=pk)
-        return _done(f"Issue #{pk} is {issue.status}.", "IssueTrackerView.issue", pk=pk)
+        issue = issues.transition_issue(db.session, pk, request.form.get("to"), g.user.id, request.form.get("note"))
+        return f"Issue #{pk} is {issue.status}."
 
     @expose("/<int:pk>/notes", methods=["POST"])
     @has_access
+    @form_action("IssueTrackerView.issue")
     def note(self, pk):
-        try:
-            issues.add_note(db.session, pk, request.form.get("body"), g.user.id, _photos())
-        except ServiceError as exc:
-            return _refused(exc, "IssueTrackerView.issue", pk=pk)
-        return _done("Note added.", "IssueTrackerView.issue", pk=pk)
+        issues.add_note(db.session, pk, request.form.get("body"), g.user.id, _photos())
+        return "Note added."
 
     @expose("/<int:pk>/assign", methods=["POST"])
     @has_access
+    @form_action("IssueTrackerView.issue")
     def assign(self, pk):
-        try:
-            issues.assign_issue(db.session, pk, request.form.get("assignee_id") or None, g.user.id)
-        except ServiceError as exc:
-            return _refused(exc, "IssueTrackerView.issue", pk=pk)
-        return _done("Assignee changed.", "IssueTrackerView.issue", pk=pk)
+        issues.assign_issue(db.session, pk, request.form.get("assignee_id") or None, g.user.id)
+        return "Assignee changed."
 
     @expose("/<int:pk>/ticket", methods=["POST"])
     @has_access
+    @form_action("IssueTrackerView.issue")
     def to_ticket(self, pk):
-        try:
-            ticket = issues.issue_to_ticket(db.session, pk, g.user.id)
-        except ServiceError as exc:
-            return _refused(exc, "IssueTrackerView.issue", pk=pk)
-        db.session.commit()
-        flash(f"Customer ticket #{ticket.id} for issue #{pk}.", "success")
-        return redirect(f"/support/tickets/{ticket.id}")
+        ticket = issues.issue_to_ticket(db.session, pk, g.user.id)
+        return Done(f"Customer ticket #{ticket.id} for issue #{pk}.", f"/support/tickets/{ticket.id}")
 
     @expose("/from-ticket/<int:ticket_id>", methods=["POST"])
     @has_access
+    @form_action(lambda ticket_id: f"/support/tickets/{ticket_id}")
     def from_ticket(self, ticket_id):
-        try:
-            issue = issues.ticket_to_issue(db.session, ticket_id, g.user.id)
-        except ServiceError as exc:
-            db.session.rollback()
-            flash(exc.message, "danger")
-            return redirect(f"/support/tickets/{ticket_id}")
-        return _done(f"Ticket #{ticket_id} is charger issue #{issue.id}.", "IssueTrackerView.issue", pk=issue.id)
+        issue = issues.ticket_to_issue(db.session, ticket_id, g.user.id)
+        return Done(f"Ticket #{ticket_id} is charger issue #{issue.id}.", url_for("IssueTrackerView.issue", pk=issue.id))
 
     @expose("/photos/<int:photo_id>")
     @has_access
@@ -201,16 +174,14 @@ class MaintenanceView(BaseView):
 
     @expose("/new", methods=["POST"])
     @has_access
+    @form_action("MaintenanceView.list")
     def create(self):
         form = request.form
         data = {k: form.get(k) for k in ("charger_cid", "site", "kind", "title", "due_date", "assignee_id",
                                           "field_team_id", "repeat_days")}
         data["checklist"] = form.get("checklist") or ""
-        try:
-            task = maintenance.plan_task(db.session, data, g.user.id)
-        except ServiceError as exc:
-            return _refused(exc, "MaintenanceView.list")
-        return _done(f"{task.kind} task #{task.id} planned for {task.due_date}.", "MaintenanceView.task", pk=task.id)
+        task = maintenance.plan_task(db.session, data, g.user.id)
+        return Done(f"{task.kind} task #{task.id} planned for {task.due_date}.", url_for("MaintenanceView.task", pk=task.id))
 
     @expose("/<int:pk>")
     @has_access
@@ -223,38 +194,31 @@ class MaintenanceView(BaseView):
 
     @expose("/<int:pk>/start", methods=["POST"])
     @has_access
+    @form_action("MaintenanceView.task")
     def start(self, pk):
-        try:
-            maintenance.start_task(db.session, pk, g.user.id)
-        except ServiceError as exc:
-            return _refused(exc, "MaintenanceView.task", pk=pk)
-        return _done("Started.", "MaintenanceView.task", pk=pk)
+        maintenance.start_task(db.session, pk, g.user.id)
+        return "Started."
 
     @expose("/<int:pk>/complete", methods=["POST"])
     @has_access
+    @form_action("MaintenanceView.task")
     def complete(self, pk):
         form = request.form
         readings = {}
         for name, value in zip(form.getlist("reading_name"), form.getlist("reading_value")):
             if name.strip() and value.strip():
                 readings[name.strip()] = value.strip()
-        try:
-            _task, nxt = maintenance.complete_task(
-                db.session, pk, g.user.id, report=form.get("report"), readings=readings,
-                checklist_done=[int(i) for i in form.getlist("done") if i.isdigit()], photos=_photos())
-        except ServiceError as exc:
-            return _refused(exc, "MaintenanceView.task", pk=pk)
-        message = "Completed." + (f" Next one planned for {nxt.due_date} (#{nxt.id})." if nxt else "")
-        return _done(message, "MaintenanceView.task", pk=pk)
+        _task, nxt = maintenance.complete_task(
+            db.session, pk, g.user.id, report=form.get("report"), readings=readings,
+            checklist_done=[int(i) for i in form.getlist("done") if i.isdigit()], photos=_photos())
+        return "Completed." + (f" Next one planned for {nxt.due_date} (#{nxt.id})." if nxt else "")
 
     @expose("/<int:pk>/cancel", methods=["POST"])
     @has_access
+    @form_action("MaintenanceView.task")
     def cancel(self, pk):
-        try:
-            maintenance.cancel_task(db.session, pk, g.user.id)
-        except ServiceError as exc:
-            return _refused(exc, "MaintenanceView.task", pk=pk)
-        return _done("Cancelled.", "MaintenanceView.task", pk=pk)
+        maintenance.cancel_task(db.session, pk, g.user.id)
+        return "Cancelled."
 
     @expose("/photos/<int:photo_id>")
     @has_access
@@ -294,18 +258,13 @@ class ForceChargeView(BaseView):
 
     @expose("/start", methods=["POST"])
     @has_access
+    @form_action(lambda: url_for("ForceChargeView.form", cid=request.form.get("cid"), phone=request.form.get("phone")))
     def start(self):
         form = request.form
         data = {"customer_id": form.get("customer_id"), "connector_id": form.get("connector_id"), "mode": form.get("mode"),
                 "amount": form.get("amount") or None, "minutes": form.get("minutes") or None}
-        try:
-            fc = force.start_force_charge(db.session, form.get("cid") or "", data, g.user.id)
-        except ServiceError as exc:
-            db.session.rollback()
-            flash(exc.message, "danger")
-            return redirect(url_for("ForceChargeView.form", cid=form.get("cid"), phone=form.get("phone")))
-        flash(f"Force charge #{fc.id} sent to {fc.charger.cid}.", "success")
-        return redirect(url_for("ForceChargeView.status", pk=fc.id))
+        fc = force.start_force_charge(db.session, form.get("cid") or "", data, g.user.id)
+        return Done(f"Force charge #{fc.id} sent to {fc.charger.cid}.", url_for("ForceChargeView.status", pk=fc.id))
 
     @expose("/<int:pk>")
     @has_access
@@ -375,18 +334,16 @@ class BroadcastView(BaseView):
 
     @expose("/send", methods=["POST"])
     @has_access
+    @form_action("BroadcastView.compose")
     def send(self):
         form = request.form
         target = form.get("target") or ""
         group_code = target[6:] if target.startswith("group:") else None
         role = target[5:] if target.startswith("role:") else None
-        try:
-            record = notifications.broadcast(db.session, title=form.get("title"), body=form.get("body"),
-                                             group_code=group_code, role=role, channels=form.getlist("channel"),
-                                             by_user_id=g.user.id)
-        except ServiceError as exc:
-            return _refused(exc, "BroadcastView.compose")
-        return _done(f"Sent to {record.recipients} people.", "BroadcastView.compose")
+        record = notifications.broadcast(db.session, title=form.get("title"), body=form.get("body"),
+                                         group_code=group_code, role=role, channels=form.getlist("channel"),
+                                         by_user_id=g.user.id)
+        return f"Sent to {record.recipients} people."
 
 
 def _unread_badge():

@@ -4,8 +4,6 @@ declarative lists of the reference data and ledgers."""
 from __future__ import annotations
 
 import io
-import json
-from collections import defaultdict
 from datetime import date, timedelta
 
 from flask import abort, flash, g, redirect, request, send_file, url_for
@@ -18,12 +16,12 @@ from app.api.installations import OemScope, OwnTeamScope
 from app.extensions import db
 from app.models.base import utcnow
 from app.models.installations import (
-    InstallationJob, JobCall, JobEvent, JobFile, JobMessage, JobVisit, Lead, Material, Oem, OemReport, OemUser, Payout,
-    StockLevel, StockLocation, StockMove, SurveyReport, InstallationReport, TeamBooking, VendorPurchase,
+    InstallationJob, JobEvent, JobFile, JobVisit, Lead, Material, Oem, OemReport, OemUser, Payout,
+    StockLevel, StockLocation, StockMove, VendorPurchase,
 )
 from app.models.people import FieldTeam
 from app.services.installations_uploads import read_uploads
-from app.services.installations_board import no_team_reason, phases as board_phases
+from app.services.installations_board import BOARD_STAGES, load_board, phases as board_phases
 from app.services import InvalidInput, ServiceError
 from app.services import installations_access, installations_leads, installations_steps
 from app.services import installations
@@ -31,8 +29,9 @@ from app.services import installations_materials as materials
 from app.services import installations_payouts as payouts
 from app.services import installations_scheduling as scheduling
 from app.services import installations_uploads as uploads
-from app.services.installations_actions import ACTIONS, offered_actions, run_job_action
-from app.views.base import ReadOnlyModelView, ResourceModelView
+from app.services.installations_actions import ACTIONS, run_job_action
+from app.services.installations_job_page import job_page
+from app.views.base import Done, ReadOnlyModelView, ResourceModelView, form_action
 from reporting.installations_closure import closure_pack_pdf
 from reporting.installations_closure import closure_media_zip
 from app.services.outbox import enqueue_after_commit
@@ -69,42 +68,13 @@ class InstallationBoardView(BaseView):
     @expose("/board")
     @has_access
     def board(self):
-        district = request.args.get("district") or ""
-        query = select(InstallationJob).where(InstallationJob.stage.in_(installations.ACTIVE_STAGES + [installations.ON_HOLD])).options(
-            selectinload(InstallationJob.lead), selectinload(InstallationJob.oem))
-        if district:
-            query = query.where(InstallationJob.district == district)
-        jobs = list(db.session.scalars(query))
-        now = utcnow()
-        columns = defaultdict(list)
-        for job in sorted(jobs, key=lambda j: installations.board_sort_key(j, now)):
-            columns[job.stage].append(job)
-        # one query each for open visits, teams and bookings: the cards' forms need no query per card
-        open_visits = {}
-        for visit in db.session.scalars(select(JobVisit).where(
-            JobVisit.job_id.in_([j.id for j in jobs]), JobVisit.status.in_(("scheduled", "assigned")))):
-            open_visits[visit.job_id] = visit
-        teams = list(db.session.scalars(select(FieldTeam).where(FieldTeam.active.is_(True)).order_by(FieldTeam.name)))
-        dates = {v.visit_date for v in open_visits.values()}
-        booked = set(db.session.execute(select(TeamBooking.team_id, TeamBooking.booking_date, TeamBooking.slot)
-                                        .where(TeamBooking.booking_date.in_(dates))).all()) if dates else set()
-
-        def team_options(job):
-            visit = open_visits.get(job.id)
-            if visit is None:
-                return []
-            return [t for t in teams if scheduling.can_take(t, visit.kind, job.district)
-                    and (t.id, visit.visit_date, visit.slot) not in booked]
-
-        counts = dict(db.session.execute(select(InstallationJob.stage, func.count()).group_by(InstallationJob.stage)).all())
-        districts = sorted({d for d, in db.session.execute(select(InstallationJob.district).distinct()) if d})
+        board = load_board(db.session, request.args.get("district") or "", utcnow())
         return self.render_template(
-            "installations/board.html", stages=installations.ACTIVE_STAGES + [installations.ON_HOLD], columns=columns, counts=counts,
-            open_visits=open_visits, team_options=team_options, is_overdue=lambda j: installations.is_overdue(j, now),
-            limit=BOARD_COLUMN_LIMIT, slots=scheduling.SLOTS, tomorrow=(now.date() + timedelta(days=1)).isoformat(),
-            district=district, districts=districts, svc=installations, phases=board_phases(installations.ACTIVE_STAGES + [installations.ON_HOLD]),
-            no_team_reason=lambda job: no_team_reason(teams, open_visits[job.id].kind, job.district,
-                                                      open_visits[job.id].visit_date, open_visits[job.id].slot, booked),
+            "installations/board.html", stages=BOARD_STAGES, columns=board.columns, counts=board.counts,
+            open_visits=board.open_visits, team_options=board.team_options, is_overdue=board.is_overdue,
+            limit=BOARD_COLUMN_LIMIT, slots=scheduling.SLOTS, tomorrow=(board.now.date() + timedelta(days=1)).isoformat(),
+            district=board.district, districts=board.districts, svc=installations, phases=board_phases(BOARD_STAGES),
+            no_team_reason=board.no_team_reason,
         )
 
     @expose("/calendar")
@@ -133,51 +103,26 @@ class InstallationJobView(BaseView):
     @expose("/<int:job_id>")
     @has_access
     def show(self, job_id):
-        job = self._job(job_id)
-        roles = installations.role_names(g.user)
-        oem_view = installations_access.is_oem_user(g.user)
-        survey_report = db.session.scalar(select(SurveyReport).where(SurveyReport.job_id == job.id))
-        install_report = db.session.scalar(select(InstallationReport).where(InstallationReport.job_id == job.id))
-        kind = scheduling.visit_kind(job)
+        page = job_page(db.session, self._job(job_id), g.user)
         context = dict(
-            job=job, oem_view=oem_view, roles=roles, can_write=not oem_view and self.appbuilder.sm.has_access("can_write", "InstallationJob"),
-            events=list(db.session.scalars(select(JobEvent).where(JobEvent.job_id == job.id).order_by(JobEvent.id))),
-            visits=list(db.session.scalars(select(JobVisit).where(JobVisit.job_id == job.id).order_by(JobVisit.id))),
-            calls=list(db.session.scalars(select(JobCall).where(JobCall.job_id == job.id).order_by(JobCall.id))),
-            messages=list(db.session.scalars(select(JobMessage).where(JobMessage.job_id == job.id).order_by(JobMessage.id))),
-            files=uploads.files_of(db.session, job), survey_report=survey_report,
-            checklist=json.loads(survey_report.checklist) if survey_report else {}, install_report=install_report,
-            moves=installations.allowed_moves(db.session, job, g.user), kind=kind, slots=scheduling.SLOTS,
-            proposals=scheduling.propose_teams(db.session, job, kind), slot_options=scheduling.propose_slots(db.session, job, kind, limit=4),
-            missing=installations.missing_documents(db.session, job), bom=materials.bom_of(db.session, job),
-            locations=list(db.session.scalars(select(StockLocation).order_by(StockLocation.name))),
-            teams=list(db.session.scalars(select(FieldTeam).where(FieldTeam.active.is_(True)).order_by(FieldTeam.name))),
-            purchases=list(db.session.scalars(select(VendorPurchase).where(VendorPurchase.job_id == job.id))),
-            availability=materials.availability(db.session, job, job.stock_location_id) if job.stock_location_id else [],
-            svc=installations, upload_link=uploads.upload_link(job) if not oem_view else None,
+            page.as_context(), slots=scheduling.SLOTS, svc=installations,
+            can_write=not page.oem_view and self.appbuilder.sm.has_access("can_write", "InstallationJob"),
             work_types=installations.REQUIRED_WORK_TYPES, purposes=installations.CALL_PURPOSES, outcomes=installations.CALL_OUTCOMES,
-            checklist_fields=installations_steps.SURVEY_CHECKLIST, offered=offered_actions(g.user), tomorrow=(utcnow().date() + timedelta(days=1)).isoformat(),
+            checklist_fields=installations_steps.SURVEY_CHECKLIST, tomorrow=(utcnow().date() + timedelta(days=1)).isoformat(),
         )
         return self.render_template("installations/job.html", **context)
 
     @expose("/<int:job_id>/act/<action>", methods=["POST"])
     @has_access
+    @form_action(lambda job_id, action: _safe_next(url_for("InstallationJobView.show", job_id=job_id)))
     def act(self, job_id, action):
         job = self._job(job_id)
-        back = _safe_next(url_for("InstallationJobView.show", job_id=job.id))
         if action not in ACTIONS or installations_access.is_oem_user(g.user):
             abort(404)
         data = request.form.to_dict()
         if "required_work" in request.form:
             data["required_work"] = request.form.getlist("required_work")
-        try:
-            message = run_job_action(db.session, job, action, data, read_uploads(request.files), g.user)
-            db.session.commit()
-            flash(message, "success")
-        except ServiceError as exc:
-            db.session.rollback()
-            flash(exc.message, "danger")
-        return redirect(back)
+        return run_job_action(db.session, job, action, data, read_uploads(request.files), g.user)
 
     @expose("/<int:job_id>/file/<int:file_id>")
     @has_access
@@ -250,19 +195,14 @@ class ProcurementQueueView(BaseView):
 
     @expose("/receive", methods=["POST"])
     @has_access
+    @form_action("ProcurementQueueView.queue")
     def receive(self):
-        try:
-            material_id, location_id = request.form.get("material_id", ""), request.form.get("location_id", "")
-            if not material_id.isdigit() or not location_id.isdigit():
-                raise InvalidInput("Choose a material and a location")
-            materials.receive_stock(db.session, int(material_id), int(location_id),
-                                    request.form.get("quantity"), g.user, request.form.get("reason") or "Goods received")
-            db.session.commit()
-            flash("Stock received", "success")
-        except ServiceError as exc:
-            db.session.rollback()
-            flash(exc.message, "danger")
-        return redirect(url_for("ProcurementQueueView.queue"))
+        material_id, location_id = request.form.get("material_id", ""), request.form.get("location_id", "")
+        if not material_id.isdigit() or not location_id.isdigit():
+            raise InvalidInput("Choose a material and a location")
+        materials.receive_stock(db.session, int(material_id), int(location_id),
+                                request.form.get("quantity"), g.user, request.form.get("reason") or "Goods received")
+        return "Stock received"
 
 
 class FinanceQueueView(BaseView):
@@ -283,15 +223,10 @@ class FinanceQueueView(BaseView):
 
     @expose("/release", methods=["POST"])
     @has_access
+    @form_action("FinanceQueueView.queue")
     def release(self):
-        try:
-            made = payouts.release_payouts(db.session, request.form.get("team_id"), request.form.get("reference", ""), g.user)
-            db.session.commit()
-            flash(f"Released {len(made)} payout(s): " + ", ".join(f"{p.reference} {p.amount}" for p in made), "success")
-        except ServiceError as exc:
-            db.session.rollback()
-            flash(exc.message, "danger")
-        return redirect(url_for("FinanceQueueView.queue"))
+        made = payouts.release_payouts(db.session, request.form.get("team_id"), request.form.get("reference", ""), g.user)
+        return f"Released {len(made)} payout(s): " + ", ".join(f"{p.reference} {p.amount}" for p in made)
 
 
 class OemPortalView(BaseView):
@@ -325,18 +260,13 @@ class OemPortalView(BaseView):
 
     @expose("/lead", methods=["POST"])
     @has_access
+    @form_action("OemPortalView.portal")
     def new_lead(self):
         if not installations_access.is_oem_user(g.user):
-            flash("Leads are shared here by OEM logins; Central Ops logs them through the API or the OEM's portal.", "danger")
-            return redirect(url_for("OemPortalView.portal"))
-        try:
-            lead, created = installations_leads.create_lead(db.session, request.form.to_dict(), g.user, source="portal")
-            db.session.commit()
-            flash(f"Lead {lead.oem_ref} " + ("logged" if created else "was already logged"), "success")
-        except ServiceError as exc:
-            db.session.rollback()
-            flash(exc.message, "danger")
-        return redirect(url_for("OemPortalView.portal"))
+            return Done("Leads are shared here by OEM logins; Central Ops logs them through the API or the OEM's portal.",
+                        category="danger")
+        lead, created = installations_leads.create_lead(db.session, request.form.to_dict(), g.user, source="portal")
+        return f"Lead {lead.oem_ref} " + ("logged" if created else "was already logged")
 
     @expose("/send-reports", methods=["POST"])
     @has_access

@@ -22,7 +22,7 @@ from app.services import messaging_inbox
 from app.services import messaging_conversations
 from app.services.messaging_providers import last_outbound
 from app.services.messaging_alerts import resolve_alert
-from app.views.base import InDepartmentScope, ReadOnlyModelView, ResourceModelView
+from app.views.base import InDepartmentScope, ReadOnlyModelView, ResourceModelView, form_action
 from app.views.customers import register_customer_panel
 from app.integrations.twilio_client import signature_is_valid
 from flask_appbuilder.security.sqla.models import User
@@ -147,6 +147,11 @@ def _visible_conversation(pk: int) -> Conversation:
         abort(404)
 
 
+def _message_conversation(pk: int) -> str:
+    """The page of the conversation a message (by its id) belongs to."""
+    return url_for("InboxView.conversation", pk=db.session.get(Message, pk).conversation_id)
+
+
 class InboxView(BaseView):
     """Conversations per customer; every write goes through app.services.messaging."""
 
@@ -158,12 +163,6 @@ class InboxView(BaseView):
         "reply": "write", "assign": "write", "resolve": "write", "reopen": "write", "to_request": "write",
         "to_ticket": "write",
     }
-
-    def _back(self, pk: int, exc: ServiceError | None = None):
-        if exc is not None:
-            db.session.rollback()
-            flash(exc.message, "danger")
-        return redirect(url_for("InboxView.conversation", pk=pk))
 
     @expose("/inbox/")
     @has_access
@@ -224,76 +223,51 @@ class InboxView(BaseView):
 
     @expose("/conversations/<int:pk>/reply", methods=["POST"])
     @has_access
+    @form_action("InboxView.conversation")
     def reply(self, pk: int):
         form = request.form
         template = form.get("template") or None
         variables = {k[4:]: v for k, v in form.items() if k.startswith("var_")} if template else None
-        try:
-            messaging_outbound.reply(db.session, pk, by_user_id=g.user.id, idempotency_key=form.get("idempotency_key") or uuid.uuid4().hex,
-                        body=None if template else form.get("body"), template=template, variables=variables)
-            db.session.commit()
-        except ServiceError as exc:
-            return self._back(pk, exc)
-        flash("Reply queued", "success")
-        return self._back(pk)
+        messaging_outbound.reply(db.session, pk, by_user_id=g.user.id, idempotency_key=form.get("idempotency_key") or uuid.uuid4().hex,
+                                 body=None if template else form.get("body"), template=template, variables=variables)
+        return "Reply queued"
 
     @expose("/conversations/<int:pk>/assign", methods=["POST"])
     @has_access
+    @form_action("InboxView.conversation")
     def assign(self, pk: int):
-        try:
-            messaging_inbox.assign_conversation(db.session, pk, request.form.get("assignee_id"), g.user.id)
-            db.session.commit()
-        except ServiceError as exc:
-            return self._back(pk, exc)
-        flash("Assignment saved", "success")
-        return self._back(pk)
+        messaging_inbox.assign_conversation(db.session, pk, request.form.get("assignee_id"), g.user.id)
+        return "Assignment saved"
 
     @expose("/conversations/<int:pk>/resolve", methods=["POST"])
     @has_access
+    @form_action("InboxView.conversation")
     def resolve(self, pk: int):
-        try:
-            messaging_inbox.resolve_conversation(db.session, pk, g.user.id)
-            db.session.commit()
-        except ServiceError as exc:
-            return self._back(pk, exc)
-        flash("Conversation resolved", "success")
-        return self._back(pk)
+        messaging_inbox.resolve_conversation(db.session, pk, g.user.id)
+        return "Conversation resolved"
 
     @expose("/conversations/<int:pk>/reopen", methods=["POST"])
     @has_access
+    @form_action("InboxView.conversation")
     def reopen(self, pk: int):
-        try:
-            messaging_inbox.reopen_conversation(db.session, pk, g.user.id)
-            db.session.commit()
-        except ServiceError as exc:
-            return self._back(pk, exc)
-        return self._back(pk)
+        messaging_inbox.reopen_conversation(db.session, pk, g.user.id)
 
     @expose("/messages/<int:pk>/request", methods=["POST"])
     @has_access
+    @form_action(_message_conversation)
     def to_request(self, pk: int):
-        message = db.session.get(Message, pk) or abort(404)
-        try:
-            req = messaging_inbound.message_to_request(db.session, pk, g.user.id)
-            db.session.commit()
-        except ServiceError as exc:
-            return self._back(message.conversation_id, exc)
-        flash(Markup(f'Customer request <a href="/support/requests/{req.id}">#{req.id}</a> created'), "success")
-        return self._back(message.conversation_id)
+        db.session.get(Message, pk) or abort(404)
+        req = messaging_inbound.message_to_request(db.session, pk, g.user.id)
+        return Markup(f'Customer request <a href="/support/requests/{req.id}">#{req.id}</a> created')
 
     @expose("/messages/<int:pk>/ticket", methods=["POST"])
     @has_access
+    @form_action(_message_conversation)
     def to_ticket(self, pk: int):
-        message = db.session.get(Message, pk) or abort(404)
-        conversation_id = message.conversation_id
-        try:
-            ticket, created = messaging_inbound.message_to_ticket(db.session, pk, g.user.id)
-            db.session.commit()
-        except ServiceError as exc:
-            return self._back(conversation_id, exc)
-        flash(Markup(f'Ticket <a href="/support/tickets/{ticket.id}">#{ticket.id}</a> '
-                     f'{"opened" if created else "already exists"}'), "success")
-        return self._back(conversation_id)
+        db.session.get(Message, pk) or abort(404)
+        ticket, created = messaging_inbound.message_to_ticket(db.session, pk, g.user.id)
+        return Markup(f'Ticket <a href="/support/tickets/{ticket.id}">#{ticket.id}</a> '
+                      f'{"opened" if created else "already exists"}')
 
 
 class AlertDeskView(BaseView):
@@ -312,15 +286,10 @@ class AlertDeskView(BaseView):
 
     @expose("/<int:pk>/resolve", methods=["POST"])
     @has_access
+    @form_action("AlertDeskView.alert")
     def resolve(self, pk: int):
-        try:
-            resolve_alert(db.session, pk, g.user.id, request.form.get("resolution"))
-            db.session.commit()
-            flash("Alert resolved", "success")
-        except ServiceError as exc:
-            db.session.rollback()
-            flash(exc.message, "danger")
-        return redirect(url_for("AlertDeskView.alert", pk=pk))
+        resolve_alert(db.session, pk, g.user.id, request.form.get("resolution"))
+        return "Alert resolved"
 
 
 def register(appbuilder) -> None:

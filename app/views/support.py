@@ -19,7 +19,7 @@ from app.services import ServiceError
 from app.services import support_calls, support_requests, support_tickets
 from app.services import support
 from app.services.support_audit import history_of
-from app.views.base import InDepartmentScope, ReadOnlyModelView
+from app.views.base import Done, InDepartmentScope, ReadOnlyModelView, form_action
 from app.views.customers import register_customer_panel
 from flask_appbuilder.security.sqla.models import Role, User
 from app.models.people import TeamMember
@@ -117,11 +117,6 @@ class SupportDeskView(BaseView):
         "new_request": "write", "save_request": "write", "request_override": "write", "request_ticket": "write",
     }
 
-    def _refused(self, exc: ServiceError, back: str):
-        db.session.rollback()
-        flash(exc.message, "danger")
-        return redirect(back)
-
     # --- calls ---------------------------------------------------------------------
     @expose("/calls/new", methods=["GET"])
     @has_access
@@ -173,30 +168,22 @@ class SupportDeskView(BaseView):
 
     @expose("/calls/<int:pk>", methods=["POST"])
     @has_access
+    @form_action("SupportDeskView.call_page")
     def update_call(self, pk: int):
-        back = url_for("SupportDeskView.call_page", pk=pk)
         form = request.form
         changes = {k: form.get(k) or None for k in ("outcome", "resolution", "status") if k in form}
         if not changes.get("status"):
             changes.pop("status", None)
-        try:
-            support_calls.update_call(db.session, pk, changes, _me())
-            db.session.commit()
-        except ServiceError as exc:
-            return self._refused(exc, back)
-        flash("Call updated", "success")
-        return redirect(back)
+        support_calls.update_call(db.session, pk, changes, _me())
+        return "Call updated"
 
     @expose("/calls/<int:pk>/escalate", methods=["POST"])
     @has_access
+    @form_action("SupportDeskView.call_page")
     def escalate(self, pk: int):
-        try:
-            ticket, created = support_calls.escalate_call(db.session, pk, _me())
-            db.session.commit()
-        except ServiceError as exc:
-            return self._refused(exc, url_for("SupportDeskView.call_page", pk=pk))
-        flash(f"Ticket #{ticket.id} {'created' if created else 'already exists'} for call #{pk}", "success")
-        return redirect(url_for("TicketDeskView.ticket_page", pk=ticket.id))
+        ticket, created = support_calls.escalate_call(db.session, pk, _me())
+        return Done(f"Ticket #{ticket.id} {'created' if created else 'already exists'} for call #{pk}",
+                    url_for("TicketDeskView.ticket_page", pk=ticket.id))
 
     @expose("/calls/", methods=["GET"])
     @has_access
@@ -247,46 +234,34 @@ class SupportDeskView(BaseView):
 
     @expose("/requests/new", methods=["POST"])
     @has_access
+    @form_action("SupportDeskView.new_request")
     def save_request(self):
         form = request.form
-        try:
-            item = support_requests.create_request(
-                db.session, text=form.get("text"), channel=form.get("channel") or "web",
-                phone=form.get("phone") or None, created_by=_me(),
-            )
-            db.session.commit()
-        except ServiceError as exc:
-            return self._refused(exc, url_for("SupportDeskView.new_request"))
-        flash(f"Request #{item.id} queued for classification", "success")
-        return redirect(url_for("SupportDeskView.request_page", pk=item.id))
+        item = support_requests.create_request(
+            db.session, text=form.get("text"), channel=form.get("channel") or "web",
+            phone=form.get("phone") or None, created_by=_me(),
+        )
+        return Done(f"Request #{item.id} queued for classification", url_for("SupportDeskView.request_page", pk=item.id))
 
     @expose("/requests/<int:pk>/override", methods=["POST"])
     @has_access
+    @form_action("SupportDeskView.request_page")
     def request_override(self, pk: int):
-        back = url_for("SupportDeskView.request_page", pk=pk)
         form = request.form
-        try:
-            if form.get("assignee_id") or form.get("department_id") or form.get("priority"):
-                support_requests.override_request_assignment(
-                    db.session, pk, by_user_id=_me(), assignee_id=form.get("assignee_id") or None,
-                    department_id=form.get("department_id") or None, priority=form.get("priority") or None,
-                )
-            if form.get("status"):
-                support_requests.set_request_status(db.session, pk, form["status"], _me())
-            db.session.commit()
-        except ServiceError as exc:
-            return self._refused(exc, back)
-        return redirect(back)
+        if form.get("assignee_id") or form.get("department_id") or form.get("priority"):
+            support_requests.override_request_assignment(
+                db.session, pk, by_user_id=_me(), assignee_id=form.get("assignee_id") or None,
+                department_id=form.get("department_id") or None, priority=form.get("priority") or None,
+            )
+        if form.get("status"):
+            support_requests.set_request_status(db.session, pk, form["status"], _me())
 
     @expose("/requests/<int:pk>/ticket", methods=["POST"])
     @has_access
+    @form_action("SupportDeskView.request_page")
     def request_ticket(self, pk: int):
-        try:
-            ticket, _created = support_requests.convert_request_to_ticket(db.session, pk, _me())
-            db.session.commit()
-        except ServiceError as exc:
-            return self._refused(exc, url_for("SupportDeskView.request_page", pk=pk))
-        return redirect(url_for("TicketDeskView.ticket_page", pk=ticket.id))
+        ticket, _created = support_requests.convert_request_to_ticket(db.session, pk, _me())
+        return Done(to=url_for("TicketDeskView.ticket_page", pk=ticket.id))
 
 
 def _in_scope(getter, pk: int):
@@ -295,15 +270,6 @@ def _in_scope(getter, pk: int):
         return getter(db.session, pk, _me())
     except ServiceError:
         abort(404)
-
-
-def _refused(exc: ServiceError, back: str):
-    """A refused action: a record outside the person's scope is a 404, anything else a message on the page."""
-    db.session.rollback()
-    if exc.status == 404:
-        abort(404)
-    flash(exc.message, "danger")
-    return redirect(back)
 
 
 class TicketDeskView(BaseView):
@@ -350,60 +316,42 @@ class TicketDeskView(BaseView):
 
     @expose("/new", methods=["POST"])
     @has_access
+    @form_action("TicketDeskView.new_ticket", missing_is_404=True)  # out of scope: a 404 page
     def save_ticket(self):
         form = request.form
-        try:
-            ticket = support_tickets.open_ticket(
-                db.session, title=form.get("title"), description=form.get("description"),
-                priority=form.get("priority") or "Medium", category=form.get("category") or None,
-                charger_ref=form.get("charger_ref"), assignee_id=form.get("assignee_id") or None,
-                department_id=form.get("department_id") or None, created_by=_me(),
-            )
-            db.session.commit()
-        except ServiceError as exc:
-            return _refused(exc, url_for("TicketDeskView.new_ticket"))
-        return redirect(url_for("TicketDeskView.ticket_page", pk=ticket.id))
+        ticket = support_tickets.open_ticket(
+            db.session, title=form.get("title"), description=form.get("description"),
+            priority=form.get("priority") or "Medium", category=form.get("category") or None,
+            charger_ref=form.get("charger_ref"), assignee_id=form.get("assignee_id") or None,
+            department_id=form.get("department_id") or None, created_by=_me(),
+        )
+        return Done(to=url_for("TicketDeskView.ticket_page", pk=ticket.id))
 
     @expose("/<int:pk>/transition", methods=["POST"])
     @has_access
+    @form_action("TicketDeskView.ticket_page", missing_is_404=True)  # out of scope: a 404 page
     def ticket_transition(self, pk: int):
-        back = url_for("TicketDeskView.ticket_page", pk=pk)
-        try:
-            support_tickets.transition_ticket(db.session, pk, request.form.get("to"), _me(), note=request.form.get("note") or None)
-            db.session.commit()
-        except ServiceError as exc:
-            return _refused(exc, back)
-        return redirect(back)
+        support_tickets.transition_ticket(db.session, pk, request.form.get("to"), _me(), note=request.form.get("note") or None)
 
     @expose("/<int:pk>/notes", methods=["POST"])
     @has_access
+    @form_action("TicketDeskView.ticket_page", missing_is_404=True)  # out of scope: a 404 page
     def ticket_note(self, pk: int):
-        back = url_for("TicketDeskView.ticket_page", pk=pk)
-        try:
-            support_tickets.add_ticket_note(db.session, pk, request.form.get("body"), _me())
-            db.session.commit()
-        except ServiceError as exc:
-            return _refused(exc, back)
-        return redirect(back)
+        support_tickets.add_ticket_note(db.session, pk, request.form.get("body"), _me())
 
     @expose("/<int:pk>/assign", methods=["POST"])
     @has_access
+    @form_action("TicketDeskView.ticket_page", missing_is_404=True)  # out of scope: a 404 page
     def ticket_assign(self, pk: int):
-        back = url_for("TicketDeskView.ticket_page", pk=pk)
         form = request.form
-        try:
-            changes = {}
-            if form.get("priority"):
-                changes["priority"] = form["priority"]
-            if form.get("assignee_id") or form.get("department_id"):
-                support_tickets.assign_ticket(db.session, pk, by_user_id=_me(), assignee_id=form.get("assignee_id") or None,
-                                   department_id=form.get("department_id") or None)
-            if changes:
-                support_tickets.update_ticket(db.session, pk, changes, _me())
-            db.session.commit()
-        except ServiceError as exc:
-            return _refused(exc, back)
-        return redirect(back)
+        changes = {}
+        if form.get("priority"):
+            changes["priority"] = form["priority"]
+        if form.get("assignee_id") or form.get("department_id"):
+            support_tickets.assign_ticket(db.session, pk, by_user_id=_me(), assignee_id=form.get("assignee_id") or None,
+                                          department_id=form.get("department_id") or None)
+        if changes:
+            support_tickets.update_ticket(db.session, pk, changes, _me())
 
 
 def register(appbuilder) -> None:

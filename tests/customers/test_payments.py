@@ -123,7 +123,7 @@ def test_payment_history_filters_by_provider_status_date_and_customer(api_as, se
     assert refs("(filters:!((col:status,opr:eq,value:Failed)))") == ["CS-1003"]
     assert refs("(filters:!((col:paid_at,opr:gt,value:'2026-11-01T12:00:00')))") == ["CS-1003"]
     assert refs(f"(filters:!((col:customer,opr:rel_o_m,value:{customer.id})))") == ["CS-1001", "CS-1003", "D-1"]
-    assert agent.post("/api/v1/payments/", json={}).status_code in (403, 404, 405)
+    assert agent.post("/api/v1/payments/", json={}).status_code == 405
 
 
 def test_a_settlement_import_looks_customers_up_for_the_whole_file_at_once(api_as, make_customer):

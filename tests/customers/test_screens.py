@@ -75,7 +75,7 @@ def test_find_by_any_phone_form_opens_the_customer_page(web_as, customer, make_c
     make_customer("Kamala Silva", "0712345678")
     both = browser.get("/customer/find?q=kamal").get_data(as_text=True)
     assert "Kamal Perera" in both and "Kamala Silva" in both
-    assert web_as("oem_tata").get("/customer/find?q=kamal").status_code in (302, 403)
+    assert web_as("oem_tata").get("/customer/find?q=kamal").status_code == 403
 
 
 def test_the_topup_desk_credits_and_stores_the_receipt(web_as, session, app, customer):
@@ -141,7 +141,7 @@ def test_the_audit_trail_exports_to_excel_and_offers_no_edit(web_as, session, cu
     browser = web_as("finance")
     listing = browser.get("/walletentryview/list/").get_data(as_text=True)
     assert "Export to Excel" in listing and "/walletentryview/edit/" not in listing and "/walletentryview/delete/" not in listing
-    assert browser.get("/walletentryview/edit/1").status_code in (302, 403, 404, 405)
+    assert browser.get("/walletentryview/edit/1").status_code == 403
 
     export = browser.get("/walletentryview/export?_flt_0_entry_type=charge")
     assert export.status_code == 200
@@ -150,7 +150,7 @@ def test_the_audit_trail_exports_to_excel_and_offers_no_edit(web_as, session, cu
     assert rows[0][:8] == ("Entry #", "When", "Customer #", "Customer", "Currency", "Type", "Amount", "Balance after")
     assert [(r[3], r[5], r[6], r[7]) for r in rows[1:]] == [("Kamal Perera", "charge", -100.0, 200.0)]
     assert len(list(openpyxl.load_workbook(io.BytesIO(browser.get("/walletentryview/export").data)).active.rows)) == 3
-    assert web_as("agent").get("/walletentryview/export").status_code in (302, 403)
+    assert web_as("agent").get("/walletentryview/export").status_code == 403
 
 
 def test_the_settlement_upload_screen_reports_rejects(web_as, session, customer):
