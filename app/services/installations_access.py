@@ -14,21 +14,11 @@ from app.models.installations import (
 )
 from app.security import ADMIN, CENTRAL_OPS, DISPATCHER, FIELD_TEAM, MANAGER, OEM
 from app.services import NotFound
-from app.services.installations import (
-    ACTIVE_STAGES, CANCELLED, INSTALLED, ON_HOLD, OPS, PAYABLE, Rule, STAGES, TRANSITIONS, _was_held_from,
-    role_names,
-)
+from app.services.installations import role_names
 from app.models.people import field_team_member
 from app.models.installations import JobVisit
 
 
-for _stage in ACTIVE_STAGES:
-    if _stage not in (PAYABLE,):
-        TRANSITIONS[(_stage, ON_HOLD)] = Rule(OPS, (), "Put on hold")
-        TRANSITIONS[(ON_HOLD, _stage)] = Rule(OPS, (_was_held_from(_stage),), "Resume")
-    if STAGES.index(_stage) < STAGES.index(INSTALLED):
-        TRANSITIONS[(_stage, CANCELLED)] = Rule(OPS, (), "Cancel")
-TRANSITIONS[(ON_HOLD, CANCELLED)] = Rule(OPS, (), "Cancel")
 
 
 # --- scoping ---------------------------------------------------------------------------

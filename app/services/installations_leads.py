@@ -19,20 +19,10 @@ from app.models.installations import (
 from app.services import Forbidden, InvalidInput, iso_utc
 from app.services import customers
 from app.services.phones import to_e164
-from app.services.installations import (
-    ACTIVE_STAGES, CANCELLED, INSTALLED, LEAD_LOGGED, ON_HOLD, OPS, PAYABLE, Rule, STAGES, TRANSITIONS,
-    _was_held_from, actor_label,
-)
+from app.services.installations import LEAD_LOGGED, actor_label
 from app.services.installations_access import is_oem_user, oem_of_user
 
 
-for _stage in ACTIVE_STAGES:
-    if _stage not in (PAYABLE,):
-        TRANSITIONS[(_stage, ON_HOLD)] = Rule(OPS, (), "Put on hold")
-        TRANSITIONS[(ON_HOLD, _stage)] = Rule(OPS, (_was_held_from(_stage),), "Resume")
-    if STAGES.index(_stage) < STAGES.index(INSTALLED):
-        TRANSITIONS[(_stage, CANCELLED)] = Rule(OPS, (), "Cancel")
-TRANSITIONS[(ON_HOLD, CANCELLED)] = Rule(OPS, (), "Cancel")
 
 
 # --- phase 1: leads ----------------------------------------------------------------------

@@ -19,10 +19,7 @@ from app.security import CENTRAL_OPS
 from app.services import InvalidInput
 from app.services.notifications import notify_user
 from app.services.people import active_users_with_roles
-from app.services.installations import (
-    ACTIVE_STAGES, CANCELLED, INSTALLED, ON_HOLD, OPS, PAYABLE, Rule, STAGES, STAGE_SLA_HOURS, TRANSITIONS,
-    _was_held_from, is_overdue,
-)
+from app.services.installations import STAGE_SLA_HOURS, is_overdue
 from app.services import ServiceError
 from app.services.messaging_outbound import notify_customer_whatsapp
 from app.formatting import without_greeting
@@ -31,13 +28,6 @@ from app.formatting import without_greeting
 log = logging.getLogger(__name__)
 
 
-for _stage in ACTIVE_STAGES:
-    if _stage not in (PAYABLE,):
-        TRANSITIONS[(_stage, ON_HOLD)] = Rule(OPS, (), "Put on hold")
-        TRANSITIONS[(ON_HOLD, _stage)] = Rule(OPS, (_was_held_from(_stage),), "Resume")
-    if STAGES.index(_stage) < STAGES.index(INSTALLED):
-        TRANSITIONS[(_stage, CANCELLED)] = Rule(OPS, (), "Cancel")
-TRANSITIONS[(ON_HOLD, CANCELLED)] = Rule(OPS, (), "Cancel")
 
 
 # --- customer messages ------------------------------------------------------------------

@@ -21,12 +21,7 @@ from app.security import ADMIN, CENTRAL_OPS, FIELD_TEAM, FINANCE, OEM_REPORTING
 from app.services import Conflict, Forbidden, InvalidInput
 from app.services.chargers_registry import register_installed_charger
 from app.services.phones import to_e164
-from app.services.installations import (
-    ACTIVE_STAGES, CALL_OUTCOMES, CALL_PURPOSES, CANCELLED, CLOSURE_CALL_DONE, CLOSURE_PACK_SUBMITTED,
-    DOCUMENTS_COMPLETE, INSTALLATION_ASSIGNED, INSTALLED, INTRO_CALL_DONE, LEAD_LOGGED, ON_HOLD, OPS,
-    PAYABLE, REQUIRED_WORK_TYPES, Rule, SITE_NOT_READY, SITE_READY, STAGES, SURVEY_ASSIGNED, SURVEY_DONE,
-    TRANSITIONS, _was_held_from, missing_documents, move_job, note_event, role_names,
-)
+from app.services.installations import CALL_OUTCOMES, CALL_PURPOSES, CANCELLED, CLOSURE_CALL_DONE, CLOSURE_PACK_SUBMITTED, DOCUMENTS_COMPLETE, INSTALLATION_ASSIGNED, INSTALLED, INTRO_CALL_DONE, LEAD_LOGGED, ON_HOLD, OPS, PAYABLE, REQUIRED_WORK_TYPES, SITE_NOT_READY, SITE_READY, SURVEY_ASSIGNED, SURVEY_DONE, missing_documents, move_job, note_event, role_names
 from app.services.installations_notices import notify_customer, notify_role
 from app.services.installations_uploads import (
     CUSTOMER_KINDS, check_file, job_for_token, send_upload_link, store_file,
@@ -36,13 +31,6 @@ from app.services.installations_scheduling import current_visit
 from app.services.installations_scheduling import release_open_bookings
 
 
-for _stage in ACTIVE_STAGES:
-    if _stage not in (PAYABLE,):
-        TRANSITIONS[(_stage, ON_HOLD)] = Rule(OPS, (), "Put on hold")
-        TRANSITIONS[(ON_HOLD, _stage)] = Rule(OPS, (_was_held_from(_stage),), "Resume")
-    if STAGES.index(_stage) < STAGES.index(INSTALLED):
-        TRANSITIONS[(_stage, CANCELLED)] = Rule(OPS, (), "Cancel")
-TRANSITIONS[(ON_HOLD, CANCELLED)] = Rule(OPS, (), "Cancel")
 
 
 # --- calls --------------------------------------------------------------------------------
