@@ -170,19 +170,24 @@ def status_notification(call: Call, state: ChargerState) -> None:
     if error_code not in ERROR_CODES:
         call.flags.append(f"unknown errorCode {error_code!r}")
     key = (charger.id, connector_id)
-    connector = state.connectors.get(key)
+    connector, call_when = state.connectors.get(key), call.when
     if connector is None:
         connector = State(id=None, charger_id=charger.id, connector_id=connector_id,
                           **{n: None for n in CONNECTOR_STATE})
         state.connectors[key] = connector
     elif connector.updated_at and call.when < connector.updated_at:
-        return  # an older status delivered late does not overwrite a newer one
+        if call.when < connector.updated_at.replace(microsecond=0) or call.when.microsecond:
+            return  # an older status delivered late does not overwrite a newer one
+        # a charger stamps whole seconds: a status within the second of what we hold (a connector the back
+        # office created at 12:00:00.371, a status stamped 12:00:00) is not older; it keeps the finer stamp
+        # so that the stored row's guard (updated_at <= the new one) lets it through
+        call_when = connector.updated_at
     connector.dirty = True
     connector.status = (status or "")[:30] or None
     connector.error_code = (error_code or "")[:60] or None
     connector.vendor_error_code = str(p.get("vendorErrorCode"))[:60] if p.get("vendorErrorCode") else None
     connector.info = str(p.get("info"))[:100] if p.get("info") else None
-    connector.updated_at = call.when
+    connector.updated_at = call_when
     faults = state.open_faults.setdefault(key, [])
     if is_fault(status, error_code):
         code = error_code if error_code and error_code != "NoError" else "Faulted"

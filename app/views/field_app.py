@@ -5,13 +5,13 @@ person's JWT, as PERMISSION_MATRIX allows ("FieldApp" to open it, each tab its o
 """
 from __future__ import annotations
 
+import hashlib
 import io
 from functools import lru_cache
 from pathlib import Path
 
-from flask import Blueprint, Response, abort, current_app, render_template, send_from_directory, url_for
+from flask import Blueprint, Response, abort, current_app, render_template, url_for
 from PIL import Image, ImageDraw
-from flask import current_app
 
 STATIC = Path(__file__).resolve().parent.parent / "static" / "field_app"
 ICON_SIZES = (192, 512)
@@ -50,10 +50,23 @@ def manifest():
 
 @bp.get("/sw.js")
 def service_worker():
-    """Served from /app/ so that its scope is the whole app."""
-    response = send_from_directory(STATIC, "sw.js", mimetype="text/javascript", max_age=0)
+    """Served from /app/ so that its scope is the whole app. Its VERSION is a digest of the shell's own files:
+    a release that changes one of them changes the worker, so installed phones fetch the new shell."""
+    response = Response(_service_worker_source(), mimetype="text/javascript")
     response.headers["Cache-Control"] = "no-cache"
     return response
+
+
+SHELL_SOURCES = (STATIC / "sw.js", STATIC / "app.js", STATIC / "app.css", STATIC.parent / "js" / "charger_map.js",
+                 STATIC.parent.parent / "templates" / "field_app" / "index.html")
+
+
+def _service_worker_source() -> str:
+    digest = hashlib.sha256()
+    for path in SHELL_SOURCES:
+        digest.update(path.read_bytes())
+    source = (STATIC / "sw.js").read_text()
+    return source.replace('var VERSION = "chargeops-field-v1";', f'var VERSION = "chargeops-field-{digest.hexdigest()[:12]}";')
 
 
 @bp.get("/icons/icon-<int:size>.png")

@@ -174,6 +174,31 @@ def test_heartbeats_and_a_boot_in_one_batch_replay_in_order():
     assert c.values == {"last_heartbeat_at": t0 + timedelta(seconds=130), "last_heartbeat_gap": 30.0}
 
 
+def test_a_status_in_the_same_second_as_the_stored_one_is_not_taken_for_an_older_one(session, ingest, fleet):
+    """Chargers stamp whole seconds; the back office stamps microseconds. A connector created at hh:mm:ss.5 and
+    a Faulted stamped hh:mm:ss is the newer news; one stamped a second earlier is a late delivery."""
+    held = utcnow().replace(microsecond=500000) - timedelta(seconds=30)
+    charger = Charger(cid="CP-SEC", name="Same second", type="L3", heartbeat_interval=60)
+    session.add(charger)
+    session.flush()
+    session.add_all([Connector(charger_id=charger.id, connector_id=n, status="Available", error_code="NoError",
+                               updated_at=held) for n in (1, 2)])
+    session.commit()
+    f = fleet(["CP-SEC"])
+    def status(connector, status, error_code, at):  # the envelope's ts is the charger's clock
+        f.publish(f"{f.prefix}/chargers/CP-SEC/ocpp/StatusNotification", {
+            "ts": at.replace(microsecond=0).isoformat() + "Z", "msg_id": uuid.uuid4().hex[:16],
+            "payload": {"connectorId": connector, "status": status, "errorCode": error_code}})
+
+    status(2, "Unavailable", "NoError", held - timedelta(seconds=1))
+    status(1, "Faulted", "GroundFailure", held)
+    assert wait_for(session, lambda: _count(session, ChargerMessage) == 2)
+
+    statuses = {c.connector_id: c.status for c in _charger(session, "CP-SEC").connectors}
+    assert statuses == {1: "Faulted", 2: "Available"}
+    assert _count(session, ChargerFault, ChargerFault.cleared_at.is_(None)) == 1
+
+
 def test_a_message_brings_a_charger_marked_offline_back_online(session, ingest, fleet):
     session.add(Charger(cid="CP-O", name="Offline", type="L2", heartbeat_interval=60))
     session.commit()

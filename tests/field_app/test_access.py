@@ -85,3 +85,17 @@ def test_a_revoked_person_is_out_at_the_next_refresh(client, session):
     session.commit()
     refused = client.post("/api/v1/security/refresh", headers=refresh)
     assert refused.status_code == 401 and "message" in refused.json
+
+
+def test_a_release_that_changes_the_shell_changes_the_service_worker(client, monkeypatch, tmp_path):
+    """Installed phones keep the shell cached; a new digest in sw.js is what makes them fetch the new one."""
+    from app.views import field_app as view
+
+    first = client.get("/app/sw.js").get_data(as_text=True)
+    assert 'var VERSION = "chargeops-field-' in first and "chargeops-field-v1" not in first
+    changed = tmp_path / "app.js"
+    changed.write_text((view.STATIC / "app.js").read_text() + "\n// next release\n")
+    monkeypatch.setattr(view, "SHELL_SOURCES", tuple(changed if p.name == "app.js" else p for p in view.SHELL_SOURCES))
+    second = client.get("/app/sw.js").get_data(as_text=True)
+    version = lambda body: body.split('var VERSION = "', 1)[1].split('"', 1)[0]  # noqa: E731
+    assert version(first) != version(second)

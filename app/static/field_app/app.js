@@ -106,6 +106,16 @@
       return r.body;
     });
   }
+  // A screen refreshed by live notes can have two reads in flight: only the newest may draw, so an older
+  // answer arriving late never paints over a fresher one.
+  var newest = {};
+  function getLatest(key, path) {
+    var mine = newest[key] = (newest[key] || 0) + 1;
+    return getJson(path).then(function (body) {
+      if (newest[key] !== mine) throw new Error("superseded");
+      return body;
+    });
+  }
 
   // --- sign-in --------------------------------------------------------------------------------------
   function signOut(message) {
@@ -194,7 +204,7 @@
   var Dashboard = {
     load: function () {
       if (!me.can.network) { $("#summary").innerHTML = "<p>Your role does not see the network.</p>"; return; }
-      getJson("/network/summary").then(Dashboard.summary).catch(function () {});
+      getLatest("summary", "/network/summary").then(Dashboard.summary).catch(function () {});
       Dashboard.list();
     },
     summary: function (s) {
@@ -214,7 +224,7 @@
       if ($("#network-type").value) params.set("type", $("#network-type").value);
       if ($("#network-bucket").value) params.set("bucket", $("#network-bucket").value);
       params.set("page_size", "100");
-      getJson("/network/chargers?" + params).then(function (d) {
+      getLatest("network", "/network/chargers?" + params).then(function (d) {
         $("#network-list").innerHTML = d.result.map(function (c) {
           return '<li data-cid="' + esc(c.cid) + '"><a href="#debug/' + encodeURIComponent(c.cid) + '"><strong>' + esc(c.cid) +
             "</strong></a> " + esc(c.name) + ' <span class="pill b-' + slug(c.bucket) + '">' + esc(c.bucket) + '</span><div class="meta">' +
@@ -230,7 +240,7 @@
     rows: [], loadedAt: 0,
     load: function () {
       if (!me.can.network) return;
-      getJson("/network/sessions/connectors").then(function (d) { Sessions.rows = d.result; Sessions.loadedAt = Date.now(); Sessions.draw(); })
+      getLatest("sessions", "/network/sessions/connectors").then(function (d) { Sessions.rows = d.result; Sessions.loadedAt = Date.now(); Sessions.draw(); })
         .catch(function () {});
     },
     draw: function () {
@@ -367,7 +377,7 @@
         });
       }
       setTimeout(function () { appMap.invalidate(); }, 50);
-      getJson("/network/map").then(function (d) { appMap.setPoints(d.result); }).catch(function () {});
+      getLatest("map", "/network/map").then(function (d) { appMap.setPoints(d.result); }).catch(function () {});
     }
   };
 
