@@ -45,6 +45,7 @@ run: install services seed
 	@echo "  ChargeOps on http://127.0.0.1:8080  -  every demo user's password: $${DEMO_PASSWORD:-chargeops-demo}"
 	@echo "  users: admin manager dispatcher agent installer cpo centralops fieldteam procurement finance oemreporting oem_tata oem_mg"
 	@echo ""
+	$(BIN)/flask ingest-session
 	$(BIN)/honcho start
 
 # The whole suite on the embedded default (SQLite) and on PostgreSQL, both passes at once: each

@@ -1,7 +1,7 @@
 """Fleet operations over REST: firmware catalogue and campaigns, diagnostics requests, SSH reboot (api-contract v1.1)."""
 from __future__ import annotations
 
-from flask import g, request
+from flask import current_app, g, request
 from flask_appbuilder.api import expose, safe
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_appbuilder.security.decorators import permission_name, protect
@@ -139,7 +139,7 @@ class DiagnosticsApi(ActionApi):
         record, command = diagnostics.request_diagnostics(db.session, cid, g.user.id)
         db.session.commit()
         if command.status == "Pending":
-            chargers_commands.publish_command(command.command_id)
+            chargers_commands.publish_command(command.command_id, wait=current_app.config["CHARGER_PUBLISH_WAIT_IN_REQUEST"])
         return self.response(202, command_id=command.command_id, diagnostics_id=record.id, status=command.status)
 
 

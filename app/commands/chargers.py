@@ -30,6 +30,17 @@ def ingest_command(client_id, batch_size, batch_ms):
     ingestor.run_forever()
 
 
+@click.command("ingest-session")
+@with_appcontext
+def ingest_session_command():
+    """Open the ingest's persistent MQTT session and leave (before the first `flask ingest`): from then on the
+    broker keeps every charger message until the ingest reads it, even one sent in the ingest's first seconds."""
+    ingestor = Ingestor(current_app._get_current_object())
+    if not ingestor.open_session():
+        raise click.ClickException(f"the broker at {ingestor.url} did not confirm the ingest's subscriptions")
+    click.echo(f"ingest: session of {ingestor.client_id} open on {ingestor.url}, prefix {ingestor.prefix}")
+
+
 @click.command("simulate")
 @click.option("--chargers", "count", type=int, default=50, show_default=True, help="Fleet size.")
 @click.option("--all", "whole_registry", is_flag=True, default=False,
@@ -95,4 +106,4 @@ def ocpp_gateway_command(host, port, node):
     gateway.run_forever()
 
 
-COMMANDS = [ingest_command, simulate_command, ocpp_gateway_command]
+COMMANDS = [ingest_command, ingest_session_command, simulate_command, ocpp_gateway_command]

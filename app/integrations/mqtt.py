@@ -91,7 +91,7 @@ class Publisher:
         self.client.reconnect_delay_set(min_delay=1, max_delay=5)
         self.client.connect_async(self.address.host, self.address.port, keepalive=30)
         self.client.loop_start()
-        self.connected.wait(3.0)
+        self.connect_by = time.monotonic() + 3.0  # a fresh client may wait this long for its first CONNACK
 
     def publish(self, topic: str, payload: str | bytes, timeout: float = 5.0, expiry: int | None = None) -> bool:
         """QoS 1; True once the broker acknowledged it. Never sent later: while the broker is away it
@@ -99,7 +99,9 @@ class Publisher:
         this client thrown away with its queue (paho would resend it on reconnect). `expiry`: the MQTT 5
         message expiry interval, in seconds, after which the broker drops it for its subscribers."""
         if not self.connected.is_set():
-            return False
+            first_wait = min(timeout, self.connect_by - time.monotonic())
+            if first_wait <= 0 or not self.connected.wait(first_wait):
+                return False  # the broker is away: never queued for later
         properties = None
         if expiry is not None:
             properties = Properties(PacketTypes.PUBLISH)

@@ -156,13 +156,16 @@ def _its_turn(session: Session, command: ChargerCommand) -> None:
     enqueue_after_commit(session, "chargers.command_timeout", command.command_id, delay=timeout)
 
 
-def publish_command(command_id: str) -> bool:
+def publish_command(command_id: str, wait: Optional[float] = None) -> bool:
     """Publish a Pending command (after its row is committed) and mark it Sent once the broker has it.
 
     It goes out only before its deadline (expires_at), with the MQTT 5 message expiry interval set
     to what is left, so neither we nor the broker deliver it late. When the broker is away it stays
     Pending ("not delivered") and is tried again through the outbox until the deadline; then the
-    time-out marks it Timeout, never sent. Returns whether it was published. Commits."""
+    time-out marks it Timeout, never sent. `wait`: the longest wait for the broker's acknowledgement
+    (a request passes CHARGER_PUBLISH_WAIT_IN_REQUEST, a second or less: past it the command stays Pending
+    and a worker tries again); the worker's own tries wait up to 5 s. Returns whether it was published.
+    Commits."""
     session = db.session
     command = session.scalar(select(ChargerCommand).where(ChargerCommand.command_id == command_id))
     if command is None or command.status != "Pending":
@@ -178,7 +181,7 @@ def publish_command(command_id: str) -> bool:
     topic = command_topic(_cfg("MQTT_TOPIC_PREFIX"), command.charger.cid, command.command_id)
     charger_id, action, payload = command.charger_id, command.action, command.payload
     session.rollback()  # no transaction held while waiting for the broker
-    published = shared_publisher(_cfg("MQTT_URL")).publish(topic, body, timeout=min(5.0, left - 0.1), expiry=max(1, int(left)))
+    published = shared_publisher(_cfg("MQTT_URL")).publish(topic, body, timeout=min(5.0 if wait is None else wait, left - 0.1), expiry=max(1, int(left)))
     if not published:
         retry_in = min(2.0, left - 0.5)
         if retry_in > 0:
@@ -204,7 +207,7 @@ def send_command(session: Session, cid: str, action: Any, payload: Any, user_id:
     command = create_command(session, cid, action, payload, user_id)
     session.commit()
     if command.status == "Pending":
-        publish_command(command.command_id)
+        publish_command(command.command_id, wait=_cfg("CHARGER_PUBLISH_WAIT_IN_REQUEST"))
     return command
 
 

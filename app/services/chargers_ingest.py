@@ -172,6 +172,31 @@ class Ingestor:
             self.subscribed.wait(wait)
         return self
 
+    def open_session(self, wait: float = 30.0) -> bool:
+        """Create (or confirm) this ingest's persistent session and subscriptions at the broker, then leave.
+
+        The contract's persistent session keeps what chargers publish while the ingest is away, but only
+        once the session exists: on a first start, whatever a gateway published before the ingest's first
+        SUBSCRIBE is gone (chargers booted in those seconds stay Offline until their next heartbeat,
+        five minutes for some). `make run` opens the session before it starts the processes. Nothing is
+        read here: a message that arrives meanwhile is left unacknowledged, so the broker redelivers it.
+        Returns whether the broker confirmed the subscriptions."""
+        done = threading.Event()
+        client, address = make_client(self.url, self.client_id, manual_ack=True)
+        client.on_connect = lambda c, u, flags, reason, p: None if reason.is_failure else c.subscribe(
+            [(topic, mqtt.SubscribeOptions(qos=1)) for topic in subscriptions(self.prefix, self.shared)])
+        client.on_subscribe = lambda *args: done.set()
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = self.session_expiry
+        props.ReceiveMaximum = 1  # at most one message held back, and the broker redelivers it
+        client.connect(address.host, address.port, keepalive=30, clean_start=False, properties=props)
+        client.loop_start()
+        try:
+            return done.wait(wait)
+        finally:
+            client.disconnect()
+            client.loop_stop()
+
     def start_writer(self) -> None:
         """The writing side, ready before anything is received (start() calls it; a bench may call it first)."""
         if self._threads:

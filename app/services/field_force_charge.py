@@ -126,7 +126,7 @@ def start_force_charge(session: Session, cid: str, data: dict, user_id: Optional
                     "force_charge", fc.id)
     session.commit()
     if command.status == "Pending":
-        chargers_commands.publish_command(command.command_id)
+        chargers_commands.publish_command(command.command_id, wait=current_app.config["CHARGER_PUBLISH_WAIT_IN_REQUEST"])
     return fc
 
 

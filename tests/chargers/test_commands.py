@@ -47,7 +47,7 @@ def test_accepted_round_trip_is_stored_published_answered_and_audited(session, a
     assert outgoing.action == "Reset" and outgoing.msg_id == command_id
 
 
-def test_every_action_reaches_the_charger_with_its_ocpp_conf(session, api_as, ingest, fleet):
+def test_every_action_reaches_the_charger_with_its_ocpp_conf(session, api_as, ingest, fleet, celery_worker):  # queued commands are released through the outbox
     _register(session, "CMD-2")
     f = fleet(["CMD-2"], boot=True)
     api = api_as("installer")

@@ -199,6 +199,21 @@ def test_a_status_in_the_same_second_as_the_stored_one_is_not_taken_for_an_older
     assert _count(session, ChargerFault, ChargerFault.cleared_at.is_(None)) == 1
 
 
+def test_an_opened_session_keeps_what_chargers_send_before_the_ingest_first_starts(app, session, fleet):
+    """`make run` opens the ingest's session first: a boot sent in the ingest's first seconds is not lost."""
+    client_id = f"ingest-test-{uuid.uuid4().hex[:8]}"
+    first = Ingestor(app, client_id=client_id, session_expiry=120, batch_ms=20)
+    assert first.open_session()
+    f = fleet(["CP-EARLY"])
+    f.boot("CP-EARLY")  # the ingest has never run with this id yet
+    ingestor = Ingestor(app, client_id=client_id, session_expiry=120, batch_ms=20).start()
+    try:
+        assert wait_for(session, lambda: _count(session, ChargerMessage) >= 3)
+        assert session.scalar(select(Charger.vendor).where(Charger.cid == "CP-EARLY")) == "SimCharge"
+    finally:
+        ingestor.stop(discard_session=True)
+
+
 def test_a_message_brings_a_charger_marked_offline_back_online(session, ingest, fleet):
     session.add(Charger(cid="CP-O", name="Offline", type="L2", heartbeat_interval=60))
     session.commit()
