@@ -15,6 +15,7 @@ from sqlalchemy.exc import OperationalError
 
 from app.extensions import db
 from app.services import ServiceError
+from app.api.json_times import ContractSchemaConverter
 from app.api.schemas import describe_errors, input_problem  # noqa: F401 (describe_errors: for the APIs)
 
 API_METHOD_PERMISSIONS = {
@@ -77,6 +78,7 @@ class ResourceApi(BusyAware, ModelRestApi):
     method_permission_name = API_METHOD_PERMISSIONS
     allow_browser_login = True
     page_size = 25
+    model2schemaconverter = ContractSchemaConverter  # date-times as the contracts write them (...Z)
     # one marshmallow schema (app/api/schemas.py) per generic write, checked before FAB loads the body
     add_input = None
     edit_input = None
