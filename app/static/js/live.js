@@ -1,16 +1,24 @@
 // Live pages poll a JSON endpoint (no websockets, nothing from the internet).
 window.ChargeOps = {
+  // a signed-out or revoked session (logout elsewhere, a password change, a deactivated person) sends
+  // the page to the login form, and back here after signing in, instead of polling 401s forever
+  signedOut: function () {
+    window.location.assign("/login/?next=" + encodeURIComponent(window.location.pathname + window.location.search));
+  },
   poll: function (url, render, ms) {
-    var busy = false;
+    var busy = false, timer = null;
     function tick() {
       if (busy) return; busy = true;
       fetch(typeof url === "function" ? url() : url, {credentials: "same-origin", headers: {"Accept": "application/json"}})
-        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (r) {
+          if (r.status === 401) { clearInterval(timer); window.ChargeOps.signedOut(); return null; }
+          return r.ok ? r.json() : null;
+        })
         .then(function (data) { if (data) render(data); })
         .catch(function () {})
         .finally(function () { busy = false; });
     }
-    tick(); return setInterval(tick, ms || 1500);
+    tick(); timer = setInterval(tick, ms || 1500); return timer;
   },
   esc: function (v) { return v === null || v === undefined ? "" : String(v).replace(/[&<>"']/g, function (c) {
     return {"&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;"}[c]; }); },
