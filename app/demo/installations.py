@@ -159,6 +159,14 @@ def seed_jobs(session: Session, refs: dict) -> None:
                         return team, day, slot
         return None, start, "morning"
 
+    def visit_day(visit, t, index):
+        """When the visit's work is done: at t, or on the visit's own later day (every team was booked sooner) when
+        that day and the job's remaining steps are still in the past; None when the visit is still ahead."""
+        if visit.visit_date <= t.date():
+            return t
+        done = datetime.combine(visit.visit_date, time(16, 0))
+        return done if done + timedelta(hours=hours_per_step * (len(path) - index)) <= now else None
+
     paid_by_team: dict = {}
     installed: list = []
     levels = {(lv.material_id, lv.location_id): lv for lv in session.scalars(select(StockLevel))}
@@ -246,7 +254,13 @@ def seed_jobs(session: Session, refs: dict) -> None:
                     team, day, slot = team_for(kind, district, today + timedelta(days=rng.randint(1, 10)))
                 else:  # done two steps later: the visit day lies between now and then
                     team, day, slot = team_for(kind, district, t.date(), (t + timedelta(hours=2 * hours_per_step)).date())
-                    if team is None:  # every fitting team is booked then: the job waits for a later day
+                    if team is None:  # every fitting team is booked then: a later day that still leaves the job's
+                        # remaining steps in the past, else the first free day (the job then waits for its visit)
+                        after_visit = len(path) - (path.index(stage) + 2)
+                        latest = (now - timedelta(hours=hours_per_step * (after_visit + 1))).date()
+                        if latest > t.date():
+                            team, day, slot = team_for(kind, district, t.date(), latest)
+                    if team is None:
                         team, day, slot = team_for(kind, district, t.date())
                 visit = JobVisit(job_id=job.id, kind=kind, code=f"{'SRV' if kind == 'survey' else 'INST'}-{job.id:05d}",
                                  visit_date=day, slot=slot, status="scheduled", created_at=t)
@@ -284,7 +298,8 @@ def seed_jobs(session: Session, refs: dict) -> None:
                     install_team = team
                 comment = f"{visit.code} assigned to {team.name}"
             elif stage == installations.SURVEY_DONE:
-                if job._visit.visit_date > t.date():
+                t = visit_day(job._visit, t, path.index(stage))
+                if t is None:
                     break  # the survey is still ahead: the job waits at its assigned stage
                 job._visit.status = "done"
                 extra.append(JobCall(job_id=job.id, purpose="survey day", outcome="confirmed", user_id=field.id, at=t))
@@ -317,7 +332,8 @@ def seed_jobs(session: Session, refs: dict) -> None:
                 actor = procurement
                 allocate(job, install_team or survey_team, t)
             elif stage == installations.INSTALLED:
-                if job._visit.visit_date > t.date():
+                t = visit_day(job._visit, t, path.index(stage))
+                if t is None:
                     break  # the installation is still ahead
                 job._visit.status = "done"
                 job.charger_serial, job.ocpp_identity = f"{oem.code}-7K-{n:05d}", f"CP-{oem.code}-{n:05d}"
