@@ -13,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from app.api.installations import OemScope, OwnTeamScope
+from app.api.schemas import JOB_ACTION_INPUTS, input_problem
 from app.extensions import db
 from app.models.base import utcnow
 from app.models.installations import (
@@ -122,6 +123,12 @@ class InstallationJobView(BaseView):
         data = request.form.to_dict()
         if "required_work" in request.form:
             data["required_work"] = request.form.getlist("required_work")
+        # the API's schema for this action checks the fields both paths share (types, lengths, ranges); the
+        # form's own extras (csrf_token, next, per-line inputs) pass on to the service as before
+        schema = JOB_ACTION_INPUTS[action]
+        problem = input_problem(schema, {k: v for k, v in data.items() if k in schema._declared_fields and v != ""})
+        if problem:
+            raise InvalidInput(problem)
         return run_job_action(db.session, job, action, data, read_uploads(request.files), g.user)
 
     @expose("/<int:job_id>/file/<int:file_id>")

@@ -106,3 +106,21 @@ def test_the_job_page_offers_each_role_only_its_forms(flow, web_as):
     finance_client.post(f"/installations/job/{job_id}/act/schedule", data={"kind": "survey", "date": "2030-01-01", "slot": "morning",
                                                                             "csrf_token": csrf_token(page)})
     assert "Documents complete" in web_as("centralops").get(f"/installations/job/{job_id}").get_data(as_text=True)
+
+
+def test_a_job_form_is_checked_by_the_same_schema_as_the_api(flow, web_as, session):
+    """The UI's job actions go through the API's schema for the fields both share: nothing half-written."""
+    from app.models.installations import InstallationJob
+    from tests.conftest import csrf_token
+
+    job_id = flow.lead("TM-FORM")
+    ops = web_as("centralops")
+    page = ops.get(f"/installations/job/{job_id}").get_data(as_text=True)
+    long_note = "x" * 10_001
+    answer = ops.post(f"/installations/job/{job_id}/act/call", data={
+        "purpose": "intro", "outcome": "reached", "note": long_note, "csrf_token": csrf_token(page)}, follow_redirects=True)
+    assert "note: Longer than maximum length" in answer.get_data(as_text=True)
+    session.expire_all()
+    job = session.get(InstallationJob, job_id)
+    assert not any(long_note in (c.note or "") for c in getattr(job, "calls", []))
+    flow.do("centralops", job_id, "call", purpose="intro", outcome="reached", note="spoke to Sunil")  # the API path still works
