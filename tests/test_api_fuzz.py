@@ -80,6 +80,7 @@ def _failures_for(schema, base_url: str, token: str, examples_per_mode: dict) ->
     return failures
 
 
+@pytest.mark.postgres_pass  # once, on the production database
 @pytest.mark.timeout(1800)
 def test_no_generated_request_gets_a_5xx(live_server, session, client):
     _seed_oem_user(session)

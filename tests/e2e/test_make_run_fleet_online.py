@@ -3,7 +3,7 @@
 The Procfile's own lines (web, ingest, ocpp, simulator) run under honcho with their own ports, MQTT
 topic prefix, ingest client id and database, so nothing crosses a developer's `make run`. What the
 beat's sweep would do (mark chargers past their threshold Offline) is applied at the end, and the
-heartbeat-health screen is read in the browser. Marked `browser`: it runs once, on the SQLite pass.
+heartbeat-health screen is read in the browser. It runs once, on the PostgreSQL pass (`postgres_pass`).
 """
 from __future__ import annotations
 
@@ -54,6 +54,7 @@ def _http_ok(url: str) -> bool:
 
 
 @pytest.mark.browser
+@pytest.mark.postgres_pass  # its own SQLite database, whichever pass; the PostgreSQL pass has the time
 @pytest.mark.timeout(900)
 def test_the_seeded_fleet_stays_online_under_make_run(tmp_path, browser):
 
