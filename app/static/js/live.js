@@ -3,6 +3,8 @@ window.ChargeOps = {
   // a signed-out or revoked session (logout elsewhere, a password change, a deactivated person) sends
   // the page to the login form, and back here after signing in, instead of polling 401s forever
   signedOut: function () {
+    if (window.ChargeOps.leaving) return;  // several polls see the 401: one navigation, not one aborting another
+    window.ChargeOps.leaving = true;
     window.location.assign("/login/?next=" + encodeURIComponent(window.location.pathname + window.location.search));
   },
   poll: function (url, render, ms) {
