@@ -7,14 +7,17 @@ goes through the gateway's small thread pool and caches, never blocking the even
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import inspect
 import json
 import logging
+import time
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Optional
 
 from ocpp.charge_point import camel_to_snake_case, remove_nones, serialize_as_dict, snake_to_camel_case
 from ocpp.exceptions import OCPPError, ProtocolError
-from ocpp.messages import Call, CallError, MessageType, _validate_payload, unpack
+from ocpp.messages import Call, CallError, MessageType, _DecimalEncoder, _validate_payload, unpack
 from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.datatypes import IdTagInfo
@@ -30,9 +33,72 @@ quiet.setLevel(logging.WARNING)
 
 SHORT_ID = 16  # message ids shorter than this are counters that restart with the charger: made unique per connection
 
+_now: tuple[int, str] = (0, "")
+
 
 def iso_now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """The current UTC second, ISO 8601 (formatted once a second: every CALL's answer and envelope asks)."""
+    global _now
+    second = int(time.time())
+    if _now[0] != second:
+        _now = (second, datetime.fromtimestamp(second, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    return _now[1]
+
+
+# --- the library's per-CALL work, done once per key or per class ------------------------------------------
+_encode_frame = _DecimalEncoder(separators=(",", ":")).encode  # what CallResult.to_json() builds per call
+_snake_keys: dict[str, str] = {}
+_camel_fields: dict[type, tuple[tuple[str, str], ...]] = {}
+_wants_unique_id: dict = {}
+_empty_is_valid: set[tuple[str, str]] = set()  # (OCPP version, action) whose schema accepts {} (a Heartbeat's)
+_PLAIN = (str, int, float, bool)
+
+
+def _snake(data):
+    """camel_to_snake_case() of the library, each key's regexes run once (bounded: keys come from chargers)."""
+    if isinstance(data, dict):
+        converted = {}
+        for key, value in data.items():
+            snake = _snake_keys.get(key)
+            if snake is None:
+                (snake,) = camel_to_snake_case({key: None})
+                if len(_snake_keys) < 4096:
+                    _snake_keys[key] = snake
+            converted[snake] = _snake(value)
+        return converted
+    if isinstance(data, list):
+        return [_snake(value) for value in data]
+    return data
+
+
+def _camel(answer) -> Optional[dict]:
+    """snake_to_camel_case(remove_nones(serialize_as_dict(answer))) of the library for a dataclass of plain
+    values and dataclasses (every answer here), fields and their camelCase names read once per class;
+    None for anything else (a list, an enum...): the library's own functions then."""
+    fields = _camel_fields.get(type(answer))
+    if fields is None:
+        fields = tuple((f.name, next(iter(snake_to_camel_case({f.name: None})))) for f in dataclasses.fields(answer))
+        _camel_fields[type(answer)] = fields
+    payload = {}
+    for name, key in fields:
+        value = getattr(answer, name)
+        if value is None:
+            continue
+        if type(value) not in _PLAIN:
+            if not dataclasses.is_dataclass(value) or isinstance(value, type):
+                return None
+            value = _camel(value)
+            if value is None:
+                return None
+        payload[key] = value
+    return payload
+
+
+def _answer_json(answer, unique_id) -> str:
+    payload = _camel(answer)
+    if payload is None:
+        payload = snake_to_camel_case(remove_nones(serialize_as_dict(answer)))
+    return _encode_frame([MessageType.CallResult, unique_id, payload])
 
 
 def garbage_error(raw, error: OCPPError) -> str:
@@ -74,8 +140,12 @@ class ChargerConnection(ChargePoint):
             try:
                 if msg.action in self.route_map:
                     # the library's own schemas, checked inline: a thread-pool hop per frame (the library's default)
-                    # costs more than the check; the answers are built from its dataclasses and not checked again
-                    _validate_payload(msg, self._ocpp_version)
+                    # costs more than the check; the answers are built from its dataclasses and not checked again.
+                    # An empty payload's verdict depends on the action alone: checked once (if accepted)
+                    if msg.payload or (self._ocpp_version, msg.action) not in _empty_is_valid:
+                        _validate_payload(msg, self._ocpp_version)
+                        if not msg.payload:
+                            _empty_is_valid.add((self._ocpp_version, msg.action))
                 await self._handle_call(msg)
             except OCPPError as error:
                 await self._send(msg.create_call_error(error).to_json())
@@ -83,6 +153,34 @@ class ChargerConnection(ChargePoint):
                 self._inbound = None
         elif msg.message_type_id in (MessageType.CallResult, MessageType.CallError):
             self._response_queue.put_nowait(msg)
+
+    async def _handle_call(self, msg: Call):
+        """The library's ChargePoint._handle_call for our handlers (@on, skip_schema_validation, no @after),
+        without its per-call cost: the handler's signature is read once, payload keys are converted through a
+        cache, the answer is serialized from its class's fields. Same kwargs, same answer, same CALLERRORs."""
+        handlers = self.route_map.get(msg.action)
+        if (handlers is None or "_after_action" in handlers or "_on_action" not in handlers
+                or not handlers.get("_skip_schema_validation", False)):
+            return await super()._handle_call(msg)  # unknown action (its CALLERROR), or a route not of ours
+        handler = handlers["_on_action"]
+        kwargs = _snake(msg.payload)
+        function = getattr(handler, "__func__", handler)
+        wants_unique_id = _wants_unique_id.get(function)
+        if wants_unique_id is None:
+            wants_unique_id = _wants_unique_id[function] = "call_unique_id" in inspect.signature(handler).parameters
+        try:
+            if wants_unique_id:
+                response = handler(**kwargs, call_unique_id=msg.unique_id)
+            else:
+                response = handler(**kwargs)
+            if inspect.isawaitable(response):
+                response = await response
+        except Exception as e:
+            self.logger.exception("Error while handling request '%s'", msg)
+            await self._send(msg.create_call_error(e).to_json())
+            return
+        await self._send(_answer_json(response, msg.unique_id))
+        return response
 
     def _msg_id(self, unique_id: str) -> str:
         return unique_id if len(unique_id) >= SHORT_ID else f"{self.connection_tag}-{unique_id}"

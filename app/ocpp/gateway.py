@@ -55,6 +55,7 @@ from app.extensions import db
 log = logging.getLogger("chargeops.ocpp")
 SUBPROTOCOL = "ocpp1.6"
 SHARED_GROUP = "ocpp-gateway"
+_compact_json = json.JSONEncoder(separators=(",", ":")).encode  # json.dumps(..., separators=(",", ":")), built once
 
 
 def _parse_ts(value) -> Optional[datetime]:
@@ -195,7 +196,7 @@ class Gateway:
     # --- charger -> ChargeOps -----------------------------------------------------------------------
     def publish_ocpp(self, cid: str, action: str, msg_id: str, payload: dict) -> None:
         self.stats["calls"] += 1
-        body = json.dumps({"ts": iso_now(), "msg_id": msg_id, "payload": payload}, separators=(",", ":"))
+        body = _compact_json({"ts": iso_now(), "msg_id": msg_id, "payload": payload})
         self.mqtt.publish(f"{self.prefix}/chargers/{cid}/ocpp/{action}", body)
 
     async def boot_answer(self, cid: str) -> tuple[str, int]:
@@ -285,7 +286,7 @@ class Gateway:
                              {"reason": "the charger is not connected to any OCPP gateway"})
 
     def _publish_result(self, cid: str, command_id: str, status: str, conf: Optional[dict]) -> None:
-        body = json.dumps({"ts": iso_now(), "status": status, "payload": conf or {}}, separators=(",", ":"))
+        body = _compact_json({"ts": iso_now(), "status": status, "payload": conf or {}})
         self.mqtt.publish(f"{self.prefix}/chargers/{cid}/cmd/{command_id}/result", body)
 
     # --- running ------------------------------------------------------------------------------------------
