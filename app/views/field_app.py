@@ -52,7 +52,7 @@ def manifest():
 def service_worker():
     """Served from /app/ so that its scope is the whole app. Its VERSION is a digest of the shell's own files:
     a release that changes one of them changes the worker, so installed phones fetch the new shell."""
-    response = Response(_service_worker_source(), mimetype="text/javascript")
+    response = Response(_service_worker_source(SHELL_SOURCES), mimetype="text/javascript")
     response.headers["Cache-Control"] = "no-cache"
     return response
 
@@ -61,9 +61,11 @@ SHELL_SOURCES = (STATIC / "sw.js", STATIC / "app.js", STATIC / "app.css", STATIC
                  STATIC.parent.parent / "templates" / "field_app" / "index.html")
 
 
-def _service_worker_source() -> str:
+@lru_cache(maxsize=4)
+def _service_worker_source(sources: tuple) -> str:
+    """Once per process (the browser asks for sw.js on every navigation): the files change only with a release."""
     digest = hashlib.sha256()
-    for path in SHELL_SOURCES:
+    for path in sources:
         digest.update(path.read_bytes())
     source = (STATIC / "sw.js").read_text()
     return source.replace('var VERSION = "chargeops-field-v1";', f'var VERSION = "chargeops-field-{digest.hexdigest()[:12]}";')
