@@ -62,7 +62,9 @@ def test_the_feed_api_is_the_callers_own_newest_first(api_as, session):
     assert api.post("/api/v1/notifications/read-all").json["marked"] == 2
 
 
-def test_push_subscriptions_are_stored_and_every_push_is_queued_per_subscription(api_as, session):
+def test_push_subscriptions_are_stored_and_every_push_is_queued_per_subscription(api_as, session, session_relay_paused):
+    """What is asserted is the queued delivery, before any worker takes it: the session's relay
+    (started by an earlier test that needed a worker) is held for this one."""
     api = api_as("installer")
     body = {"endpoint": "https://push.example.net/send/abc", "keys": {"p256dh": "BPk" + "x" * 80, "auth": "k" * 22}}
     assert api.post("/api/v1/push/subscriptions", json=body).status_code == 201
