@@ -113,8 +113,12 @@ def main() -> None:
             db.session.commit()
             print(f"building {args.chargers} chargers on {db.engine.dialect.name} ...", flush=True)
             build_fleet(db.session, args.chargers)
-            db.session.execute(text("ANALYZE"))  # both dialects: planner statistics for the new rows
             db.session.commit()
+            # planner statistics for the new rows, and on PostgreSQL what autovacuum does to a table at rest: the
+            # search's trigram index merges the pending list the bulk load left (until then the planner reads it
+            # as costly and scans the table)
+            with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(text("VACUUM ANALYZE" if conn.dialect.name == "postgresql" else "ANALYZE"))
             pk = db.session.scalar(select(Charger.id).where(Charger.cid == f"CHG-{args.chargers // 2:06d}"))
             db.session.remove()
 

@@ -211,7 +211,8 @@ def list_network(
             wanted = page_size - len(rows)
             if wanted <= 0:
                 break
-            if skip:  # a deep page: count only the buckets it skips whole
+            if skip and rank_no < len(LIST_ORDER) - 1:  # a deep page: count the buckets it may skip whole (the
+                # last one needs no count: an offset past its end reads nothing)
                 in_bucket = session.scalar(select(func.count()).select_from(Charger).where(*filters, _in_bucket(rank_no, now)))
                 if skip >= in_bucket:
                     skip -= in_bucket

@@ -134,6 +134,43 @@ def test_deep_pages_cross_the_buckets_in_order(api_as, session):
     assert seen == ([("Faulted", f"DEEP-{i:02d}") for i in range(3)] + [("Offline", "DEEP-OFF")]
                     + [("Charging", f"DEEP-{i:02d}") for i in range(3, 7)]
                     + [("Available", f"DEEP-{i:02d}") for i in range(7, 12)])
+    past = api.get("/api/v1/network/chargers?page_size=4&page=4").json  # past the end: empty, the count kept
+    assert past["result"] == [] and past["count"] == 13
+
+
+def test_search_matches_a_part_of_cid_name_or_site_in_any_case(api_as, session):
+    make(session, "FIND-001").site = "Depot North"
+    make(session, "FIND-002").name = "Mall Entrance West"
+    make(session, "OTHER-003").site = "Harbour"
+    session.commit()
+    api = api_as("cpo")
+
+    def found(q):
+        body = api.get("/api/v1/network/chargers", query_string={"q": q}).json
+        assert body["count"] == len(body["result"])
+        return sorted(r["cid"] for r in body["result"])
+
+    assert found("find-0") == ["FIND-001", "FIND-002"]
+    assert found("pot nor") == ["FIND-001"]
+    assert found("ENTRANCE") == ["FIND-002"]
+    assert found("nowhere") == []
+
+
+def test_the_search_is_served_by_the_trigram_index_on_postgresql(session):
+    """At fleet size a substring search must not read every charger: on PostgreSQL the list's search filter is
+    answered from ix_charger_search_trgm (sequential scans off, so the tiny test table cannot hide it)."""
+    conn = session.connection()
+    if conn.dialect.name != "postgresql":
+        pytest.skip("trigram search index: PostgreSQL only")
+    from sqlalchemy import or_, select
+
+    like = "%Site 42%"
+    query = select(Charger.id).where(or_(Charger.cid.ilike(like), Charger.name.ilike(like), Charger.site.ilike(like)))
+    compiled = query.compile(dialect=conn.dialect)
+    conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+    plan = "\n".join(row[0] for row in conn.exec_driver_sql("EXPLAIN " + str(compiled), compiled.params))
+    session.rollback()
+    assert "ix_charger_search_trgm" in plan, plan
 
 
 def test_bucket_counts_are_kept_once_per_snapshot_slot(app, session):
