@@ -80,10 +80,10 @@ _FAULTED = text("status = 'Faulted' OR (error_code IS NOT NULL AND error_code <>
 _CHARGING = text("status IN ('Charging', 'SuspendedEV', 'SuspendedEVSE')")
 
 
-
 # the search index's operator class (a contrib extension every PostgreSQL ships; the migration creates it too)
 event.listen(Charger.__table__, "before_create",
              DDL("CREATE EXTENSION IF NOT EXISTS pg_trgm").execute_if(dialect="postgresql"))
+
 
 class Connector(Model):
     """A connector's last OCPP StatusNotification; connector 0 is the charger as a whole."""

@@ -164,6 +164,12 @@ def network_summary(session: Session, now: Optional[datetime] = None) -> dict:
     return summary
 
 
+def search_condition(q: str):
+    """The list's search: a part of the cid, name or site, in any case (served by ix_charger_search_trgm)."""
+    like = f"%{q.strip()}%"
+    return or_(Charger.cid.ilike(like), Charger.name.ilike(like), Charger.site.ilike(like))
+
+
 def list_network(
     session: Session,
     bucket: Optional[str] = None,
@@ -196,8 +202,7 @@ def list_network(
     if ctype:
         filters.append(Charger.type == ctype)
     if q:
-        like = f"%{q.strip()}%"
-        filters.append(or_(Charger.cid.ilike(like), Charger.name.ilike(like), Charger.site.ilike(like)))
+        filters.append(search_condition(q))
     # only the columns the list shows: the sort moves narrow rows, not whole charger records
     query = select(Charger.cid, Charger.name, Charger.type, Charger.site, Charger.last_seen, Charger.last_rssi,
                    Charger.latitude, Charger.longitude, rank.label("rank")).where(*filters)
